@@ -1,0 +1,201 @@
+//! [`Ctx`]: what every route needs from the request — bucket, caller, domain — and the shared checks
+//! (authentication, ACLs, domain membership of ids) so that no route repeats them.
+
+use serde_json::{json, Value};
+
+use crate::auth::{Action, Identity};
+use crate::error::{ApiError, ApiResult};
+use crate::model::{DomainPath, ObjId};
+use crate::request::Request;
+use crate::service::Service;
+use crate::store::json::get_json;
+use crate::store::{validate_bucket, ETag, Store, StoreError};
+
+/// Per-request context handed to every route function.
+pub struct Ctx<'a> {
+    /// The service (store, config, users).
+    pub svc: &'a Service,
+    /// The request being served.
+    pub req: &'a Request,
+    /// The bucket this request works in (`bucket` param, `X-Hdf-bucket` header, or `BUCKET_NAME`).
+    pub bucket: String,
+    /// Who is asking.
+    pub identity: Identity,
+}
+
+/// A domain (or folder) JSON as loaded from the store, with its ETag for compare-and-swap.
+#[derive(Debug, Clone)]
+pub struct DomainDoc {
+    /// The domain path.
+    pub path: DomainPath,
+    /// The stored `.domain.json`.
+    pub json: Value,
+    /// Its ETag.
+    pub etag: ETag,
+}
+
+impl DomainDoc {
+    /// The root group id; `None` for a folder.
+    pub fn root(&self) -> Option<ObjId> {
+        self.json.get("root").and_then(Value::as_str).and_then(|r| ObjId::parse(r).ok())
+    }
+
+    /// The root group id, or 400 when this is a folder.
+    pub fn require_root(&self) -> ApiResult<ObjId> {
+        self.root().ok_or_else(|| ApiError::bad_request(format!("{} is a folder, not a domain", self.path)))
+    }
+
+    /// True for a folder (no root group).
+    pub fn is_folder(&self) -> bool {
+        self.json.get("root").is_none()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// Resolves bucket and identity. Fails with 400 for a bad bucket or Authorization header and 401
+    /// for wrong credentials.
+    pub fn new(svc: &'a Service, req: &'a Request) -> ApiResult<Self> {
+        let bucket = req
+            .get_param("bucket")
+            .filter(|b| !b.is_empty())
+            .or_else(|| req.get_header("x-hdf-bucket"))
+            .map(|b| b.strip_prefix("s3://").unwrap_or(b).to_string())
+            .unwrap_or_else(|| svc.config.bucket_name.clone());
+        validate_bucket(&bucket)?;
+        let identity = svc.users.authenticate(req.get_header("authorization"))?;
+        Ok(Ctx { svc, req, bucket, identity })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.svc.store.as_ref()
+    }
+
+    /// True when the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.svc.users.is_admin(&self.identity)
+    }
+
+    /// The raw `domain` parameter (or `X-Hdf-domain` header), if any.
+    pub fn domain_param(&self) -> Option<&str> {
+        self.req.get_param("domain").filter(|d| !d.is_empty()).or_else(|| self.req.get_header("x-hdf-domain"))
+    }
+
+    /// The request's domain path; 400 when missing or malformed.
+    pub fn domain_path(&self) -> ApiResult<DomainPath> {
+        let raw =
+            self.domain_param().ok_or_else(|| ApiError::bad_request("no domain given: add ?domain=/path/to/file"))?;
+        Ok(DomainPath::parse(raw)?)
+    }
+
+    /// Fails with 401 unless the caller is authenticated (every write needs credentials).
+    pub fn require_user(&self) -> ApiResult<&str> {
+        match &self.identity {
+            Identity::User(u) => Ok(u),
+            Identity::Anonymous => Err(ApiError::unauthorized("this request needs credentials (HTTP Basic auth)")),
+        }
+    }
+
+    /// Loads a domain or folder JSON; 404 when absent.
+    pub async fn load_domain(&self, path: &DomainPath) -> ApiResult<DomainDoc> {
+        match get_json(self.store(), &self.bucket, &path.key()).await {
+            Ok((json, etag)) => Ok(DomainDoc { path: path.clone(), json, etag }),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!("domain not found: {path}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks `action` on `dom` for the caller: 401 for anonymous writes or when anonymous access is
+    /// off, 403 when the ACLs deny.
+    pub fn check(&self, dom: &DomainDoc, action: Action) -> ApiResult<()> {
+        if self.identity == Identity::Anonymous && (action != Action::Read || !self.svc.config.allow_noauth) {
+            return Err(ApiError::unauthorized(format!(
+                "{} on {} needs credentials (HTTP Basic auth)",
+                action.key(),
+                dom.path
+            )));
+        }
+        if self.svc.users.acl_allows(&dom.json, action, &self.identity) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "user {} is not permitted to {} in {}",
+                self.identity.display_name(),
+                action.key(),
+                dom.path
+            )))
+        }
+    }
+
+    /// Loads the request's domain and checks `action` on it: the usual first step of a route.
+    pub async fn authorize(&self, action: Action) -> ApiResult<DomainDoc> {
+        let path = self.domain_path()?;
+        if action != Action::Read {
+            self.require_user()?;
+        }
+        let dom = self.load_domain(&path).await?;
+        self.check(&dom, action)?;
+        Ok(dom)
+    }
+
+    /// Checks that `id` belongs to `dom` (400 otherwise, as HSDS).
+    pub fn check_member(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<()> {
+        match dom.root() {
+            Some(root) if root.same_domain(id) => Ok(()),
+            _ => Err(ApiError::bad_request(format!("object {id} is not a member of domain {}", dom.path))),
+        }
+    }
+
+    /// Loads an object's JSON after checking it belongs to `dom`; 404 when absent.
+    pub async fn load_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<(Value, ETag)> {
+        self.check_member(dom, id)?;
+        match get_json(self.store(), &self.bucket, &id.s3_key()).await {
+            Ok(found) => Ok(found),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!("{id} not found"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The request body parsed as JSON; an empty body or `null` gives `Value::Null`. 400 when malformed.
+    pub fn body_json(&self) -> ApiResult<Value> {
+        let body = &self.req.body;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(body)?)
+    }
+
+    /// The request body as a JSON object; 400 when it is anything else.
+    pub fn body_object(&self) -> ApiResult<serde_json::Map<String, Value>> {
+        match self.body_json()? {
+            Value::Object(m) => Ok(m),
+            Value::Null => Ok(Default::default()),
+            other => Err(ApiError::bad_request(format!("expected a JSON object body, got {}", kind_of(&other)))),
+        }
+    }
+
+    /// An href to `path` (e.g. `/groups/g-...`) in the request's domain.
+    pub fn href(&self, path: &str) -> String {
+        match self.domain_param() {
+            Some(d) => format!("{}{}?domain={}", self.svc.config.endpoint, path, d),
+            None => format!("{}{}", self.svc.config.endpoint, path),
+        }
+    }
+
+    /// An `hrefs` entry `{rel, href}`.
+    pub fn rel(&self, rel: &str, path: &str) -> Value {
+        json!({"rel": rel, "href": self.href(path)})
+    }
+}
+
+/// A short name for a JSON value's kind, for error messages.
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by the group, dataset and datatype routes: creating, loading and describing objects.

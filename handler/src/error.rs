@@ -1,0 +1,109 @@
+//! The API error type: every failure a request can meet ends here, as a status code and a message.
+//!
+//! Lower layers have their own error enums (`StoreError`, `ModelError`, ...); the `From` impls in this
+//! file are the one place where they are mapped to HTTP status codes.
+
+use serde_json::json;
+
+use crate::model::ModelError;
+use crate::request::Response;
+use crate::store::StoreError;
+
+/// An error answered to the client as `{"error": {"status": N, "message": "..."}}` with status N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// HTTP status code (400, 401, 403, 404, 409, 410, 412, 413, 500, 503, ...).
+    pub status: u16,
+    /// What went wrong, for a person to read.
+    pub message: String,
+}
+
+/// Result alias used by every route handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with an explicit status.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    /// 400 Bad Request.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+    /// 401 Unauthorized.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, message)
+    }
+    /// 403 Forbidden.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, message)
+    }
+    /// 404 Not Found.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+    /// 405 Method Not Allowed.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(405, format!("method {method} is not allowed on {path}"))
+    }
+    /// 409 Conflict.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, message)
+    }
+    /// 410 Gone.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, message)
+    }
+    /// 413 Payload Too Large.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, message)
+    }
+    /// 500 Internal Server Error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, message)
+    }
+    /// 503 Service Unavailable.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, message)
+    }
+
+    /// The JSON response for this error. The body never has a top-level `statusCode` key, which h5pyd
+    /// 0.24 would misread as a wrapped Lambda error.
+    pub fn to_response(&self) -> Response {
+        Response::json(self.status, &json!({"error": {"status": self.status, "message": self.message}}))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(key) => ApiError::not_found(format!("not found: {key}")),
+            StoreError::Precondition(key) => {
+                ApiError::conflict(format!("{key} was changed by a concurrent request; retry"))
+            }
+            StoreError::Contention(key) => ApiError::unavailable(format!(
+                "{key} is being updated by too many concurrent requests; nothing was written, retry later"
+            )),
+            StoreError::Unavailable(msg) => ApiError::unavailable(format!("storage unavailable: {msg}")),
+            StoreError::InvalidKey(msg) => ApiError::bad_request(msg),
+            StoreError::Other(msg) => ApiError::internal(format!("storage error: {msg}")),
+        }
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::TooLarge(msg) => ApiError::too_large(msg),
+            ModelError::Conflict(msg) => ApiError::conflict(msg),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::bad_request(format!("malformed JSON body: {e}"))
+    }
+}

@@ -1,0 +1,381 @@
+//! Lambda events ⇄ [`Request`]/[`Response`].
+//!
+//! Three input shapes are recognised, each answered in its own output shape:
+//!
+//! * **h5pyd direct invoke** — `{method, path, params, headers, body}` in (params may hold ints, `"T"`,
+//!   `null`; body is JSON text or null); out `{statusCode, headers: <JSON *string*>, body: <JSON object |
+//!   hex string>, isBase64Encoded}` where `isBase64Encoded: true` means *hex*, as HSDS and h5pyd 0.24 use it.
+//! * **API Gateway HTTP API v2 / Function URL** — `version: "2.0"`, `rawPath`, `rawQueryString`, base64
+//!   bodies; answered with real status codes and base64 binary bodies.
+//! * **API Gateway REST (v1)** — `httpMethod`, `path`, `multiValueQueryStringParameters`.
+//!
+//! A response larger than Lambda's synchronous payload limit once encoded is replaced by a 413 that
+//! says how to page.
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+use crate::request::{Request, Response};
+use crate::service::Service;
+
+/// Lambda's synchronous response payload limit (6 MB).
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+/// Room kept for the envelope (status, headers, quoting) when checking a body against the limit.
+const ENVELOPE_ALLOWANCE: usize = 4096;
+
+/// Which event contract a request arrived in; decides how the response is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// h5pyd's `http+lambda://` direct invoke (HSDS's `lambda_function.py` contract).
+    Direct,
+    /// API Gateway HTTP API payload 2.0, or a Lambda Function URL.
+    ApiGatewayV2,
+    /// API Gateway REST API (payload 1.0).
+    ApiGatewayV1,
+}
+
+/// Works out the event's shape from its keys.
+pub fn shape_of(event: &Value) -> Shape {
+    let ctx = event.get("requestContext");
+    if event.get("version").and_then(Value::as_str) == Some("2.0")
+        || event.get("rawPath").is_some()
+        || ctx.and_then(|c| c.get("http")).is_some()
+    {
+        Shape::ApiGatewayV2
+    } else if event.get("httpMethod").is_some() || ctx.and_then(|c| c.get("httpMethod")).is_some() {
+        Shape::ApiGatewayV1
+    } else {
+        Shape::Direct
+    }
+}
+
+/// A JSON scalar as a query/header string; `None` for null (h5pyd sends `{"domain": null}`).
+fn scalar_to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(if *b { "1".into() } else { "0".into() }),
+        other => Some(other.to_string()),
+    }
+}
+
+fn string_map(v: Option<&Value>, what: &str) -> Result<Vec<(String, String)>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => {
+            Ok(m.iter().filter_map(|(k, v)| scalar_to_string(v).map(|s| (k.clone(), s))).collect())
+        }
+        Some(_) => Err(ApiError::bad_request(format!("event field {what:?} must be an object"))),
+    }
+}
+
+fn lower_headers(h: Vec<(String, String)>) -> Vec<(String, String)> {
+    h.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
+}
+
+/// Splits a raw query string into decoded pairs (`+` is a space, `%xx` decoded).
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.trim_start_matches('?').as_bytes()).into_owned().collect()
+}
+
+fn body_bytes(event: &Value) -> Result<Bytes, ApiError> {
+    let b64 = event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
+    match event.get("body") {
+        None | Some(Value::Null) => Ok(Bytes::new()),
+        Some(Value::String(s)) if b64 => base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::bad_request(format!("event body is flagged base64 but does not decode: {e}"))),
+        Some(Value::String(s)) => Ok(Bytes::from(s.clone())),
+        // Lenient: a body sent as a JSON value rather than JSON text.
+        Some(other) => Ok(Bytes::from(other.to_string())),
+    }
+}
+
+fn method_of(v: Option<&Value>) -> Result<String, ApiError> {
+    let m = v.and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
+    match m.as_str() {
+        "GET" | "PUT" | "POST" | "DELETE" | "HEAD" | "OPTIONS" => Ok(m),
+        _ => Err(ApiError::bad_request(format!("unsupported method {m:?}"))),
+    }
+}
+
+/// Decodes any supported event into a [`Request`].
+pub fn decode(event: &Value) -> Result<(Shape, Request), (Shape, ApiError)> {
+    let shape = shape_of(event);
+    decode_as(shape, event).map(|r| (shape, r)).map_err(|e| (shape, e))
+}
+
+fn decode_as(shape: Shape, event: &Value) -> Result<Request, ApiError> {
+    if !event.is_object() {
+        return Err(ApiError::bad_request("event must be a JSON object"));
+    }
+    let ctx = &event["requestContext"];
+    let mut req = match shape {
+        Shape::Direct => {
+            let path = event
+                .get("path")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request("no request path provided: the event needs a \"path\""))?;
+            Request {
+                method: method_of(event.get("method"))?,
+                path: path.to_string(),
+                params: string_map(event.get("params"), "params")?,
+                headers: lower_headers(string_map(event.get("headers"), "headers")?),
+                body: body_bytes(event)?,
+            }
+        }
+        Shape::ApiGatewayV2 => {
+            let mut path = event
+                .get("rawPath")
+                .or_else(|| ctx.get("http").and_then(|h| h.get("path")))
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string();
+            // A named stage appears as the first path segment of rawPath; the API's routes are below it.
+            if let Some(stage) = ctx.get("stage").and_then(Value::as_str).filter(|s| *s != "$default") {
+                if let Some(rest) = path.strip_prefix(&format!("/{stage}")) {
+                    if rest.is_empty() || rest.starts_with('/') {
+                        path = if rest.is_empty() { "/".into() } else { rest.to_string() };
+                    }
+                }
+            }
+            let params = match event.get("rawQueryString").and_then(Value::as_str) {
+                Some(raw) => parse_query(raw),
+                None => string_map(event.get("queryStringParameters"), "queryStringParameters")?,
+            };
+            Request {
+                method: method_of(ctx.get("http").and_then(|h| h.get("method")))?,
+                path,
+                params,
+                headers: lower_headers(string_map(event.get("headers"), "headers")?),
+                body: body_bytes(event)?,
+            }
+        }
+        Shape::ApiGatewayV1 => {
+            let params = match event.get("multiValueQueryStringParameters") {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .flat_map(|(k, vs)| {
+                        vs.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(move |v| scalar_to_string(v).map(|s| (k.clone(), s)))
+                    })
+                    .collect(),
+                _ => string_map(event.get("queryStringParameters"), "queryStringParameters")?,
+            };
+            Request {
+                method: method_of(event.get("httpMethod").or_else(|| ctx.get("httpMethod")))?,
+                path: event.get("path").and_then(Value::as_str).unwrap_or("/").to_string(),
+                params,
+                headers: lower_headers(string_map(event.get("headers"), "headers")?),
+                body: body_bytes(event)?,
+            }
+        }
+    };
+    if req.path.is_empty() {
+        req.path = "/".into();
+    }
+    Ok(req)
+}
+
+/// Bytes the body will take once encoded for `shape` (hex doubles, base64 adds a third).
+fn encoded_body_len(shape: Shape, rsp: &Response) -> usize {
+    let n = rsp.body.len();
+    match (shape, rsp.is_binary()) {
+        (Shape::Direct, true) => 2 * n,
+        (_, true) => n.div_ceil(3) * 4,
+        // JSON text embedded in a JSON string may need escaping; quotes are the common case.
+        _ => n + n / 8,
+    }
+}
+
+/// Replaces a response that cannot fit Lambda's payload limit with a 413 explaining how to page.
+fn enforce_payload_limit(shape: Shape, rsp: Response) -> Response {
+    let encoded = encoded_body_len(shape, &rsp);
+    if encoded + ENVELOPE_ALLOWANCE <= MAX_SYNC_PAYLOAD {
+        return rsp;
+    }
+    let raw_limit = match (shape, rsp.is_binary()) {
+        (Shape::Direct, true) => (MAX_SYNC_PAYLOAD - ENVELOPE_ALLOWANCE) / 2,
+        (_, true) => (MAX_SYNC_PAYLOAD - ENVELOPE_ALLOWANCE) / 4 * 3,
+        _ => (MAX_SYNC_PAYLOAD - ENVELOPE_ALLOWANCE) * 8 / 9,
+    };
+    ApiError::too_large(format!(
+        "the response is {} bytes ({} once encoded), over Lambda's 6 MB synchronous payload limit; \
+         request at most {} bytes at a time, e.g. by reading a smaller select=[...] range",
+        rsp.body.len(),
+        encoded,
+        raw_limit
+    ))
+    .to_response()
+}
+
+fn header_object(rsp: &Response) -> Map<String, Value> {
+    let mut m = Map::new();
+    for (k, v) in &rsp.headers {
+        m.insert(k.clone(), Value::String(v.clone()));
+    }
+    m.insert("Content-Length".into(), Value::String(rsp.body.len().to_string()));
+    m
+}
+
+/// Encodes a response in the caller's shape.
+pub fn encode(shape: Shape, rsp: Response) -> Value {
+    let rsp = enforce_payload_limit(shape, rsp);
+    let headers = header_object(&rsp);
+    match shape {
+        Shape::Direct => {
+            let (body, hex) = if rsp.body.is_empty() {
+                (Value::Null, false)
+            } else if rsp.is_binary() {
+                (Value::String(hex::encode(&rsp.body)), true)
+            } else {
+                match serde_json::from_slice::<Value>(&rsp.body) {
+                    Ok(v) => (v, false),
+                    Err(_) => (Value::String(String::from_utf8_lossy(&rsp.body).into_owned()), false),
+                }
+            };
+            let mut out = json!({
+                "statusCode": rsp.status,
+                "headers": Value::Object(headers).to_string(),
+                "isBase64Encoded": hex,
+            });
+            if !body.is_null() {
+                out["body"] = body;
+            }
+            out
+        }
+        Shape::ApiGatewayV2 | Shape::ApiGatewayV1 => {
+            let (body, b64) = if rsp.is_binary() {
+                (base64::engine::general_purpose::STANDARD.encode(&rsp.body), true)
+            } else {
+                (String::from_utf8_lossy(&rsp.body).into_owned(), false)
+            };
+            json!({
+                "statusCode": rsp.status,
+                "headers": Value::Object(headers),
+                "body": body,
+                "isBase64Encoded": b64,
+            })
+        }
+    }
+}
+
+/// Serves one Lambda event end to end: decode, handle, encode.
+pub async fn handle_event(svc: &Service, event: &Value) -> Value {
+    match decode(event) {
+        Ok((shape, req)) => encode(shape, svc.handle(req).await),
+        Err((shape, err)) => encode(shape, err.to_response()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_invoke_event_from_readme() {
+        let ev: Value = serde_json::from_str(include_str!("../../fixtures/events/direct-get-value.json")).unwrap();
+        let (shape, req) = decode(&ev).unwrap();
+        assert_eq!(shape, Shape::Direct);
+        assert_eq!(req.method, "GET");
+        assert!(req.path.ends_with("/value"));
+        assert_eq!(req.get_param("select"), Some("[0:100,620,1401]"));
+        assert_eq!(req.get_param("bucket"), Some("nrel-pds-hsds"));
+        assert!(req.wants_binary());
+    }
+
+    #[test]
+    fn direct_params_hold_ints_t_and_null() {
+        let ev = json!({"method": "get", "path": "/", "params": {"domain": null, "getdnids": 1, "getobjs": "T"},
+            "headers": {"Authorization": "Basic eA=="}, "body": null});
+        let (_, req) = decode(&ev).unwrap();
+        assert_eq!(req.method, "GET");
+        assert_eq!(req.get_param("domain"), None);
+        assert_eq!(req.get_param("getdnids"), Some("1"));
+        assert!(req.flag("getobjs"));
+        assert_eq!(req.get_header("authorization"), Some("Basic eA=="));
+        assert!(req.body.is_empty());
+    }
+
+    #[test]
+    fn direct_missing_path_is_400_in_direct_shape() {
+        let (shape, err) = decode(&json!({"method": "GET"})).unwrap_err();
+        assert_eq!((shape, err.status), (Shape::Direct, 400));
+        let out = encode(shape, err.to_response());
+        assert_eq!(out["statusCode"], 400);
+        assert!(out["headers"].is_string());
+    }
+
+    #[test]
+    fn direct_binary_is_hex_and_headers_a_json_string() {
+        let out = encode(Shape::Direct, Response::binary(vec![0u8, 1, 255]));
+        assert_eq!(out["body"], "0001ff");
+        assert_eq!(out["isBase64Encoded"], true);
+        let h: Value = serde_json::from_str(out["headers"].as_str().unwrap()).unwrap();
+        assert_eq!(h["Content-Type"], "application/octet-stream");
+        assert_eq!(h["Content-Length"], "3");
+        let out = encode(Shape::Direct, Response::json(201, &json!({"root": "g-1"})));
+        assert_eq!(out["body"]["root"], "g-1");
+        assert_eq!(out["isBase64Encoded"], false);
+    }
+
+    #[test]
+    fn api_gateway_v2_event() {
+        let ev: Value = serde_json::from_str(include_str!("../../fixtures/events/apigw-v2-put-binary.json")).unwrap();
+        let (shape, req) = decode(&ev).unwrap();
+        assert_eq!(shape, Shape::ApiGatewayV2);
+        assert_eq!(req.method, "PUT");
+        assert_eq!(req.path, "/datasets/d-f9aaa28e-d42e10e5-0123-456789-abcdef/value");
+        assert_eq!(req.get_param("select"), Some("[0:2]"));
+        assert_eq!(req.get_param("domain"), Some("/home/test_user1/f.h5"));
+        assert_eq!(&req.body[..], &[1u8, 0, 0, 0, 2, 0, 0, 0]);
+        let out = encode(shape, Response::binary(vec![1u8, 2, 3]));
+        assert_eq!(out["body"], "AQID");
+        assert_eq!(out["isBase64Encoded"], true);
+        assert_eq!(out["headers"]["Content-Type"], "application/octet-stream");
+    }
+
+    #[test]
+    fn api_gateway_v2_named_stage_is_stripped() {
+        let ev = json!({"version": "2.0", "rawPath": "/prod/about", "rawQueryString": "",
+            "requestContext": {"stage": "prod", "http": {"method": "GET", "path": "/prod/about"}}});
+        assert_eq!(decode(&ev).unwrap().1.path, "/about");
+    }
+
+    #[test]
+    fn api_gateway_v1_event() {
+        let ev: Value = serde_json::from_str(include_str!("../../fixtures/events/apigw-v1-get-domain.json")).unwrap();
+        let (shape, req) = decode(&ev).unwrap();
+        assert_eq!(shape, Shape::ApiGatewayV1);
+        assert_eq!(req.method, "GET");
+        assert_eq!(req.path, "/");
+        assert_eq!(req.get_param("domain"), Some("/home/test_user1/f.h5"));
+        let out = encode(shape, Response::json(404, &json!({"error": {}})));
+        assert_eq!(out["statusCode"], 404);
+        assert!(out["body"].is_string());
+    }
+
+    #[test]
+    fn bad_base64_body_is_400() {
+        let ev = json!({"version": "2.0", "rawPath": "/", "isBase64Encoded": true, "body": "***",
+            "requestContext": {"http": {"method": "PUT"}}});
+        assert_eq!(decode(&ev).unwrap_err().1.status, 400);
+    }
+
+    #[test]
+    fn oversized_responses_become_413() {
+        let big = Response::binary(vec![0u8; 4 * 1024 * 1024]);
+        let out = encode(Shape::Direct, big.clone());
+        assert_eq!(out["statusCode"], 413);
+        let out = encode(Shape::ApiGatewayV2, big);
+        assert_eq!(out["statusCode"], 200, "4 MiB fits once base64-encoded");
+        let out = encode(Shape::ApiGatewayV2, Response::binary(vec![0u8; 5 * 1024 * 1024]));
+        assert_eq!(out["statusCode"], 413);
+        assert!(out["body"].as_str().unwrap().contains("6 MB"));
+    }
+}

@@ -1,0 +1,39 @@
+//! The pure model layer: ids, domain paths, types, shapes, selections. No I/O here.
+
+pub mod domain;
+pub mod ids;
+
+pub use domain::DomainPath;
+pub use ids::{ObjId, ObjKind};
+
+/// Invalid input found while interpreting ids, paths, types, shapes or selections.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A malformed object id.
+    #[error("invalid object id {0:?}: expected <g|d|t>-xxxxxxxx-xxxxxxxx-xxxx-xxxxxx-xxxxxx (lower-case hex)")]
+    InvalidId(String),
+    /// A malformed domain path.
+    #[error("invalid domain {path:?}: {reason}")]
+    InvalidDomain {
+        /// The path as given.
+        path: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// Any other invalid request content (types, shapes, selections, values).
+    #[error("{0}")]
+    Invalid(String),
+    /// A request whose answer would be too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request conflicting with the object's current state (e.g. extending past maxdims).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl ModelError {
+    /// Shorthand for [`ModelError::Invalid`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        ModelError::Invalid(msg.into())
+    }
+}

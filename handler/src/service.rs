@@ -1,0 +1,68 @@
+//! [`Service`]: the handler's long-lived state (store client, users, configuration) and its entry point.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::Users;
+use crate::config::Config;
+use crate::request::{Request, Response};
+use crate::store::{S3Store, Store};
+
+/// The HDF REST API over one store. Built once per process and reused by every invocation.
+pub struct Service {
+    /// Where objects live.
+    pub store: Arc<dyn Store>,
+    /// Settings from the environment.
+    pub config: Config,
+    /// Users and admins.
+    pub users: Users,
+    /// Process start, float Unix seconds (reported by `/about`).
+    pub start_time: f64,
+}
+
+/// Current time as float Unix seconds, the timestamp format of every HSDS JSON object.
+pub fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl Service {
+    /// A service over `store` with `config`; users come from `config.password_file` (if any), plus the
+    /// function name (password `lambda`) when running as a Lambda function.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, String> {
+        let mut admins = vec![config.admin_user.clone()];
+        admins.extend(config.function_name.clone());
+        let mut users = Users::new(admins);
+        if let Some(path) = &config.password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read PASSWORD_FILE {path}: {e}"))?;
+            users.load_passwd(&text).map_err(|e| format!("{path}: {e}"))?;
+        }
+        if let Some(path) = &config.groups_file {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read GROUPS_FILE {path}: {e}"))?;
+            users.load_groups(&text);
+        }
+        if let Some(f) = &config.function_name {
+            users.add(f, "lambda");
+        }
+        Ok(Service { store, config, users, start_time: now() })
+    }
+
+    /// The service the `bootstrap` binary runs: S3 store and configuration from the environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::new(Arc::new(S3Store::from_env()), Config::from_env())
+    }
+
+    /// Serves one request. Never fails: errors become JSON error responses.
+    pub async fn handle(&self, req: Request) -> Response {
+        match crate::api::route(self, &req).await {
+            Ok(rsp) => rsp,
+            Err(e) => {
+                if e.status >= 500 {
+                    tracing::error!(status = e.status, method = %req.method, path = %req.path, "{}", e.message);
+                } else {
+                    tracing::debug!(status = e.status, method = %req.method, path = %req.path, "{}", e.message);
+                }
+                e.to_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! JSON objects in the store, and the compare-and-swap loop every metadata update goes through.
+//!
+//! HSDS on Lambda does unsynchronised read-modify-writes, so two concurrent invocations can lose an
+//! update. Here every update reads the object with its ETag, applies the change in memory and writes
+//! it back with `If-Match`; a 412 means someone else won, so the loop re-reads and re-applies the change.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{ETag, PutMode, Store, StoreError, StoreResult};
+
+/// How many times a compare-and-swap is attempted before giving up with `Contention`.
+pub const CAS_ATTEMPTS: u32 = 24;
+
+/// Reads and parses a JSON object; returns it with its ETag.
+pub async fn get_json(store: &dyn Store, bucket: &str, key: &str) -> StoreResult<(Value, ETag)> {
+    let obj = store.get(bucket, key).await?;
+    let value =
+        serde_json::from_slice(&obj.body).map_err(|e| StoreError::Other(format!("{key} holds invalid JSON: {e}")))?;
+    Ok((value, obj.etag))
+}
+
+/// Serialises a JSON object the way it is stored.
+pub fn to_bytes(value: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("serde_json::Value always serializes"))
+}
+
+/// Writes a JSON object only if the key is free. `Precondition` when something is already there.
+pub async fn create_json(store: &dyn Store, bucket: &str, key: &str, value: &Value) -> StoreResult<ETag> {
+    store.put(bucket, key, to_bytes(value), PutMode::Create).await
+}
+
+/// Writes a JSON object unconditionally.
+pub async fn put_json(store: &dyn Store, bucket: &str, key: &str, value: &Value) -> StoreResult<ETag> {
+    store.put(bucket, key, to_bytes(value), PutMode::Overwrite).await
+}
+
+/// What an update closure decided.
+pub enum Change<T> {
+    /// The object was modified in place: write it back, then return T.
+    Write(T),
+    /// Nothing to write (e.g. an identical re-PUT): return T without writing.
+    Keep(T),
+}
+
+/// Read-modify-write of one JSON object as a compare-and-swap on its ETag.
+///
+/// `apply` gets the current value and changes it in place; it may run several times (once per lost
+/// race), so it must derive everything from the value it is given. Errors from `apply` abort the update
+/// with nothing written. `NotFound` is returned (converted into `E`) when the object does not exist.
+pub async fn update_json<T, E, F>(store: &dyn Store, bucket: &str, key: &str, mut apply: F) -> Result<T, E>
+where
+    F: FnMut(&mut Value) -> Result<Change<T>, E>,
+    E: From<StoreError>,
+{
+    for attempt in 0..CAS_ATTEMPTS {
+        let (mut value, etag) = get_json(store, bucket, key).await?;
+        let out = match apply(&mut value)? {
+            Change::Keep(out) => return Ok(out),
+            Change::Write(out) => out,
+        };
+        match store.put(bucket, key, to_bytes(&value), PutMode::Update(etag)).await {
+            Ok(_) => return Ok(out),
+            Err(StoreError::Precondition(_)) => backoff(attempt).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Contention(key.to_string()).into())
+}
+
+/// Sleeps a jittered, exponentially growing time before retry `attempt` (1 ms … ~64 ms).
+pub async fn backoff(attempt: u32) {
+    let cap_us = 1000u64 << attempt.min(6);
+    let us = rand::random_range(cap_us / 4..=cap_us);
+    tokio::time::sleep(Duration::from_micros(us)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_updates_are_not_lost() {
+        let store = Arc::new(MemoryStore::new());
+        create_json(store.as_ref(), "b", "k", &json!({"links": {}})).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                update_json::<(), StoreError, _>(store.as_ref(), "b", "k", |v| {
+                    v["links"][format!("l{i}")] = json!(i);
+                    Ok(Change::Write(()))
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let (v, _) = get_json(store.as_ref(), "b", "k").await.unwrap();
+        assert_eq!(v["links"].as_object().unwrap().len(), 32);
+    }
+
+    #[tokio::test]
+    async fn failed_apply_writes_nothing() {
+        let store = MemoryStore::new();
+        let etag = create_json(&store, "b", "k", &json!({"a": 1})).await.unwrap();
+        let r: Result<(), StoreError> = update_json(&store, "b", "k", |v| {
+            v["a"] = json!(2);
+            Err(StoreError::Other("no".into()))
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(store.get("b", "k").await.unwrap().etag, etag);
+    }
+}

@@ -1,0 +1,169 @@
+//! In-memory [`Store`] for unit tests: the same conditional semantics as S3, atomically.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+
+use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreResult};
+
+/// A store holding objects in a `BTreeMap` keyed by `(bucket, key)`.
+#[derive(Default)]
+pub struct MemoryStore {
+    objects: Mutex<BTreeMap<(String, String), Object>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of objects in all buckets (for tests that check nothing was written).
+    pub fn len(&self) -> usize {
+        self.objects.lock().unwrap().len()
+    }
+
+    /// True when no object exists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every key of `bucket`, in order.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        self.objects.lock().unwrap().keys().filter(|(b, _)| b == bucket).map(|(_, k)| k.clone()).collect()
+    }
+}
+
+fn etag_of(body: &[u8]) -> ETag {
+    format!("\"{}\"", hex::encode(Md5::digest(body)))
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+        let map = self.objects.lock().unwrap();
+        map.get(&(bucket.to_string(), key.to_string())).cloned().ok_or_else(|| StoreError::NotFound(key.to_string()))
+    }
+
+    async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+        let obj = self.get(bucket, key).await?;
+        Ok(if obj.etag == etag { None } else { Some(obj) })
+    }
+
+    async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        let obj = self.get(bucket, key).await?;
+        let start = (offset as usize).min(obj.body.len());
+        let end = (offset.saturating_add(len) as usize).min(obj.body.len());
+        Ok(obj.body.slice(start..end))
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+        let mut map = self.objects.lock().unwrap();
+        let k = (bucket.to_string(), key.to_string());
+        match (&mode, map.get(&k)) {
+            (PutMode::Create, Some(_)) => return Err(StoreError::Precondition(key.to_string())),
+            (PutMode::Update(_), None) => return Err(StoreError::Precondition(key.to_string())),
+            (PutMode::Update(want), Some(cur)) if &cur.etag != want => {
+                return Err(StoreError::Precondition(key.to_string()))
+            }
+            _ => {}
+        }
+        let etag = etag_of(&body);
+        map.insert(k, Object { body, etag: etag.clone() });
+        Ok(etag)
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: Option<usize>,
+    ) -> StoreResult<Listing> {
+        let map = self.objects.lock().unwrap();
+        let max = max_keys.unwrap_or(1000);
+        let mut out = Listing::default();
+        let mut count = 0;
+        for ((b, key), obj) in map.range((bucket.to_string(), prefix.to_string())..) {
+            if b != bucket || !key.starts_with(prefix) {
+                break;
+            }
+            if start_after.is_some_and(|a| key.as_str() <= a) {
+                continue;
+            }
+            if let Some(d) = delimiter {
+                if let Some(pos) = key[prefix.len()..].find(d) {
+                    let p = key[..prefix.len() + pos + d.len()].to_string();
+                    if start_after.is_some_and(|a| p.as_str() <= a) || out.prefixes.last() == Some(&p) {
+                        continue;
+                    }
+                    if count == max {
+                        out.truncated = true;
+                        break;
+                    }
+                    out.prefixes.push(p);
+                    count += 1;
+                    continue;
+                }
+            }
+            if count == max {
+                out.truncated = true;
+                break;
+            }
+            out.objects.push(ListEntry {
+                key: key.clone(),
+                size: obj.body.len() as u64,
+                etag: Some(obj.etag.clone()),
+                last_modified: 0.0,
+            });
+            count += 1;
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        self.objects.lock().unwrap().remove(&(bucket.to_string(), key.to_string()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conditional_puts() {
+        let s = MemoryStore::new();
+        let e1 = s.put_if_absent("b", "k", Bytes::from_static(b"1")).await.unwrap();
+        assert_eq!(
+            s.put_if_absent("b", "k", Bytes::from_static(b"2")).await,
+            Err(StoreError::Precondition("k".into()))
+        );
+        assert!(s.put_if_match("b", "k", Bytes::from_static(b"3"), "\"nope\"").await.is_err());
+        let e2 = s.put_if_match("b", "k", Bytes::from_static(b"3"), &e1).await.unwrap();
+        assert_ne!(e1, e2);
+        assert!(s.put_if_match("b", "missing", Bytes::new(), &e2).await.is_err());
+        assert!(s.get_if_none_match("b", "k", &e2).await.unwrap().is_none());
+        assert_eq!(&s.get("b", "k").await.unwrap().body[..], b"3");
+    }
+
+    #[tokio::test]
+    async fn listing_with_delimiter_and_pages() {
+        let s = MemoryStore::new();
+        for k in ["a/1", "a/2", "a/x/1", "a/x/2", "a/y/1", "b/1"] {
+            s.put("bk", k, Bytes::new(), PutMode::Overwrite).await.unwrap();
+        }
+        let l = s.list("bk", "a/", Some("/"), None, None).await.unwrap();
+        let keys: Vec<_> = l.objects.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["a/1", "a/2"]);
+        assert_eq!(l.prefixes, ["a/x/", "a/y/"]);
+        let p1 = s.list("bk", "a/", None, None, Some(2)).await.unwrap();
+        assert!(p1.truncated);
+        let all = s.list_all("bk", "a/").await.unwrap();
+        assert_eq!(all.len(), 5);
+    }
+}

@@ -1,0 +1,163 @@
+//! [`Store`] on Amazon S3 (or any S3-compatible endpoint such as the emulator's), via aws-sdk-s3.
+//!
+//! Configuration comes from the environment Lambda gives the function: `AWS_S3_GATEWAY` (endpoint;
+//! path-style addressing), `AWS_REGION`, and the `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+//! `AWS_SESSION_TOKEN` credentials. Credentials are read from the environment directly so that a
+//! cold start never falls through to the (slow, absent) instance metadata service.
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+
+use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreResult};
+
+/// An S3 client bound to one endpoint; the bucket is chosen per call.
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+}
+
+impl S3Store {
+    /// Builds the client from `AWS_S3_GATEWAY`, `AWS_REGION` and the credential variables.
+    /// `AWS_S3_NO_SIGN_REQUEST=1` sends unsigned requests (public buckets).
+    pub fn from_env() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new(region))
+            .force_path_style(true)
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
+        if let Some(endpoint) = env("AWS_S3_GATEWAY").or_else(|| env("AWS_ENDPOINT_URL_S3")) {
+            b = b.endpoint_url(endpoint);
+        }
+        let no_sign = env("AWS_S3_NO_SIGN_REQUEST").is_some_and(|v| v != "0" && v.to_lowercase() != "false");
+        if !no_sign {
+            let key = env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "hslambda".into());
+            let secret = env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "hslambda".into());
+            b = b.credentials_provider(Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment"));
+        }
+        S3Store { client: Client::from_conf(b.build()) }
+    }
+
+    /// Wraps an already configured client.
+    pub fn new(client: Client) -> Self {
+        S3Store { client }
+    }
+}
+
+/// Maps an SDK error to a [`StoreError`] by HTTP status, the only part S3-compatibles agree on.
+fn map_err<E: std::error::Error + Send + Sync + 'static>(key: &str, err: SdkError<E, HttpResponse>) -> StoreError {
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match status {
+        Some(404) => StoreError::NotFound(key.to_string()),
+        Some(409) | Some(412) => StoreError::Precondition(key.to_string()),
+        Some(500) | Some(502) | Some(503) | Some(504) => {
+            StoreError::Unavailable(format!("{key}: {}", DisplayErrorContext(&err)))
+        }
+        None => StoreError::Unavailable(format!("{key}: {}", DisplayErrorContext(&err))),
+        _ => StoreError::Other(format!("{key}: {}", DisplayErrorContext(&err))),
+    }
+}
+
+fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+async fn collect(key: &str, body: ByteStream) -> StoreResult<Bytes> {
+    body.collect()
+        .await
+        .map(|d| d.into_bytes())
+        .map_err(|e| StoreError::Unavailable(format!("{key}: reading body: {e}")))
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+        let out = self.client.get_object().bucket(bucket).key(key).send().await.map_err(|e| map_err(key, e))?;
+        let etag = out.e_tag.clone().unwrap_or_default();
+        Ok(Object { body: collect(key, out.body).await?, etag })
+    }
+
+    async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+        match self.client.get_object().bucket(bucket).key(key).if_none_match(etag).send().await {
+            Ok(out) => {
+                let etag = out.e_tag.clone().unwrap_or_default();
+                Ok(Some(Object { body: collect(key, out.body).await?, etag }))
+            }
+            Err(e) if status_of(&e) == Some(304) => Ok(None),
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+
+    async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let range = format!("bytes={}-{}", offset, offset + len - 1);
+        let out =
+            self.client.get_object().bucket(bucket).key(key).range(range).send().await.map_err(|e| map_err(key, e))?;
+        collect(key, out.body).await
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+        let mut req = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
+        req = match mode {
+            PutMode::Overwrite => req,
+            PutMode::Create => req.if_none_match("*"),
+            PutMode::Update(etag) => req.if_match(etag),
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.e_tag.unwrap_or_default()),
+            // S3 answers If-Match on a missing key with 404; for a compare-and-swap that is a lost race too.
+            Err(e) if status_of(&e) == Some(404) => Err(StoreError::Precondition(key.to_string())),
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: Option<usize>,
+    ) -> StoreResult<Listing> {
+        let mut req = self.client.list_objects_v2().bucket(bucket).prefix(prefix);
+        if let Some(d) = delimiter {
+            req = req.delimiter(d);
+        }
+        if let Some(a) = start_after {
+            req = req.start_after(a);
+        }
+        if let Some(m) = max_keys {
+            req = req.max_keys(m.min(1000) as i32);
+        }
+        let out = req.send().await.map_err(|e| map_err(prefix, e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .map(|o| ListEntry {
+                key: o.key().unwrap_or_default().to_string(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                etag: o.e_tag().map(str::to_string),
+                last_modified: o.last_modified().map(|t| t.as_secs_f64()).unwrap_or(0.0),
+            })
+            .collect();
+        let prefixes = out.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)).collect();
+        Ok(Listing { objects, prefixes, truncated: out.is_truncated().unwrap_or(false) })
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        match self.client.delete_object().bucket(bucket).key(key).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) => Err(map_err(key, e)),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create (or reuse) the Python environments the interop tests run in.
+#   .venv/interop   h5pyd 1.0.0, hsds 1.0.2, h5py, boto3, awscli, pytest  (the main suite)
+#   .venv/h5pyd024  h5pyd 0.24.0 + boto3, for the http+lambda:// direct-invoke transport
+# Versions are pinned here and nowhere else. Re-running is cheap: a stamp file records what was installed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venvs=${HSLAMBDA_VENV_DIR:-$root/.venv}
+py=${PYTHON:-python3}
+
+main_pkgs="hsds==1.0.2 h5pyd==1.0.0 h5py==3.16.0 numpy==2.4.6 boto3==1.43.117 botocore==1.43.117 awscli==1.46.3 pytest==9.2.0 requests==2.34.2 requests-unixsocket==0.4.1"
+old_pkgs="h5pyd==0.24.0 h5py==3.16.0 numpy==2.4.6 boto3==1.43.117 botocore==1.43.117 pytest==9.2.0 requests==2.34.2"
+
+make_venv() {  # name, packages
+  local dir=$venvs/$1 pkgs=$2
+  if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$pkgs" ]; then return 0; fi
+  echo "setup-venv: creating $dir" >&2
+  rm -rf "$dir"
+  "$py" -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check $pkgs
+  echo "$pkgs" > "$dir/.stamp"
+}
+make_venv interop "$main_pkgs"
+make_venv h5pyd024 "$old_pkgs"
+echo "$venvs"
