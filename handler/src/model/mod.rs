@@ -2,6 +2,12 @@
 
 pub mod domain;
 pub mod ids;
+pub mod layout;
+pub mod query;
+pub mod selection;
+pub mod shape;
+pub mod types;
+pub mod value;
 
 pub use domain::DomainPath;
 pub use ids::{ObjId, ObjKind};

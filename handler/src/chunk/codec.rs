@@ -1,0 +1,1 @@
+//! Chunk codecs: blosc1 frames (as numcodecs writes them), raw zlib, shuffle, lz4, zstd; filter pipelines from HSDS filter JSON.

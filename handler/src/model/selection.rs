@@ -1,0 +1,1 @@
+//! Selections: HSDS `select=[a:b:s, n, [i,j], :]` hyperslabs, coordinate lists and point lists.

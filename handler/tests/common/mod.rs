@@ -1,0 +1,55 @@
+//! Shared helpers for the handler's behaviour tests: a service over an in-memory store with HSDS's test
+//! users, and one-line request helpers.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use hsds_handler::store::MemoryStore;
+use hsds_handler::{Config, Request, Service};
+use serde_json::Value;
+
+/// Users of HSDS's own test suite (`admin:admin`, `test_user1:test`, `test_user2:test`).
+pub const PASSWD: &str = "admin:admin\ntest_user1:test\ntest_user2:test\n";
+
+/// A service over a fresh in-memory store, with the HSDS test users, and the store itself.
+pub fn service() -> (Service, Arc<MemoryStore>) {
+    service_with(Config::default())
+}
+
+/// Like [`service`] with a custom configuration (users are still the HSDS test users).
+pub fn service_with(config: Config) -> (Service, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let mut svc = Service::new(store.clone(), config).expect("service");
+    svc.users.load_passwd(PASSWD).expect("passwd");
+    (svc, store)
+}
+
+/// `Authorization` header value for HTTP Basic auth.
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// A request as `user` (password `test`, or `admin` for admin) on `domain`.
+pub fn req(method: &str, path: &str, user: Option<&str>, domain: Option<&str>) -> Request {
+    let mut r = Request::new(method, path);
+    if let Some(u) = user {
+        let pwd = if u == "admin" { "admin" } else { "test" };
+        r = r.header("authorization", &basic(u, pwd));
+    }
+    if let Some(d) = domain {
+        r = r.param("domain", d);
+    }
+    r
+}
+
+/// Sends a request; returns status and JSON body (`Value::Null` for empty or binary bodies).
+pub async fn call(svc: &Service, r: Request) -> (u16, Value) {
+    let rsp = svc.handle(r).await;
+    (rsp.status, rsp.json_body().unwrap_or(Value::Null))
+}
+
+/// Sends a request with a JSON body.
+pub async fn call_json(svc: &Service, r: Request, body: &Value) -> (u16, Value) {
+    call(svc, r.json(body)).await
+}
