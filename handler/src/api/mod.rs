@@ -14,6 +14,7 @@ pub mod domain;
 pub mod group;
 pub mod link;
 pub mod object;
+pub mod typeref;
 pub mod value;
 
 pub use context::{Ctx, DomainDoc};
