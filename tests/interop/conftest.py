@@ -1,0 +1,154 @@
+"""Fixtures for the interop suite: real servers on free ports, real clients.
+
+* ``hsds``   — the reference HSDS 1.0.2 (PyPI) on a POSIX data directory.
+* ``stack``  — ``hslambda up``: the emulator (S3 on a directory, Runtime API, front door) running the real
+               ``bootstrap`` binary.
+Both serve the SAME data directory (``<dir>/hsdstest/...``), so a test can write with one and read with the other.
+Users are HSDS's test users: admin:admin, test_user1:test, test_user2:test.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("HSLAMBDA_BIN_DIR", ROOT / "target" / "release"))
+VENV_DIR = Path(os.environ.get("HSLAMBDA_VENV_DIR", ROOT / ".venv"))
+PASSWD = "admin:admin\ntest_user1:test\ntest_user2:test\n"
+BUCKET = "hsdstest"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process in its own process group, stopped with the whole group."""
+
+    def __init__(self, name, endpoint, proc, log):
+        self.name, self.endpoint, self.proc, self.log = name, endpoint, proc, log
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def url(self, path):
+        return self.endpoint + path
+
+    def __repr__(self):
+        return f"<{self.name} {self.endpoint}>"
+
+
+def wait_ready(server, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{Path(server.log).read_text()[-4000:]}")
+        try:
+            if requests.get(server.url("/about"), timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} not ready after {timeout}s:\n{Path(server.log).read_text()[-4000:]}")
+
+
+def admin_setup(endpoint):
+    """Create /home and /home/test_user1, /home/test_user2 (owned by their users), as HSDS's test setup does."""
+    a = ("admin", "admin")
+    for folder, owner in (("/home", None), ("/home/test_user1", "test_user1"), ("/home/test_user2", "test_user2")):
+        r = requests.get(endpoint + "/", params={"domain": folder}, auth=a)
+        if r.status_code == 404:
+            body = {"folder": True}
+            if owner:
+                body["owner"] = owner
+            r = requests.put(endpoint + "/", params={"domain": folder}, json=body, auth=a)
+            assert r.status_code == 201, (folder, r.status_code, r.text)
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    d = Path(tempfile.mkdtemp(prefix="hslambda-interop-"))
+    (d / BUCKET).mkdir()
+    yield d
+    if not os.environ.get("KEEP_DATA"):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def passwd_file(data_dir):
+    p = data_dir.parent / (data_dir.name + "-passwd.txt")
+    p.write_text(PASSWD)
+    yield p
+    p.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def hsds(data_dir, passwd_file):
+    port = free_port()
+    log = str(data_dir.parent / (data_dir.name + "-hsds.log"))
+    exe = VENV_DIR / "interop" / "bin" / "hsds"
+    proc = subprocess.Popen(
+        [str(exe), "--root_dir", str(data_dir), "--bucket_name", BUCKET, "--password_file", str(passwd_file),
+         "--port", str(port), "--loglevel", "ERROR"],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server("hsds", f"http://127.0.0.1:{port}", proc, log)
+    try:
+        wait_ready(server, 90)
+        admin_setup(server.endpoint)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(data_dir, passwd_file, hsds):
+    """hslambda on the same data directory. Depends on ``hsds`` so the shared folders exist exactly once."""
+    port, s3_port = free_port(), free_port()
+    log = str(data_dir.parent / (data_dir.name + "-stack.log"))
+    proc = subprocess.Popen(
+        [str(BIN_DIR / "hslambda"), "up", "--port", str(port), "--s3-port", str(s3_port), "--data-dir", str(data_dir),
+         "--users", str(passwd_file), "--bucket", BUCKET],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server("hslambda", f"http://127.0.0.1:{port}", proc, log)
+    server.s3_endpoint = f"http://127.0.0.1:{s3_port}"
+    try:
+        wait_ready(server, 60)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["hsds", "hslambda"])
+def server(request):
+    """Run a test against the reference HSDS and against hslambda: the same behaviour is required of both."""
+    return request.getfixturevalue("stack" if request.param == "hslambda" else "hsds")
+
+
+@pytest.fixture
+def domain():
+    """A fresh domain path for one test, under /home/test_user1."""
+    return f"/home/test_user1/it-{uuid.uuid4().hex[:10]}.h5"
+
+
+def session(user="test_user1", password="test"):
+    s = requests.Session()
+    s.auth = (user, password)
+    return s
