@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Users;
-use crate::config::Config;
+use crate::config::{Config, WriteMode};
 use crate::request::{Request, Response};
-use crate::store::{S3Store, Store};
+use crate::store::{LastWriterWins, S3Store, Store};
 
 /// The HDF REST API over one store. Built once per process and reused by every invocation.
 pub struct Service {
@@ -48,7 +48,12 @@ impl Service {
 
     /// The service the `bootstrap` binary runs: S3 store and configuration from the environment.
     pub fn from_env() -> Result<Self, String> {
-        Self::new(Arc::new(S3Store::from_env()), Config::from_env())
+        let config = Config::from_env();
+        let store: Arc<dyn Store> = match config.write_mode {
+            WriteMode::Cas => Arc::new(S3Store::from_env()),
+            WriteMode::LastWriterWins => Arc::new(LastWriterWins(S3Store::from_env())),
+        };
+        Self::new(store, config)
     }
 
     /// Serves one request. Never fails: errors become JSON error responses.

@@ -8,6 +8,7 @@ pub mod json;
 mod memory;
 mod s3;
 
+pub use lww::LastWriterWins;
 pub use memory::MemoryStore;
 pub use s3::S3Store;
 
