@@ -5,6 +5,7 @@
 //! the conditional operations here as a compare-and-swap on the object's ETag.
 
 pub mod json;
+mod lww;
 mod memory;
 mod s3;
 
