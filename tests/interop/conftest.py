@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
+import requests_unixsocket
+
+# Let plain `requests` calls reach HSDS on its Unix socket (http+unix://...) as well as TCP endpoints.
+requests_unixsocket.monkeypatch()
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("HSLAMBDA_BIN_DIR", ROOT / "target" / "release"))
@@ -102,14 +106,17 @@ def passwd_file(data_dir):
 
 @pytest.fixture(scope="session")
 def hsds(data_dir, passwd_file):
-    port = free_port()
+    # Unix-socket mode: HSDS's TCP mode puts its data nodes on fixed ports 6101+, which collide with any
+    # other HSDS on the machine; sockets in a private directory cannot.
+    sock_dir = Path(tempfile.mkdtemp(prefix="hsds-sock-"))
     log = str(data_dir.parent / (data_dir.name + "-hsds.log"))
     exe = VENV_DIR / "interop" / "bin" / "hsds"
     proc = subprocess.Popen(
         [str(exe), "--root_dir", str(data_dir), "--bucket_name", BUCKET, "--password_file", str(passwd_file),
-         "--port", str(port), "--loglevel", "ERROR"],
+         "--socket_dir", str(sock_dir), "--loglevel", "ERROR"],
         stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server("hsds", f"http://127.0.0.1:{port}", proc, log)
+    endpoint = "http+unix://" + str(sock_dir / "sn_1.sock").replace("/", "%2F")
+    server = Server("hsds", endpoint, proc, log)
     try:
         wait_ready(server, 90)
         admin_setup(server.endpoint)
@@ -149,6 +156,6 @@ def domain():
 
 
 def session(user="test_user1", password="test"):
-    s = requests.Session()
+    s = requests_unixsocket.Session()  # speaks http:// and http+unix://
     s.auth = (user, password)
     return s

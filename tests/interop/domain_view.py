@@ -1,5 +1,5 @@
 """A server-independent view of a domain, built only from REST reads, for comparing two servers."""
-import requests
+import requests_unixsocket
 
 
 def _get(s, endpoint, path, domain, **params):
@@ -18,7 +18,7 @@ def _attrs(s, endpoint, collection, obj_id, domain):
 
 def domain_view(endpoint, domain, auth=("test_user1", "test")):
     """Everything a client can see of a domain: groups, links, datasets, datatypes, attributes, ACLs — keyed by id."""
-    s = requests.Session()
+    s = requests_unixsocket.Session()  # speaks http:// and http+unix://
     s.auth = auth
     dom = _get(s, endpoint, "/", domain)
     root = dom["root"]
