@@ -11,6 +11,8 @@ Usage: hsds_lambda_flow.py DATA_DIR PATH [--param k=v ...] [--reps N] [--bucket 
 Prints one JSON line: {"median_ms", "p90_ms", "reps", "status"}.
 """
 import argparse
+import contextlib
+import sys
 import json
 import os
 import statistics
@@ -37,6 +39,8 @@ from hsds.hsds_app import HsdsApp  # noqa: E402
 
 params = dict(p.split("=", 1) for p in a.param)
 times, status = [], None
+quiet = contextlib.redirect_stdout(sys.stderr)  # HsdsApp echoes its nodes' logs; keep stdout for the result
+quiet.__enter__()
 for _ in range(a.reps):
     t0 = time.perf_counter()
     socket_dir = os.path.join(tempfile.gettempdir(), f"hs{uuid.uuid4().hex[:8]}") + "/"
@@ -52,6 +56,7 @@ for _ in range(a.reps):
         _ = rsp.content
     app.stop()
     times.append((time.perf_counter() - t0) * 1000)
+quiet.__exit__(None, None, None)
 times.sort()
 print(json.dumps({"median_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
                   "reps": a.reps, "status": status}))
