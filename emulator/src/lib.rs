@@ -1,1 +1,2 @@
-
+pub mod race;
+pub mod rest_client;
