@@ -23,7 +23,6 @@ mod zlib;
 pub use blosc::Cname;
 pub use filters::{normalize_filters, FilterOps, ShuffleOp};
 
-use crate::error::ApiError;
 use crate::model::ModelError;
 
 /// Compressor names HSDS reports as `compressors` in `GET /` (`storUtil.getCompressors()`), in its order: the
@@ -61,19 +60,6 @@ impl CodecError {
     /// Shorthand for [`CodecError::Corrupt`].
     pub fn corrupt(msg: impl Into<String>) -> Self {
         CodecError::Corrupt(msg.into())
-    }
-}
-
-impl From<CodecError> for ApiError {
-    fn from(e: CodecError) -> Self {
-        match e {
-            CodecError::Corrupt(_) | CodecError::WrongSize { .. } => {
-                ApiError::internal(format!("stored chunk is corrupt: {e}"))
-            }
-            CodecError::TooLarge { .. } | CodecError::Encode(_) => {
-                ApiError::internal(format!("chunk cannot be compressed: {e}"))
-            }
-        }
     }
 }
 
