@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use crate::chunk::codec::CodecError;
 use crate::model::ModelError;
 use crate::request::Response;
 use crate::store::StoreError;
@@ -105,5 +106,19 @@ impl From<ModelError> for ApiError {
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         ApiError::bad_request(format!("malformed JSON body: {e}"))
+    }
+}
+
+/// Stored chunk bytes that do not decode are the server's problem (500), never the client's.
+impl From<CodecError> for ApiError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Corrupt(_) | CodecError::WrongSize { .. } => {
+                ApiError::internal(format!("stored chunk is corrupt: {e}"))
+            }
+            CodecError::TooLarge { .. } | CodecError::Encode(_) => {
+                ApiError::internal(format!("chunk cannot be compressed: {e}"))
+            }
+        }
     }
 }

@@ -1,0 +1,175 @@
+//! Blosc1 frames, as numcodecs `Blosc(cname, clevel, shuffle)` writes and reads them (HSDS `storUtil._compress`).
+//!
+//! The frames are produced and consumed by c-blosc 1.21.6 (the `blosc-src` crate), the same library version that
+//! numcodecs 0.15 bundles, so our frames are byte-identical to numcodecs' for the same input, codec, level, shuffle
+//! and typesize. Only the two thread-safe `_ctx` entry points are called, each with one internal thread. The 16-byte
+//! header is parsed in Rust (rather than through `blosc_cbuffer_sizes`/`blosc_cbuffer_metainfo`, which read 16 bytes
+//! without knowing the buffer length), so every check that guards the C decoder happens on a bounds-checked slice.
+//!
+//! Frame header (little-endian): `version(=2) versionlz flags typesize nbytes:u32 blocksize:u32 cbytes:u32`.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_void};
+
+use super::CodecError;
+
+/// Length of the blosc1 frame header; also the most a frame can exceed its input (`BLOSC_MAX_OVERHEAD`).
+pub const HEADER_LEN: usize = 16;
+/// Largest input c-blosc 1.x can frame (`BLOSC_MAX_BUFFERSIZE`).
+pub const MAX_BUFFER: usize = i32::MAX as usize - HEADER_LEN;
+/// The only frame format version c-blosc 1.x reads (`BLOSC_VERSION_FORMAT`).
+const FORMAT_VERSION: u8 = 2;
+/// Largest typesize a frame can carry; larger item sizes are framed with typesize 1, as c-blosc itself does.
+const MAX_TYPESIZE: usize = 255;
+
+/// A compressor inside a blosc1 frame. `Zlib` is what HSDS uses for the "gzip" and "deflate" filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cname {
+    /// Blosc's own LZ77 codec (filter `H5Z_FILTER_BLOSC`, name "blosclz").
+    BloscLz,
+    /// LZ4 (filter "lz4").
+    Lz4,
+    /// LZ4 high-compression (filter "lz4hc").
+    Lz4Hc,
+    /// zlib (filters "gzip"/"deflate").
+    Zlib,
+    /// Zstandard (filter "zstd").
+    Zstd,
+}
+
+impl Cname {
+    /// The compressor name c-blosc (and numcodecs) use, as a C string.
+    fn c_name(self) -> &'static CStr {
+        match self {
+            Cname::BloscLz => c"blosclz",
+            Cname::Lz4 => c"lz4",
+            Cname::Lz4Hc => c"lz4hc",
+            Cname::Zlib => c"zlib",
+            Cname::Zstd => c"zstd",
+        }
+    }
+}
+
+/// Byte-shuffle setting of a frame: `None` is numcodecs `Blosc.NOSHUFFLE`, `Byte` is `Blosc.SHUFFLE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BloscShuffle {
+    /// No shuffle (flag bit 0 clear).
+    None,
+    /// Byte shuffle by typesize (flag bit 0 set).
+    Byte,
+}
+
+/// The 16-byte header of a blosc1 frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Bytes per item the shuffle used; HSDS treats a frame with typesize 0 as "not blosc".
+    pub typesize: u8,
+    /// Uncompressed size.
+    pub nbytes: usize,
+    /// Size of the whole frame, header included.
+    pub cbytes: usize,
+}
+
+/// The frame header, if `data` starts like a blosc1 frame: HSDS's `_uncompress` test, i.e. numcodecs
+/// `cbuffer_metainfo(data)[0] > 0` (format version 2 and a non-zero typesize).
+pub fn header(data: &[u8]) -> Option<Header> {
+    let head = data.get(..HEADER_LEN)?;
+    if head[0] != FORMAT_VERSION || head[3] == 0 {
+        return None;
+    }
+    let word = |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]) as usize;
+    Some(Header { typesize: head[3], nbytes: word(4), cbytes: word(12) })
+}
+
+extern "C" {
+    // Declared here (rather than through `blosc_src`'s bindings) so each signature sits next to its one caller;
+    // `blosc_src` is still linked for the C library it builds.
+    fn blosc_compress_ctx(
+        clevel: c_int,
+        doshuffle: c_int,
+        typesize: usize,
+        nbytes: usize,
+        src: *const c_void,
+        dest: *mut c_void,
+        destsize: usize,
+        compressor: *const c_char,
+        blocksize: usize,
+        numinternalthreads: c_int,
+    ) -> c_int;
+    fn blosc_decompress_ctx(src: *const c_void, dest: *mut c_void, destsize: usize, numinternalthreads: c_int)
+        -> c_int;
+}
+
+// Keeps the `blosc_src` crate (and so the static c-blosc library) linked in.
+use blosc_src as _;
+
+/// Frames `raw` as numcodecs `Blosc(cname, clevel=level, shuffle).encode(raw)` does for an item size of `typesize`.
+pub fn compress(
+    raw: &[u8],
+    cname: Cname,
+    level: u8,
+    shuffle: BloscShuffle,
+    typesize: usize,
+) -> Result<Vec<u8>, CodecError> {
+    if raw.len() > MAX_BUFFER {
+        return Err(CodecError::TooLarge { len: raw.len(), max: MAX_BUFFER });
+    }
+    let typesize = if (1..=MAX_TYPESIZE).contains(&typesize) { typesize } else { 1 };
+    let doshuffle = match shuffle {
+        BloscShuffle::None => 0,
+        BloscShuffle::Byte => 1,
+    };
+    let mut out = vec![0u8; raw.len() + HEADER_LEN];
+    // SAFETY: `raw` is valid for `raw.len()` bytes of reads and `out` for `out.len()` bytes of writes, the two do
+    // not overlap, and the compressor name is a NUL-terminated static string. c-blosc writes at most `destsize`
+    // bytes; with destsize = nbytes + BLOSC_MAX_OVERHEAD it always succeeds (falling back to a memcpy frame).
+    // The `_ctx` variant keeps all state on its own stack, so concurrent calls are safe.
+    let written = unsafe {
+        blosc_compress_ctx(
+            c_int::from(level.min(9)),
+            doshuffle,
+            typesize,
+            raw.len(),
+            raw.as_ptr().cast(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+            cname.c_name().as_ptr(),
+            0,
+            1,
+        )
+    };
+    if written <= 0 {
+        return Err(CodecError::Encode(format!("blosc {:?} compression failed with code {written}", cname)));
+    }
+    out.truncate(written as usize);
+    Ok(out)
+}
+
+/// Decodes one blosc1 frame whose header says it holds `head.nbytes` bytes; `max_len` bounds that size so a
+/// corrupt header cannot make us allocate more than the caller expects.
+pub fn decompress(frame: &[u8], head: Header, max_len: usize) -> Result<Vec<u8>, CodecError> {
+    if head.nbytes > max_len {
+        return Err(CodecError::WrongSize { expected: max_len, actual: head.nbytes });
+    }
+    if head.cbytes < HEADER_LEN || head.cbytes > frame.len() {
+        return Err(CodecError::corrupt(format!(
+            "blosc frame header says {} bytes but {} bytes are stored",
+            head.cbytes,
+            frame.len()
+        )));
+    }
+    if head.nbytes == 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![0u8; head.nbytes];
+    // SAFETY: we checked above that the header's compressed size (`cbytes`, which c-blosc uses as the bound of
+    // every read it makes from `src`) lies within `frame`, so the decoder never reads past the slice; c-blosc
+    // rejects frames whose `nbytes` exceeds `destsize` and never writes more than `destsize` bytes to `out`.
+    // The `_ctx` variant keeps all state on its own stack, so concurrent calls are safe.
+    let n = unsafe { blosc_decompress_ctx(frame.as_ptr().cast(), out.as_mut_ptr().cast(), out.len(), 1) };
+    if n < 0 || n as usize != head.nbytes {
+        return Err(CodecError::corrupt(format!("blosc frame does not decode (code {n})")));
+    }
+    Ok(out)
+}
