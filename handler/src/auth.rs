@@ -120,6 +120,11 @@ impl Users {
         }
     }
 
+    /// True when `name` is a user of the database (or an admin), e.g. to validate ACL targets.
+    pub fn exists(&self, name: &str) -> bool {
+        self.passwords.contains_key(name) || self.admins.iter().any(|a| a == name)
+    }
+
     /// True for an admin user (bypasses every ACL).
     pub fn is_admin(&self, identity: &Identity) -> bool {
         matches!(identity, Identity::User(u) if self.admins.iter().any(|a| a == u))

@@ -1,22 +1,93 @@
 //! Domain ACLs: `GET /acls`, `GET/PUT /acls/{user}`.
+//!
+//! ACLs live in the `acls` dict of `.domain.json`. Unlike HSDS 1.0.2, `PUT /acls/{user}` requires the
+//! `updateACL` permission (HSDS checks nothing there). Like HSDS, an entry written through the API also
+//! records `"domain": "<bucket><path>"`.
 
-use super::Ctx;
+use serde_json::{json, Map, Value};
+
+use super::{Ctx, DomainDoc};
+use crate::auth::{Action, ACL_KEYS};
 use crate::error::{ApiError, ApiResult};
-#[allow(unused_imports)]
-use crate::model::ObjId;
 use crate::request::Response;
+use crate::service::now;
+use crate::store::json::{update_json, Change};
 
-/// Not implemented yet.
-pub async fn get_acls(_ctx: &Ctx<'_>) -> ApiResult<Response> {
-    Err(ApiError::new(501, "get_acls is not implemented yet"))
+/// `hrefs` of the ACL routes: self, root (domains only), home, owner.
+fn acl_hrefs(ctx: &Ctx<'_>, dom: &DomainDoc) -> Value {
+    let mut h = vec![ctx.rel("self", "/acls")];
+    if let Some(root) = dom.root() {
+        h.push(ctx.rel("root", &format!("/groups/{root}")));
+    }
+    h.push(ctx.rel("home", "/"));
+    h.push(ctx.rel("owner", "/"));
+    Value::Array(h)
 }
 
-/// Not implemented yet.
-pub async fn get_acl(_ctx: &Ctx<'_>, _user: &str) -> ApiResult<Response> {
-    Err(ApiError::new(501, "get_acl is not implemented yet"))
+/// One ACL entry with its `userName`.
+fn named(user: &str, acl: &Value) -> Value {
+    let mut m = acl.as_object().cloned().unwrap_or_default();
+    m.insert("userName".into(), json!(user));
+    Value::Object(m)
 }
 
-/// Not implemented yet.
-pub async fn put_acl(_ctx: &Ctx<'_>, _user: &str) -> ApiResult<Response> {
-    Err(ApiError::new(501, "put_acl is not implemented yet"))
+/// `GET /acls`: every entry of the domain's ACLs, with `userName`; needs `readACL`.
+pub async fn get_acls(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let dom = ctx.authorize(Action::ReadAcl).await?;
+    let acls: Vec<Value> = dom.json["acls"].as_object().into_iter().flatten().map(|(u, a)| named(u, a)).collect();
+    Ok(Response::json(200, &json!({"acls": acls, "hrefs": acl_hrefs(ctx, &dom)})))
+}
+
+/// `GET /acls/{user}`: one entry; needs `read` for the caller's own entry or `default`, else `readACL`.
+/// 404 when the domain has no entry for `user`.
+pub async fn get_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
+    let own = user == "default" || user == ctx.identity.acl_name();
+    let dom = ctx.authorize(if own { Action::Read } else { Action::ReadAcl }).await?;
+    let acl =
+        dom.json["acls"].get(user).ok_or_else(|| ApiError::not_found(format!("no ACL for {user} in {}", dom.path)))?;
+    Ok(Response::json(200, &json!({"acl": named(user, acl), "hrefs": acl_hrefs(ctx, &dom)})))
+}
+
+/// Checks a `PUT /acls/{user}` body: an object whose keys are ACL flags with boolean values.
+fn parse_flags(body: Map<String, Value>) -> ApiResult<Map<String, Value>> {
+    for (k, v) in &body {
+        if !ACL_KEYS.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "unexpected key {k:?} in ACL body; allowed: {}",
+                ACL_KEYS.join(", ")
+            )));
+        }
+        if !v.is_boolean() {
+            return Err(ApiError::bad_request(format!("ACL flag {k} must be true or false")));
+        }
+    }
+    Ok(body)
+}
+
+/// `PUT /acls/{user}`: sets the given flags of `user`'s entry (a new entry starts all false); 201 `{}`.
+/// Needs `updateACL`; `user` must be a known user, `default` or a `g:<group>` entry.
+pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
+    let flags = parse_flags(ctx.body_object()?)?;
+    if user != "default" && !user.starts_with("g:") && !ctx.svc.users.exists(user) {
+        return Err(ApiError::bad_request(format!("unknown user {user:?}")));
+    }
+    let dom = ctx.authorize(Action::UpdateAcl).await?;
+    let domain_tag = format!("{}{}", ctx.bucket, dom.path);
+    update_json(ctx.store(), &ctx.bucket, &dom.path.key(), |d: &mut Value| {
+        if !d["acls"].is_object() {
+            d["acls"] = json!({});
+        }
+        let acls = d["acls"].as_object_mut().expect("just ensured");
+        let entry = acls
+            .entry(user.to_string())
+            .or_insert_with(|| Value::Object(ACL_KEYS.iter().map(|k| (k.to_string(), json!(false))).collect()));
+        for (k, v) in &flags {
+            entry[k.as_str()] = v.clone();
+        }
+        entry["domain"] = json!(domain_tag);
+        d["lastModified"] = json!(now());
+        Ok::<_, ApiError>(Change::Write(()))
+    })
+    .await?;
+    Ok(Response::json(201, &json!({})))
 }

@@ -1,32 +1,514 @@
 //! Domains and folders: `GET/PUT/DELETE/POST /` and `GET /domains`.
+//!
+//! A domain is `<path>/.domain.json` (`{root?, owner, acls, created, lastModified}`) plus the objects under
+//! its root's `db/<8>-<8>/` prefix; a folder is a `.domain.json` without `root`. Creates use
+//! `If-None-Match: *` so two concurrent creators cannot both win; a delete removes `.domain.json` first,
+//! so the domain disappears in one step, then its objects.
 
-use super::Ctx;
+use md5::{Digest, Md5};
+use serde_json::{json, Map, Value};
+
+use super::object::{self, glob_match, limit_param, object_hrefs, run_all, Include, MAX_DOMAIN_OBJS};
+use super::{Ctx, DomainDoc};
+use crate::auth::{Action, ACL_KEYS};
 use crate::error::{ApiError, ApiResult};
-#[allow(unused_imports)]
-use crate::model::ObjId;
+use crate::model::{DomainPath, ObjId};
 use crate::request::Response;
+use crate::service::now;
+use crate::store::json::{create_json, get_json, to_bytes};
+use crate::store::StoreError;
 
-/// Not implemented yet.
-pub async fn get_domain(_ctx: &Ctx<'_>) -> ApiResult<Response> {
-    Err(ApiError::new(501, "get_domain is not implemented yet"))
+/// Compressors HSDS accepts for dataset filters (`GET /` reports them).
+pub const COMPRESSORS: [&str; 6] = ["blosclz", "lz4", "lz4hc", "gzip", "zstd", "deflate"];
+
+/// `limits` of a domain response, from the configuration.
+fn limits(ctx: &Ctx<'_>) -> Value {
+    let c = &ctx.svc.config;
+    json!({"min_chunk_size": c.min_chunk_size, "max_chunk_size": c.max_chunk_size, "max_request_size": c.max_request_size})
 }
 
-/// Not implemented yet.
-pub async fn put_domain(_ctx: &Ctx<'_>) -> ApiResult<Response> {
-    Err(ApiError::new(501, "put_domain is not implemented yet"))
+/// Adds `limits`, `compressors` and `version` (what HSDS mixes into domain responses).
+fn add_server_info(ctx: &Ctx<'_>, m: &mut Map<String, Value>) {
+    m.insert("limits".into(), limits(ctx));
+    m.insert("compressors".into(), json!(COMPRESSORS));
+    m.insert("version".into(), json!(super::about::HSDS_COMPAT_VERSION));
 }
 
-/// Not implemented yet.
-pub async fn delete_domain(_ctx: &Ctx<'_>) -> ApiResult<Response> {
-    Err(ApiError::new(501, "delete_domain is not implemented yet"))
+/// An href to `path` with an explicit `domain` parameter.
+fn href_for(ctx: &Ctx<'_>, path: &str, domain: &str) -> String {
+    format!("{}{}?domain={}", ctx.svc.config.endpoint, path, domain)
 }
 
-/// Not implemented yet.
-pub async fn post_domain(_ctx: &Ctx<'_>) -> ApiResult<Response> {
-    Err(ApiError::new(501, "post_domain is not implemented yet"))
+/// The `hrefs` of `GET /` for a domain or folder.
+fn domain_hrefs(ctx: &Ctx<'_>, dom: &DomainDoc, with_home: bool) -> Value {
+    let mut h = vec![ctx.rel("self", "/")];
+    match dom.root() {
+        Some(root) => {
+            h.push(ctx.rel("database", "/datasets"));
+            h.push(ctx.rel("groupbase", "/groups"));
+            h.push(ctx.rel("typebase", "/datatypes"));
+            h.push(ctx.rel("root", &format!("/groups/{root}")));
+            if with_home {
+                h.push(ctx.rel("home", "/"));
+            }
+        }
+        None => h.push(json!({"rel": "domains", "href": href_for(ctx, "/domains", &format!("{}/", dom.path))})),
+    }
+    h.push(ctx.rel("acls", "/acls"));
+    if let Some(parent) = dom.path.parent() {
+        h.push(json!({"rel": "parent", "href": href_for(ctx, "/", parent.as_str())}));
+    }
+    Value::Array(h)
 }
 
-/// Not implemented yet.
-pub async fn get_domains(_ctx: &Ctx<'_>) -> ApiResult<Response> {
-    Err(ApiError::new(501, "get_domains is not implemented yet"))
+/// The summary of a domain or folder JSON: `root, class, owner, created, lastModified`.
+fn domain_summary(json: &Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    match json.get("root") {
+        Some(root) => {
+            m.insert("root".into(), root.clone());
+            m.insert("class".into(), json!("domain"));
+        }
+        None => {
+            m.insert("class".into(), json!("folder"));
+        }
+    }
+    for k in ["owner", "created", "lastModified"] {
+        if let Some(v) = json.get(k) {
+            m.insert(k.into(), v.clone());
+        }
+    }
+    m
+}
+
+/// `verbose` statistics of a domain, computed from a listing of its `db/<8>-<8>/` prefix (HSDS reads
+/// them from `.info.json`, which its background scan writes and a stateless function never would).
+async fn domain_stats(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<Map<String, Value>> {
+    let root = dom.require_root()?;
+    let prefix = format!("{}/", root.db_prefix());
+    let entries = ctx.store().list_all(&ctx.bucket, &prefix).await?;
+    let (mut groups, mut datasets, mut datatypes, mut chunks) = (0u64, 0u64, 0u64, 0u64);
+    let (mut allocated, mut metadata, mut last) = (0u64, 0u64, 0f64);
+    let mut checksums: Vec<(String, String)> = Vec::new();
+    for e in &entries {
+        let rest = &e.key[prefix.len()..];
+        let obj_id = if rest == ".group.json" {
+            groups += 1;
+            root.to_string()
+        } else {
+            let parts: Vec<&str> = rest.split('/').collect();
+            match parts.as_slice() {
+                [p @ ("g" | "d" | "t"), uuid, name] if name.starts_with('.') && name.ends_with(".json") => {
+                    match *p {
+                        "g" => groups += 1,
+                        "d" => datasets += 1,
+                        _ => datatypes += 1,
+                    }
+                    format!("{p}-{}-{uuid}", &root.to_string()[2..19])
+                }
+                ["d", uuid, .., chunk] if !chunk.ends_with(".json") => {
+                    chunks += 1;
+                    allocated += e.size;
+                    last = last.max(e.last_modified);
+                    checksums.push((format!("c-{}-{uuid}_{chunk}", &root.to_string()[2..19]), etag16(e)));
+                    continue;
+                }
+                _ => continue, // .info.json, .summary.json, ...
+            }
+        };
+        metadata += e.size;
+        last = last.max(e.last_modified);
+        checksums.push((obj_id, etag16(e)));
+    }
+    checksums.sort();
+    let mut md5 = Md5::new();
+    for (_, tag) in &checksums {
+        md5.update(tag.as_bytes());
+    }
+    let md5_sum = if checksums.is_empty() { String::new() } else { hex::encode(md5.finalize()) };
+    let domain_bytes = to_bytes(&dom.json).len() as u64;
+    let mut m = Map::new();
+    m.insert("num_groups".into(), json!(groups));
+    m.insert("num_datasets".into(), json!(datasets));
+    m.insert("num_datatypes".into(), json!(datatypes));
+    m.insert("num_objects".into(), json!(groups + datasets + datatypes + chunks));
+    m.insert("total_size".into(), json!(domain_bytes + allocated + metadata));
+    m.insert("allocated_bytes".into(), json!(allocated));
+    m.insert("metadata_bytes".into(), json!(metadata));
+    m.insert("linked_bytes".into(), json!(0));
+    m.insert("num_chunks".into(), json!(chunks));
+    m.insert("num_linked_chunks".into(), json!(0));
+    m.insert("md5_sum".into(), json!(md5_sum));
+    m.insert(
+        "scan_info".into(),
+        json!({"lastModified": last, "num_groups": groups, "num_datatypes": datatypes, "num_chunks": chunks,
+               "allocated_bytes": allocated, "metadata_bytes": metadata, "md5_sum": md5_sum,
+               "bucket": ctx.bucket, "scan_complete": now()}),
+    );
+    Ok(m)
+}
+
+/// An ETag as HSDS's checksum array holds it: unquoted, cut to 16 bytes (numpy `S16`).
+fn etag16(e: &crate::store::ListEntry) -> String {
+    let t = e.etag.as_deref().unwrap_or_default().trim_matches('"');
+    t.chars().take(16).collect()
+}
+
+/// Every object JSON of a domain (≤ [`MAX_DOMAIN_OBJS`]) keyed by id, for `getobjs=1`; `None` when the
+/// domain holds more.
+async fn domain_objs(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<Option<Value>> {
+    let root = dom.require_root()?;
+    let entries = ctx.store().list_all(&ctx.bucket, &format!("{}/", root.db_prefix())).await?;
+    let keys: Vec<String> = entries
+        .into_iter()
+        .map(|e| e.key)
+        .filter(|k| k.ends_with("/.group.json") || k.ends_with("/.dataset.json") || k.ends_with("/.datatype.json"))
+        .collect();
+    if keys.len() > MAX_DOMAIN_OBJS {
+        return Ok(None);
+    }
+    let objs: Vec<Option<Value>> = run_all(
+        keys.into_iter()
+            .map(|k| async move {
+                match get_json(ctx.store(), &ctx.bucket, &k).await {
+                    Ok((v, _)) => Ok(Some(v)),
+                    Err(StoreError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(ApiError::from(e)),
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let mut out = Map::new();
+    for v in objs.into_iter().flatten() {
+        if let Some(id) = v.get("id").and_then(Value::as_str) {
+            out.insert(id.to_string(), v);
+        }
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+/// `GET /`: the domain or folder JSON (`verbose`, `getobjs`), the object at `h5path`, or, without a
+/// domain, the top-level folders.
+pub async fn get_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    if ctx.req.get_param("host").is_some() {
+        return Err(ApiError::bad_request("passing the domain as 'host' is no longer supported; use 'domain'"));
+    }
+    if ctx.domain_param().is_none() {
+        let domains = list_folder(ctx, None).await?;
+        return Ok(Response::json(200, &json!({"domains": domains, "hrefs": [ctx.rel("self", "/")]})));
+    }
+    let dom = ctx.authorize(Action::Read).await?;
+    if let Some(h5path) = ctx.req.get_param("h5path") {
+        return get_by_h5path(ctx, &dom, h5path).await;
+    }
+    let mut m = domain_summary(&dom.json);
+    let last_modified = m.remove("lastModified").unwrap_or(json!(0));
+    if ctx.req.flag("verbose") && !dom.is_folder() {
+        m.extend(domain_stats(ctx, &dom).await?);
+    }
+    if ctx.req.flag("getobjs") && !dom.is_folder() {
+        if let Some(objs) = domain_objs(ctx, &dom).await? {
+            m.insert("domain_objs".into(), objs);
+        }
+    }
+    if !dom.is_folder() {
+        add_server_info(ctx, &mut m);
+    }
+    m.insert("lastModified".into(), last_modified);
+    m.insert("hrefs".into(), domain_hrefs(ctx, &dom, false));
+    Ok(Response::json(200, &Value::Object(m)))
+}
+
+/// The object JSON at `h5path` (from the root, or from `parent_id`), with `domain` and `class`.
+async fn get_by_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResult<Response> {
+    let start = object::start_for_h5path(ctx, dom, h5path)?;
+    let id = object::resolve_h5path(ctx, dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
+    let (obj, _) = ctx.load_object(dom, &id).await?;
+    let mut rsp = object::object_response(ctx, dom, &obj, Include::from_request(ctx));
+    if let Some(m) = rsp.as_object_mut() {
+        m.remove("bucket");
+        m.insert("class".into(), json!(id.kind().collection().trim_end_matches('s')));
+        m.insert("hrefs".into(), domain_hrefs(ctx, dom, true));
+    }
+    Ok(Response::json(200, &rsp))
+}
+
+/// `POST /` with `{"h5paths": [...]}`: `{"h5paths": {path: object JSON}}`; paths that resolve to nothing
+/// are left out.
+pub async fn post_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let dom = ctx.authorize(Action::Read).await?;
+    let body = ctx.body_object()?;
+    let paths: Vec<String> = body
+        .get("h5paths")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().map(|p| p.as_str().map(str::to_string)).collect())
+        .ok_or_else(|| ApiError::bad_request("POST / needs a body {\"h5paths\": [\"/path\", ...]}"))?;
+    let inc = Include::from_request(ctx);
+    let follow = ctx.req.flag("follow_soft_links");
+    let dom = &dom;
+    let found: Vec<Option<(String, Value)>> = run_all(
+        paths
+            .into_iter()
+            .map(|p| async move {
+                let start = object::start_for_h5path(ctx, dom, &p)?;
+                match object::resolve_h5path(ctx, dom, &start, &p, follow).await {
+                    Ok(id) => {
+                        let (obj, _) = ctx.load_object(dom, &id).await?;
+                        let mut v = object::object_response(ctx, dom, &obj, inc);
+                        v["hrefs"] = object_hrefs(ctx, &id);
+                        Ok(Some((p, v)))
+                    }
+                    Err(e) if e.status == 404 => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let out: Map<String, Value> = found.into_iter().flatten().collect();
+    Ok(Response::json(200, &json!({ "h5paths": out })))
+}
+
+/// The six ACL flags all set to `on`, in HSDS's order.
+fn acl_all(on: bool) -> Value {
+    Value::Object(ACL_KEYS.iter().map(|k| (k.to_string(), json!(on))).collect())
+}
+
+/// The ACLs of a new domain as HSDS builds them: the parent's entries for other non-admin users that grant
+/// something, the owner with every flag, and `default` read-only for folders (or with `DEFAULT_PUBLIC`).
+fn new_acls(ctx: &Ctx<'_>, parent: Option<&DomainDoc>, owner: &str, is_folder: bool) -> Value {
+    let mut acls = Map::new();
+    for (name, acl) in parent.and_then(|p| p.json["acls"].as_object()).into_iter().flatten() {
+        let is_admin = ctx.svc.users.is_admin(&crate::auth::Identity::User(name.clone()));
+        let grants = ACL_KEYS.iter().any(|k| acl.get(*k).and_then(Value::as_bool) == Some(true));
+        if name != "default" && name != owner && !is_admin && grants {
+            acls.insert(name.clone(), acl.clone());
+        }
+    }
+    acls.insert(owner.to_string(), acl_all(true));
+    if ctx.svc.config.default_public || is_folder {
+        let mut d = acl_all(false);
+        d["read"] = json!(true);
+        acls.insert("default".into(), d);
+    }
+    Value::Object(acls)
+}
+
+/// True when `key` is set as a query flag or truthy in the body.
+fn body_or_param(ctx: &Ctx<'_>, body: &Map<String, Value>, key: &str) -> bool {
+    ctx.req.flag(key)
+        || body.get(key).is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)) && v != &json!(0) && v != "")
+}
+
+/// `PUT /`: create a domain (new root group) or folder (`{"folder": true}`), 201; or with `flush`/`rescan`
+/// check `update` and answer 204 (writes are already durable, so there is nothing to flush).
+pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let user = ctx.require_user()?.to_string();
+    let path = ctx.domain_path()?;
+    let body = ctx.body_object()?;
+    if body_or_param(ctx, &body, "flush") || body_or_param(ctx, &body, "rescan") {
+        let dom = ctx.load_domain(&path).await?;
+        if body_or_param(ctx, &body, "rescan") && dom.is_folder() {
+            return Err(ApiError::bad_request(format!("rescan is not supported for folder {path}")));
+        }
+        ctx.check(&dom, Action::Update)?;
+        return Ok(Response::empty(204));
+    }
+    let is_folder =
+        body.get("folder").is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)) && v != &json!(0));
+    let owner = match body.get("owner") {
+        None | Some(Value::Null) => user.clone(),
+        Some(Value::String(o)) if !o.is_empty() => o.clone(),
+        Some(_) => return Err(ApiError::bad_request("owner must be a user name")),
+    };
+    if owner != user && !ctx.is_admin() {
+        return Err(ApiError::forbidden("only admin users may set the owner of a new domain"));
+    }
+    if body.get("linked_domain").is_some() {
+        return Err(ApiError::bad_request("linked_domain is not supported by hslambda"));
+    }
+    let parent = match path.parent() {
+        None if !ctx.is_admin() => {
+            return Err(ApiError::forbidden("creation of top-level domains is only supported by admin users"))
+        }
+        None => None,
+        Some(pp) => {
+            let parent = ctx.load_domain(&pp).await.map_err(|e| {
+                if e.status == 404 {
+                    ApiError::not_found(format!("parent folder {pp} does not exist"))
+                } else {
+                    e
+                }
+            })?;
+            if !parent.is_folder() {
+                return Err(ApiError::bad_request(format!("parent {pp} must be a folder, not a domain")));
+            }
+            ctx.check(&parent, Action::Create)?;
+            Some(parent)
+        }
+    };
+    let root = if is_folder { None } else { Some(root_id_from(&body)?) };
+    let root_props = match body.get("group").and_then(|g| g.get("creationProperties")) {
+        None => None,
+        Some(cp) if cp.is_object() => Some(cp.clone()),
+        Some(_) => return Err(ApiError::bad_request("group.creationProperties must be an object")),
+    };
+    match ctx.store().get(&ctx.bucket, &path.key()).await {
+        Ok(_) => return Err(ApiError::conflict(format!("domain {path} already exists"))),
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let ts = now();
+    let mut dom_json = Map::new();
+    if let Some(root) = &root {
+        let mut g = json!({"id": root.to_string(), "root": root.to_string(), "created": ts, "lastModified": ts,
+                           "links": {}, "attributes": {}});
+        if let Some(cp) = root_props {
+            g["creationProperties"] = cp;
+        }
+        match create_json(ctx.store(), &ctx.bucket, &root.s3_key(), &g).await {
+            Ok(_) => {}
+            Err(StoreError::Precondition(_)) => {
+                return Err(ApiError::conflict(format!("root group {root} already exists")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        dom_json.insert("root".into(), json!(root.to_string()));
+    }
+    dom_json.insert("owner".into(), json!(owner));
+    dom_json.insert("acls".into(), new_acls(ctx, parent.as_ref(), &owner, is_folder));
+    dom_json.insert("created".into(), json!(ts));
+    dom_json.insert("lastModified".into(), json!(ts));
+    let dom_json = Value::Object(dom_json);
+    if let Err(e) = create_json(ctx.store(), &ctx.bucket, &path.key(), &dom_json).await {
+        if let Some(root) = &root {
+            let _ = ctx.store().delete(&ctx.bucket, &root.s3_key()).await;
+        }
+        return Err(match e {
+            StoreError::Precondition(_) => ApiError::conflict(format!("domain {path} already exists")),
+            e => e.into(),
+        });
+    }
+    let mut rsp = dom_json.as_object().cloned().unwrap_or_default();
+    add_server_info(ctx, &mut rsp);
+    Ok(Response::json(201, &Value::Object(rsp)))
+}
+
+/// The root id of a new domain: the client's `root_id` (must be a root group id) or a fresh one.
+fn root_id_from(body: &Map<String, Value>) -> ApiResult<ObjId> {
+    match body.get("root_id") {
+        None | Some(Value::Null) => Ok(ObjId::new_root()),
+        Some(Value::String(s)) => {
+            let id = ObjId::parse(s)?;
+            if !id.is_root() {
+                return Err(ApiError::bad_request(format!("invalid client provided root id: {s}")));
+            }
+            Ok(id)
+        }
+        Some(_) => Err(ApiError::bad_request("root_id must be a string")),
+    }
+}
+
+/// `DELETE /`: removes a domain (its `.domain.json`, then every object under its root prefix unless
+/// `keep_root=1`) or an empty folder (409 when it has children). Top-level needs admin; needs `delete`.
+pub async fn delete_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    ctx.require_user()?;
+    let path = ctx.domain_path()?;
+    if path.is_top_level() && !ctx.is_admin() {
+        return Err(ApiError::forbidden("deletion of top-level domains is only supported by admin users"));
+    }
+    let dom = ctx.load_domain(&path).await?;
+    ctx.check(&dom, Action::Delete)?;
+    if dom.is_folder() {
+        let listing = ctx.store().list(&ctx.bucket, &path.child_prefix(), Some("/"), None, Some(2)).await?;
+        if !listing.prefixes.is_empty() {
+            return Err(ApiError::conflict(format!("folder {path} has sub-items; delete them first")));
+        }
+    }
+    ctx.store().delete(&ctx.bucket, &path.key()).await?;
+    let keep_root = ctx.req.flag("keep_root")
+        || ctx.body_object().ok().is_some_and(|b| b.get("keep_root").is_some_and(|v| v == true || v == 1));
+    if let (Some(root), false) = (dom.root(), keep_root) {
+        let entries = ctx.store().list_all(&ctx.bucket, &format!("{}/", root.db_prefix())).await?;
+        run_all(
+            entries
+                .into_iter()
+                .map(|e| async move { Ok::<_, ApiError>(ctx.store().delete(&ctx.bucket, &e.key).await?) })
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    }
+    Ok(Response::json(200, &json!({"domain": path.as_str()})))
+}
+
+/// The children of folder `folder` (`None` = top level) as `GET /domains` lists them, after `pattern`,
+/// `Marker` and `Limit`; with `verbose` each domain gets its statistics.
+async fn list_folder(ctx: &Ctx<'_>, folder: Option<&DomainPath>) -> ApiResult<Vec<Value>> {
+    let prefix = folder.map(DomainPath::child_prefix).unwrap_or_default();
+    let mut names: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx.store().list(&ctx.bucket, &prefix, Some("/"), after.as_deref(), None).await?;
+        for p in &page.prefixes {
+            let name = p[prefix.len()..].trim_end_matches('/');
+            if !(prefix.is_empty() && name == "db") && !name.is_empty() {
+                names.push(format!("/{prefix}{name}"));
+            }
+        }
+        let last = page.prefixes.last().cloned().max(page.objects.last().map(|o| o.key.clone()));
+        if !page.truncated || last.is_none() {
+            break;
+        }
+        after = last;
+    }
+    names.sort();
+    names.dedup();
+    if let Some(p) = ctx.req.get_param("pattern").filter(|p| !p.is_empty()) {
+        names.retain(|n| glob_match(p, n.rsplit('/').next().unwrap_or(n)));
+    }
+    let names = object::page(names, ctx.req.get_param("Marker"), limit_param(ctx)?, |n| n.as_str());
+    let verbose = ctx.req.flag("verbose");
+    let found: Vec<Option<Value>> = run_all(
+        names
+            .into_iter()
+            .map(|name| async move {
+                let Ok(path) = DomainPath::parse(&name) else { return Ok(None) };
+                let dom = match ctx.load_domain(&path).await {
+                    Ok(d) => d,
+                    Err(e) if e.status == 404 => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                let mut m = domain_summary(&dom.json);
+                if verbose && !dom.is_folder() {
+                    let last = m.remove("lastModified");
+                    m.extend(domain_stats(ctx, &dom).await?);
+                    m.extend(last.map(|l| ("lastModified".to_string(), l)));
+                }
+                m.insert("name".into(), json!(name));
+                m.insert("hrefs".into(), json!([{"rel": "domain", "href": href_for(ctx, "/", &name)}]));
+                Ok::<_, ApiError>(Some(Value::Object(m)))
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+/// `GET /domains?domain=/folder/`: the folder's children `{name, class, owner, created, lastModified,
+/// root?, hrefs}`; without a domain, the top-level folders. `pattern`, `Limit`, `Marker`, `verbose`.
+pub async fn get_domains(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let folder = match ctx.domain_param() {
+        None => None,
+        Some(raw) => DomainPath::parse_folder(raw)?,
+    };
+    if ctx.req.get_param("query").is_some_and(|q| !q.is_empty()) {
+        return Err(ApiError::bad_request("query on GET /domains is not supported by hslambda yet"));
+    }
+    let domains = list_folder(ctx, folder.as_ref()).await?;
+    let this = match ctx.domain_param() {
+        Some(d) => href_for(ctx, "/domains", d),
+        None => format!("{}/domains", ctx.svc.config.endpoint),
+    };
+    Ok(Response::json(200, &json!({"domains": domains, "hrefs": [{"rel": "self", "href": this}]})))
 }
