@@ -122,10 +122,11 @@ impl ChunkedDataset {
             ChunkSource::ChunkedRef { file_uri, chunks } => {
                 let key: Vec<String> = index.iter().map(u64::to_string).collect();
                 let loc = chunks.get(&key.join("_")).and_then(|v| v.as_array());
-                let (off, size) = match loc.map(|a| (a.first().and_then(|v| v.as_u64()), a.get(1).and_then(|v| v.as_u64()))) {
-                    Some((Some(o), Some(s))) if s > 0 => (o, s),
-                    _ => return Ok(None),
-                };
+                let (off, size) =
+                    match loc.map(|a| (a.first().and_then(|v| v.as_u64()), a.get(1).and_then(|v| v.as_u64()))) {
+                        Some((Some(o), Some(s))) if s > 0 => (o, s),
+                        _ => return Ok(None),
+                    };
                 let (b, k) = split_file_uri(file_uri)?;
                 store.get_range(&b, &k, off, size).await?
             }
@@ -234,7 +235,9 @@ pub async fn write(
     let shape = &shape;
     let writes: Vec<_> = parts
         .iter()
-        .map(|part| write_chunk(store, bucket, ds, &part.index, move |chunk| apply_in(part, shape, data, ds.item_size, chunk)))
+        .map(|part| {
+            write_chunk(store, bucket, ds, &part.index, move |chunk| apply_in(part, shape, data, ds.item_size, chunk))
+        })
         .collect();
     let outcomes: Vec<(bool, usize)> = stream::iter(writes).buffer_unordered(ds.max_in_flight()).try_collect().await?;
     Ok(WriteStats {
