@@ -86,7 +86,7 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
                 .map_err(|e| ApiError::bad_request(format!("value_base64 is not valid base64: {e}")))?
         } else {
             let v = body.get("value").ok_or_else(|| ApiError::bad_request("the body has no value or value_base64"))?;
-            values_to_bytes(&ds.dtype, v, &sel, ds.shape.is_scalar())?
+            values_to_bytes(&ds.dtype, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
         };
         (sel, data)
     };
@@ -154,10 +154,17 @@ fn body_selection(
     Ok(None)
 }
 
+/// The `element_count` parameter, if given.
+fn element_count(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
+    ctx.req
+        .get_param("element_count")
+        .map(|k| k.parse().map_err(|_| ApiError::bad_request("element_count must be a positive integer")))
+        .transpose()
+}
+
 /// `element_count=k`: the body holds k elements repeated over the selection (k = 1 or the trailing dims).
 fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiResult<Vec<u8>> {
-    let Some(k) = ctx.req.get_param("element_count") else { return Ok(data) };
-    let k: usize = k.parse().map_err(|_| ApiError::bad_request("element_count must be a positive integer"))?;
+    let Some(k) = element_count(ctx)? else { return Ok(data) };
     let n = sel.count()? as usize;
     if k == 0 || n % k != 0 || data.len() != k * is {
         return Err(ApiError::bad_request(format!(
@@ -215,9 +222,18 @@ fn nest(dt: &Datatype, data: &[u8], shape: &[u64], is: usize, ignore_nan: bool) 
 
 /// Packs a JSON value (nested lists matching the selection shape, or a scalar for scalar datasets) into
 /// C-order element bytes. A flat list of the right length is accepted too.
-fn values_to_bytes(dt: &Datatype, v: &Value, sel: &Selection, scalar: bool) -> ApiResult<Vec<u8>> {
+fn values_to_bytes(
+    dt: &Datatype,
+    v: &Value,
+    sel: &Selection,
+    count: Option<usize>,
+    scalar: bool,
+) -> ApiResult<Vec<u8>> {
     let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-    let n = sel.count()? as usize;
+    let n = match count {
+        Some(k) => k,
+        None => sel.count()? as usize,
+    };
     let mut out = Vec::with_capacity(n * is);
     if scalar && !v.is_array() {
         value_to_bytes(dt, v, &mut out)?;
