@@ -201,12 +201,10 @@ pub async fn post_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
 }
 
 /// `GET /datasets/{id}` (or `/datasets/?h5path=`); `verbose` adds `num_chunks` and `allocated_size`.
+/// As in HSDS 1.0.2 there is no top-level `layout` key: it is inside `creationProperties`.
 pub async fn get_dataset(ctx: &Ctx<'_>, id: Option<ObjId>) -> ApiResult<Response> {
     let rsp = object::get_object(ctx, ObjKind::Dataset, id).await?;
     let mut body = rsp.json_body().ok_or_else(|| ApiError::internal("dataset response is not JSON"))?;
-    if let Some(layout) = body.pointer("/creationProperties/layout").cloned() {
-        body["layout"] = layout;
-    }
     if ctx.req.flag("verbose") {
         let id = ObjId::parse(body["id"].as_str().unwrap_or(""))?;
         let chunks = engine::list_chunks(ctx.store(), &ctx.bucket, &id).await?;
@@ -316,7 +314,7 @@ pub async fn put_shape(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let mut rsp = json!({});
     if body.contains_key("extend") {
         let terms: Vec<String> =
-            old.iter().zip(&new).map(|(o, n)| if o == n { format!("0:{n}") } else { format!("{o}:{n}") }).collect();
+            old.iter().zip(&new).map(|(o, n)| if o == n { ":".to_string() } else { format!("{o}:{n}") }).collect();
         rsp["selection"] = json!(format!("[{}]", terms.join(",")));
     }
     Ok(Response::json(201, &rsp))
