@@ -514,8 +514,8 @@ pub async fn put_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     Ok(Response::json(status, &json!({})))
 }
 
-/// `DELETE /{col}/{id}/attributes?attr_names=a/b[&separator=|][&encoding=base64]`: 404 if any is missing
-/// (nothing is deleted then).
+/// `DELETE /{col}/{id}/attributes?attr_names=a/b[&separator=|][&encoding=base64]`. Names that do not
+/// exist are ignored (HSDS 1.0.2 answers 200 for them too: its SN swallows the DN's 404).
 pub async fn delete_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let raw = ctx
         .req
@@ -540,11 +540,12 @@ async fn remove_attrs(ctx: &Ctx<'_>, id: &ObjId, names: &[String]) -> ApiResult<
     let key = id.s3_key();
     update_json(ctx.store(), &ctx.bucket, &key, |obj: &mut Value| {
         let attrs = attrs_of_mut(obj)?;
-        if let Some(missing) = names.iter().find(|n| !attrs.contains_key(n.as_str())) {
-            return Err(ApiError::not_found(format!("attribute {missing:?} not found in {id}")));
-        }
+        let mut removed = false;
         for n in names {
-            attrs.shift_remove(n.as_str());
+            removed |= attrs.shift_remove(n.as_str()).is_some();
+        }
+        if !removed {
+            return Ok(Change::Keep(()));
         }
         obj["lastModified"] = json!(now());
         Ok(Change::Write(()))
@@ -597,7 +598,7 @@ pub async fn put_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<R
     Ok(Response::json(status, &json!({})))
 }
 
-/// `DELETE /{col}/{id}/attributes/{name}`.
+/// `DELETE /{col}/{id}/attributes/{name}` (200 also when absent, as HSDS 1.0.2).
 pub async fn delete_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<Response> {
     remove_attrs(ctx, id, &[name.to_string()]).await?;
     Ok(Response::json(200, &json!({})))
@@ -647,7 +648,7 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
     if !binary && body.get("value").is_none() {
         return Err(ApiError::bad_request("PUT attribute value with no value in body"));
     }
-    let (dom, obj) = load(ctx, id, Action::Update).await?;
+    let (_, obj) = load(ctx, id, Action::Update).await?;
     let attr = attrs_of(&obj)?
         .get(name)
         .ok_or_else(|| ApiError::not_found(format!("attribute {name:?} not found in {id}")))?;
@@ -699,7 +700,6 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
         Ok(Change::Write(()))
     })
     .await?;
-    let _ = dom;
     Ok(Response::json(200, &json!({})))
 }
 

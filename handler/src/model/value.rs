@@ -18,7 +18,7 @@ use base64::Engine;
 use serde_json::{json, Number, Value};
 
 use super::shape::checked_product;
-use super::types::{ByteOrder, CharSet, Datatype, RefKind, StrLength};
+use super::types::{ByteOrder, Datatype, RefKind, StrLength};
 use super::ModelError;
 
 /// Largest packed value built from one JSON request (256 MiB): bigger requests get 413 before allocating.
@@ -488,10 +488,10 @@ fn decode_elem(dt: &Datatype, b: &[u8], pos: &mut usize, o: JsonOpts) -> Result<
             let n = dt.item_size().unwrap_or(48);
             text_value(strip_nuls(take(b, pos, n)?), o)
         }
-        Datatype::String { length: StrLength::Variable, charset, .. } => {
+        Datatype::String { length: StrLength::Variable, .. } => {
+            // both charsets hold UTF-8 text, as HSDS decodes them
             let n = vlen_len(b, pos)?;
             let bytes = take(b, pos, n)?;
-            let _ = charset == &CharSet::Utf8; // both charsets decode as UTF-8, as HSDS does
             text_value(bytes, o)
         }
         Datatype::Reference { kind: RefKind::Region, .. } => {
