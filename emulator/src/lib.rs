@@ -1,2 +1,237 @@
+//! A local AWS for one Lambda function: S3 on a directory, the Lambda service (Runtime API for the
+//! function processes, Invoke API for clients) and an API-Gateway-like HTTP front door.
+//!
+//! The function is a separate `bootstrap` executable talking to the Runtime API, exactly as on Lambda;
+//! this crate never links the handler. [`Stack::start`] brings everything up in the current tokio runtime.
+
+pub mod faults;
+pub mod gateway;
+pub mod invoke_api;
+pub mod limits;
 pub mod race;
 pub mod rest_client;
+pub mod runtime_api;
+pub mod s3;
+pub mod sandbox;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::faults::{FaultRule, Faults};
+use crate::limits::Limits;
+use crate::sandbox::{FunctionConfig, Sandbox};
+
+/// Everything `hslambda up` configures.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Address the servers bind to.
+    pub host: String,
+    /// Front door (API Gateway + Invoke API) port; 0 picks a free one.
+    pub port: u16,
+    /// S3 port; 0 picks a free one.
+    pub s3_port: u16,
+    /// Optional separate port for the Invoke API alone.
+    pub invoke_port: Option<u16>,
+    /// S3 root: one sub-directory per bucket.
+    pub data_dir: PathBuf,
+    /// Bucket the function uses by default; created if missing.
+    pub bucket: String,
+    /// HSDS `passwd.txt` users file, given to the function as `PASSWORD_FILE`.
+    pub users_file: Option<PathBuf>,
+    /// The function.
+    pub function: FunctionConfig,
+    /// S3 faults active from the start.
+    pub s3_faults: Vec<FaultRule>,
+    /// Use cgroups when the host allows (else RSS polling only).
+    pub use_cgroups: bool,
+}
+
+/// State shared by the front-door routes.
+#[derive(Clone)]
+pub struct AppState {
+    /// The function's instance pool.
+    pub sandbox: Arc<Sandbox>,
+    /// The live S3 fault table.
+    pub faults: Faults,
+}
+
+/// A running stack; dropping it (or [`Stack::shutdown`]) stops the servers and kills the functions.
+pub struct Stack {
+    /// Front door address.
+    pub front_addr: SocketAddr,
+    /// S3 address.
+    pub s3_addr: SocketAddr,
+    /// Separate Invoke API address, if one was asked for.
+    pub invoke_addr: Option<SocketAddr>,
+    /// The function's instance pool.
+    pub sandbox: Arc<Sandbox>,
+    /// The live S3 fault table.
+    pub faults: Faults,
+    /// The configuration it was started with (ports resolved).
+    pub config: StackConfig,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port} for {what}: {e}"))
+}
+
+async fn get_faults(State(app): State<AppState>) -> Json<Vec<FaultRule>> {
+    Json(app.faults.get().await)
+}
+
+async fn put_faults(State(app): State<AppState>, body: axum::body::Bytes) -> Response {
+    let rules: Vec<FaultRule> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!("expected a JSON list of {{prefix, latency_ms, error_rate, status}}: {e}");
+            return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "message": msg }))).into_response();
+        }
+    };
+    if let Some(err) = rules.iter().find_map(|r| r.validate().err()) {
+        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "message": err }))).into_response();
+    }
+    app.faults.set(rules.clone()).await;
+    Json(rules).into_response()
+}
+
+async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
+    let cfg = app.sandbox.config();
+    Json(serde_json::json!({
+        "function": cfg.name,
+        "memory_mb": cfg.memory_mb,
+        "timeout_s": cfg.timeout.as_secs_f64(),
+        "concurrency": cfg.concurrency,
+        "live_instances": app.sandbox.live_count(),
+        "idle_instances": app.sandbox.idle_count(),
+        "limits": app.sandbox.limits().describe(),
+    }))
+}
+
+fn invoke_routes() -> Router<AppState> {
+    Router::new().route("/2015-03-31/functions/{name}/invocations", post(invoke_api::handle))
+}
+
+impl Stack {
+    /// Creates the data directory and bucket, binds every port, and starts serving.
+    pub async fn start(mut config: StackConfig) -> anyhow::Result<Stack> {
+        let bucket_dir = config.data_dir.join(&config.bucket);
+        std::fs::create_dir_all(&bucket_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create bucket directory {}: {e}", bucket_dir.display()))?;
+        let faults = Faults::new(config.s3_faults.clone());
+        let s3_listener = bind(&config.host, config.s3_port, "S3").await?;
+        let s3_addr = s3_listener.local_addr()?;
+        let front_listener = bind(&config.host, config.port, "the HTTP front door").await?;
+        let front_addr = front_listener.local_addr()?;
+        let invoke_listener = match config.invoke_port {
+            Some(p) => Some(bind(&config.host, p, "the Invoke API").await?),
+            None => None,
+        };
+        let invoke_addr = invoke_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        config.port = front_addr.port();
+        config.s3_port = s3_addr.port();
+
+        let mut env = config.function.env.clone();
+        env.push(("AWS_S3_GATEWAY".into(), format!("http://{s3_addr}")));
+        env.push(("BUCKET_NAME".into(), config.bucket.clone()));
+        env.push(("AWS_ACCESS_KEY_ID".into(), s3::ACCESS_KEY.into()));
+        env.push(("AWS_SECRET_ACCESS_KEY".into(), s3::SECRET_KEY.into()));
+        if let Some(users) = &config.users_file {
+            let abs = users.canonicalize().map_err(|e| anyhow::anyhow!("users file {}: {e}", users.display()))?;
+            env.push(("PASSWORD_FILE".into(), abs.display().to_string()));
+        }
+        let mut function = config.function.clone();
+        function.env = env;
+        let limits = if config.use_cgroups {
+            Limits::detect(function.memory_mb)
+        } else {
+            Limits::polling_only(function.memory_mb, "cgroups not requested")
+        };
+        let sandbox = Sandbox::new(function, limits);
+        let state = AppState { sandbox: sandbox.clone(), faults: faults.clone() };
+
+        let s3_service = s3::service(&config.data_dir, faults.clone())?;
+        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service))];
+
+        let front = Router::new()
+            .merge(invoke_routes())
+            .route("/_emulator/s3/faults", get(get_faults).put(put_faults))
+            .route("/_emulator/status", get(status))
+            .fallback(gateway::handle)
+            .layer(DefaultBodyLimit::disable())
+            .with_state(state.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(front_listener, front.into_make_service_with_connect_info::<SocketAddr>()).await;
+        }));
+        if let Some(listener) = invoke_listener {
+            let router = invoke_routes().layer(DefaultBodyLimit::disable()).with_state(state);
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }));
+        }
+        Ok(Stack { front_addr, s3_addr, invoke_addr, sandbox, faults, config, tasks })
+    }
+
+    /// One line per endpoint served.
+    pub fn endpoints(&self) -> Vec<String> {
+        let f = self.front_addr;
+        let mut v = vec![
+            format!("HTTP front door (API Gateway HTTP API, payload 2.0): http://{f}/  e.g. curl http://{f}/about"),
+            format!(
+                "Lambda Invoke API: http://{f}/2015-03-31/functions/{}/invocations  (AWS_ENDPOINT_URL_LAMBDA=http://{f})",
+                self.sandbox.config().name
+            ),
+        ];
+        if let Some(i) = self.invoke_addr {
+            v.push(format!("Lambda Invoke API (separate port): http://{i}"));
+        }
+        v.push(format!(
+            "S3: http://{}  bucket {:?} in {}  (AWS_ENDPOINT_URL_S3=http://{}, any credentials or none)",
+            self.s3_addr,
+            self.config.bucket,
+            self.config.data_dir.display(),
+            self.s3_addr
+        ));
+        v.push(format!(
+            "S3 fault injection: GET/PUT http://{f}/_emulator/s3/faults   status: http://{f}/_emulator/status"
+        ));
+        v
+    }
+
+    /// Stops serving and kills every function process.
+    pub fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.sandbox.shutdown();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A function configuration with Lambda's defaults for hslambda (1024 MB, 30 s, concurrency 10).
+pub fn default_function(bootstrap: PathBuf) -> FunctionConfig {
+    FunctionConfig {
+        bootstrap,
+        name: "hslambda".into(),
+        memory_mb: 1024,
+        timeout: Duration::from_secs(30),
+        concurrency: 10,
+        env: Vec::new(),
+        print_logs: false,
+    }
+}

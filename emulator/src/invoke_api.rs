@@ -1,0 +1,181 @@
+//! Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`) for boto3, the aws cli and
+//! h5pyd's `http+lambda://` endpoints: RequestResponse, Event (202, queued), DryRun (204),
+//! `X-Amz-Log-Type: Tail`, `X-Amz-Function-Error`, and Lambda's error shapes and payload limits.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::json;
+
+use crate::sandbox::{Admission, InvokeError, Invoked};
+use crate::AppState;
+
+/// Synchronous (RequestResponse) request payload limit.
+pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+/// Asynchronous (Event) request payload limit.
+pub const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
+
+/// A Lambda service error: `x-amzn-ErrorType` header plus `{"Type","message"}` body (what botocore parses).
+pub fn service_error(status: StatusCode, error_type: &str, message: &str, extra: Option<(&str, &str)>) -> Response {
+    let mut body = json!({ "Type": "User", "message": message });
+    if let Some((k, v)) = extra {
+        body[k] = json!(v);
+    }
+    let mut r = (status, [("content-type", "application/json")], body.to_string()).into_response();
+    if let Ok(v) = HeaderValue::from_str(error_type) {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap());
+    r
+}
+
+/// The function name in a path segment: a name, a partial ARN (`123456789012:function:name`) or a full ARN,
+/// with an optional `:qualifier` suffix. Returns (name, qualifier).
+pub fn parse_function_name(raw: &str) -> (String, Option<String>) {
+    let rest = match raw.find("function:") {
+        Some(i) => &raw[i + "function:".len()..],
+        None => raw,
+    };
+    match rest.split_once(':') {
+        Some((name, q)) => (name.to_string(), Some(q.to_string())),
+        None => (rest.to_string(), None),
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The Invoke API handler.
+pub async fn handle(
+    State(app): State<AppState>,
+    Path(function): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let cfg = app.sandbox.config();
+    let (name, path_qualifier) = parse_function_name(&function);
+    let qualifier = query.iter().find(|(k, _)| k == "Qualifier").map(|(_, v)| v.clone()).or(path_qualifier);
+    if name != cfg.name || qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
+        let arn = match &qualifier {
+            Some(q) => format!("{}:{q}", cfg.arn().replace(&cfg.name, &name)),
+            None => cfg.arn().replace(&cfg.name, &name),
+        };
+        return service_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {arn}"),
+            None,
+        );
+    }
+    let invocation_type = header(&headers, "x-amz-invocation-type").unwrap_or("RequestResponse");
+    let limit = match invocation_type {
+        "RequestResponse" | "DryRun" => MAX_SYNC_PAYLOAD,
+        "Event" => MAX_ASYNC_PAYLOAD,
+        other => {
+            return service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterValueException",
+                &format!("Unsupported invocation type {other:?}: use RequestResponse, Event or DryRun"),
+                None,
+            )
+        }
+    };
+    if body.len() > limit {
+        let op = if invocation_type == "Event" { "InvokeAsync" } else { "Invoke" };
+        return service_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &format!("{} byte payload is too large for the {op} operation (limit {limit} bytes)", body.len()),
+            None,
+        );
+    }
+    let event = if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&event) {
+        return service_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            &format!("Could not parse request body into json: {e}"),
+            None,
+        );
+    }
+    let client_context = header(&headers, "x-amz-client-context").map(str::to_string);
+    if let Some(cc) = &client_context {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(cc).ok();
+        if decoded.and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok()).is_none() {
+            return service_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContentException",
+                "Client context must be a valid Base64-encoded JSON object.",
+                None,
+            );
+        }
+    }
+    match invocation_type {
+        "DryRun" => (StatusCode::NO_CONTENT, [("x-amz-executed-version", "$LATEST")]).into_response(),
+        "Event" => {
+            let sandbox = app.sandbox.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sandbox.invoke(event, client_context, Admission::Wait).await {
+                    tracing::warn!("queued (Event) invocation did not run: {e}");
+                }
+            });
+            let mut r = (StatusCode::ACCEPTED, "").into_response();
+            r.headers_mut()
+                .insert("x-amzn-requestid", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap());
+            r
+        }
+        _ => {
+            let tail = header(&headers, "x-amz-log-type") == Some("Tail");
+            match app.sandbox.invoke(event, client_context, Admission::Throttle).await {
+                Ok(done) => sync_response(&done, tail),
+                Err(InvokeError::Throttled) => service_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    "Rate Exceeded.",
+                    Some(("Reason", "ReservedFunctionConcurrentInvocationLimitExceeded")),
+                ),
+                Err(e) => service_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &e.to_string(), None),
+            }
+        }
+    }
+}
+
+fn sync_response(done: &Invoked, tail: bool) -> Response {
+    let mut r = (StatusCode::OK, done.payload.clone()).into_response();
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+    if let Ok(v) = HeaderValue::from_str(&done.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if done.function_error {
+        h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+    }
+    if tail {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(done.log_tail());
+        if let Ok(v) = HeaderValue::from_str(&b64) {
+            h.insert("x-amz-log-result", v);
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names() {
+        assert_eq!(parse_function_name("hslambda"), ("hslambda".into(), None));
+        assert_eq!(parse_function_name("hslambda:$LATEST"), ("hslambda".into(), Some("$LATEST".into())));
+        assert_eq!(
+            parse_function_name("arn:aws:lambda:us-east-1:123456789012:function:hslambda"),
+            ("hslambda".into(), None)
+        );
+        assert_eq!(parse_function_name("123456789012:function:f:prod"), ("f".into(), Some("prod".into())));
+    }
+}

@@ -1,0 +1,515 @@
+//! S3 on a directory laid out as HSDS's POSIX storage (`<dir>/<bucket>/<key>`), served with s3s.
+//!
+//! s3s-fs 0.14.1 stores the objects but is not a faithful S3 for concurrent writers (see
+//! reference/lambda-and-s3.md §6.4). [`LocalS3`] wraps it and fixes what HSDS-style compare-and-swap
+//! relies on:
+//!
+//! * conditional writes are **atomic**: a per-key lock is held around the precondition check and the
+//!   write, so of N concurrent `If-None-Match: *` creators exactly one wins;
+//! * `If-Match` on a missing key answers 404 `NoSuchKey` (as S3 does), not 412;
+//! * GET/HEAD honour `If-None-Match` (304) and `If-Match` (412);
+//! * ListObjects(V2) entries carry their ETag and storage class;
+//! * files written into the directory by something else (HSDS 1.0.2 itself) get a correct ETag: the
+//!   MD5 of their bytes, recorded in s3s-fs's sidecar so it is hashed once, and recomputed when the
+//!   file is newer than its sidecar;
+//! * a delete removes the sidecars and the parent directories it left empty, so a later key `c`
+//!   does not collide with the empty directory of a deleted `c/d`.
+//!
+//! Known limit inherited from s3s-fs: a key `c` and a key `c/d` cannot coexist (a file and a directory
+//! of the same name); the second write fails with 500 InternalError. HSDS keys never collide that way.
+//!
+//! Anonymous and SigV4-signed requests are both accepted; signed ones must use the emulator's dummy
+//! credentials ([`ACCESS_KEY`]/[`SECRET_KEY`]). Faults ([`crate::faults`]) are injected in the access
+//! check, before any operation runs.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use md5::{Digest, Md5};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::SimpleAuth;
+use s3s::dto::*;
+use s3s::path::S3Path;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, S3};
+use s3s_fs::FileSystem;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::RwLock;
+
+use crate::faults::{Fault, Faults};
+
+/// Access key id the function signs its S3 requests with (any value works for unsigned requests).
+pub const ACCESS_KEY: &str = "hslambda";
+/// Secret key matching [`ACCESS_KEY`].
+pub const SECRET_KEY: &str = "hslambda-secret";
+
+/// Number of lock stripes; two keys sharing a stripe only serialise, never interfere.
+const LOCK_STRIPES: usize = 1024;
+
+/// s3s-fs wrapped with atomic conditional requests, ETag fixes and fault injection.
+pub struct LocalS3 {
+    fs: FileSystem,
+    root: PathBuf,
+    /// Per-key (striped) locks: writers exclusive, readers shared.
+    locks: Vec<RwLock<()>>,
+    /// Held shared by writers (which may create directories) and exclusively while a delete removes
+    /// the directories it emptied, so a directory is never removed under a concurrent write.
+    tree: RwLock<()>,
+}
+
+fn internal(e: impl std::fmt::Display) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InternalError, e.to_string())
+}
+
+fn sidecar_name(bucket: &str, key: &str, kind: &str) -> String {
+    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(".bucket-{}.object-{}.{kind}.json", enc(bucket), enc(key))
+}
+
+impl LocalS3 {
+    /// Serves `root` (created if missing); each sub-directory is a bucket.
+    pub fn new(root: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        let fs = FileSystem::new(&root).map_err(|e| anyhow::anyhow!("s3s-fs on {}: {e:?}", root.display()))?;
+        Ok(LocalS3 { fs, root, locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(), tree: RwLock::new(()) })
+    }
+
+    fn lock(&self, bucket: &str, key: &str) -> &RwLock<()> {
+        let mut h = DefaultHasher::new();
+        (bucket, key).hash(&mut h);
+        &self.locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
+        if bucket.contains("..") || key.split('/').any(|seg| seg == "..") {
+            return Err(s3_error!(InvalidArgument, "key must not contain '..' segments"));
+        }
+        Ok(self.root.join(bucket).join(key))
+    }
+
+    /// The object's current ETag (unquoted MD5 hex), or `None` if there is no such object.
+    ///
+    /// Uses s3s-fs's sidecar when it is at least as new as the file; otherwise (a file written by HSDS
+    /// or another program) hashes the file and records the result in the sidecar. Call under the key lock.
+    async fn current_etag(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
+        let path = self.object_path(bucket, key)?;
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(internal(e)),
+        };
+        let sidecar = self.root.join(sidecar_name(bucket, key, "internal"));
+        if let Ok(side_meta) = tokio::fs::metadata(&sidecar).await {
+            let fresh = match (side_meta.modified(), meta.modified()) {
+                (Ok(s), Ok(f)) => s >= f,
+                _ => false,
+            };
+            if fresh {
+                if let Ok(text) = tokio::fs::read(&sidecar).await {
+                    let info: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+                    if let Some(etag) = info.get("e_tag").and_then(|v| v.as_str()) {
+                        return Ok(Some(etag.to_string()));
+                    }
+                }
+            }
+        }
+        let etag = md5_file(&path).await.map_err(internal)?;
+        // A stale content-type sidecar describes the old bytes: drop it.
+        let _ = tokio::fs::remove_file(self.root.join(sidecar_name(bucket, key, "metadata"))).await;
+        let tmp = self.root.join(format!(".hslambda-tmp-{}", uuid::Uuid::new_v4()));
+        let body = serde_json::json!({ "e_tag": etag }).to_string();
+        if tokio::fs::write(&tmp, body).await.is_ok() && tokio::fs::rename(&tmp, &sidecar).await.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        Ok(Some(etag))
+    }
+
+    /// Another key that makes `key` impossible to store as a file (`c` for `c/d`, or `c/d` for `c`).
+    fn collision(&self, bucket: &str, key: &str) -> Option<String> {
+        let path = self.object_path(bucket, key).ok()?;
+        if path.is_dir() {
+            return Some(format!("{}/...", key.trim_end_matches('/')));
+        }
+        let bucket_root = self.root.join(bucket);
+        let mut p = path.clone();
+        while p.pop() && p.starts_with(&bucket_root) && p != bucket_root {
+            if p.is_file() {
+                return p.strip_prefix(&bucket_root).ok().map(|k| k.display().to_string());
+            }
+        }
+        None
+    }
+
+    /// Removes a deleted key's sidecars.
+    async fn forget(&self, bucket: &str, key: &str) {
+        for kind in ["internal", "metadata"] {
+            let _ = tokio::fs::remove_file(self.root.join(sidecar_name(bucket, key, kind))).await;
+        }
+    }
+
+    /// Removes the now-empty parent directories of deleted keys, up to (not including) the bucket.
+    async fn prune_dirs(&self, bucket: &str, keys: &[String]) {
+        let _tree = self.tree.write().await;
+        let bucket_root = self.root.join(bucket);
+        for key in keys {
+            let Ok(mut dir) = self.object_path(bucket, key.trim_end_matches('/')) else { continue };
+            while dir.pop() && dir.starts_with(&bucket_root) && dir != bucket_root {
+                if tokio::fs::remove_dir(&dir).await.is_err() {
+                    break; // not empty (or gone): stop climbing
+                }
+            }
+        }
+    }
+
+    /// Adds ETag and storage class to listing entries.
+    async fn annotate(&self, bucket: &str, objects: &mut [Object]) -> S3Result<()> {
+        for obj in objects {
+            let Some(key) = obj.key.clone() else { continue };
+            let _g = self.lock(bucket, &key).read().await;
+            if let Some(etag) = self.current_etag(bucket, &key).await? {
+                obj.e_tag = Some(ETag::Strong(etag));
+            }
+            obj.storage_class = Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD));
+        }
+        Ok(())
+    }
+}
+
+async fn md5_file(path: &Path) -> std::io::Result<String> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut md5 = Md5::new();
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+    }
+    Ok(hex_lower(&md5.finalize()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn etag_matches(cond: &ETagCondition, current: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == current,
+    }
+}
+
+/// Preconditions of a write (PUT, CompleteMultipartUpload) against the key's current ETag.
+///
+/// `If-None-Match` on an existing object → 412; `If-Match` on a missing object → 404 NoSuchKey (as
+/// S3 answers); `If-Match` with another ETag → 412.
+pub fn check_write(
+    current: Option<&str>,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    if let (Some(cond), Some(cur)) = (if_none_match, current) {
+        if etag_matches(cond, cur) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    }
+    if let Some(cond) = if_match {
+        match current {
+            None => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+            Some(cur) if !etag_matches(cond, cur) => {
+                return Err(s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Preconditions of a read (GET, HEAD) on an existing object: `If-Match` mismatch → 412, then
+/// `If-None-Match` match → 304 Not Modified (with the ETag header, as S3 sends it).
+pub fn check_read(
+    current: &str,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    if let Some(cond) = if_match {
+        if !etag_matches(cond, current) {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        }
+    }
+    if let Some(cond) = if_none_match {
+        if etag_matches(cond, current) {
+            let mut err = s3_error!(NotModified, "Not Modified");
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{current}\"")) {
+                headers.insert(http::header::ETAG, v);
+            }
+            err.set_headers(headers);
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl S3 for LocalS3 {
+    async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _tree = self.tree.read().await;
+        let _g = self.lock(&bucket, &key).write().await;
+        let if_match = req.input.if_match.take();
+        let if_none_match = req.input.if_none_match.take();
+        if if_match.is_some() || if_none_match.is_some() {
+            let current = self.current_etag(&bucket, &key).await?;
+            check_write(current.as_deref(), if_match.as_ref(), if_none_match.as_ref())?;
+        }
+        let result = self.fs.put_object(req).await;
+        if result.is_err() {
+            if let Some(other) = self.collision(&bucket, &key) {
+                return Err(s3_error!(
+                    InternalError,
+                    "key {key:?} collides with {other:?}: on a file system a key cannot also be a 'directory' of other keys"
+                ));
+            }
+        }
+        result
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _g = self.lock(&bucket, &key).read().await;
+        if let Some(etag) = self.current_etag(&bucket, &key).await? {
+            check_read(&etag, req.input.if_match.as_ref(), req.input.if_none_match.as_ref())?;
+        }
+        self.fs.get_object(req).await
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _g = self.lock(&bucket, &key).read().await;
+        if let Some(etag) = self.current_etag(&bucket, &key).await? {
+            check_read(&etag, req.input.if_match.as_ref(), req.input.if_none_match.as_ref())?;
+        }
+        self.fs.head_object(req).await
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let resp = {
+            let _tree = self.tree.read().await;
+            let _g = self.lock(&bucket, &key).write().await;
+            let resp = self.fs.delete_object(req).await?;
+            self.forget(&bucket, &key).await;
+            resp
+        };
+        self.prune_dirs(&bucket, &[key]).await;
+        Ok(resp)
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let bucket = req.input.bucket.clone();
+        let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
+        let resp = {
+            let _tree = self.tree.read().await;
+            // Lock every stripe involved, in stripe order (no deadlock with other multi-key callers).
+            let mut stripes: Vec<usize> = keys
+                .iter()
+                .map(|k| {
+                    let mut h = DefaultHasher::new();
+                    (bucket.as_str(), k.as_str()).hash(&mut h);
+                    (h.finish() as usize) % LOCK_STRIPES
+                })
+                .collect();
+            stripes.sort_unstable();
+            stripes.dedup();
+            let mut guards = Vec::with_capacity(stripes.len());
+            for s in stripes {
+                guards.push(self.locks[s].write().await);
+            }
+            let resp = self.fs.delete_objects(req).await?;
+            for k in &keys {
+                self.forget(&bucket, k).await;
+            }
+            resp
+        };
+        self.prune_dirs(&bucket, &keys).await;
+        Ok(resp)
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        if let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source {
+            // Make sure the source has a correct sidecar ETag before s3s-fs reads it.
+            let _g = self.lock(bucket, key).read().await;
+            self.current_etag(bucket, key).await?;
+        }
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _tree = self.tree.read().await;
+        let _g = self.lock(&bucket, &key).write().await;
+        self.fs.copy_object(req).await
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let bucket = req.input.bucket.clone();
+        let mut resp = self.fs.list_objects_v2(req).await?;
+        if let Some(contents) = resp.output.contents.as_mut() {
+            self.annotate(&bucket, contents).await?;
+        }
+        Ok(resp)
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let bucket = req.input.bucket.clone();
+        let mut resp = self.fs.list_objects(req).await?;
+        if let Some(contents) = resp.output.contents.as_mut() {
+            self.annotate(&bucket, contents).await?;
+        }
+        Ok(resp)
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.fs.delete_bucket(req).await
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.fs.list_buckets(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.fs.get_bucket_location(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.fs.create_multipart_upload(req).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        self.fs.upload_part(req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.fs.upload_part_copy(req).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        self.fs.list_parts(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.fs.abort_multipart_upload(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        mut req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _tree = self.tree.read().await;
+        let _g = self.lock(&bucket, &key).write().await;
+        let if_match = req.input.if_match.take();
+        let if_none_match = req.input.if_none_match.take();
+        if if_match.is_some() || if_none_match.is_some() {
+            let current = self.current_etag(&bucket, &key).await?;
+            check_write(current.as_deref(), if_match.as_ref(), if_none_match.as_ref())?;
+        }
+        self.fs.complete_multipart_upload(req).await
+    }
+}
+
+/// Lets anonymous requests in (the default rejects them once auth is configured) and injects faults.
+struct OpenAccess {
+    faults: Faults,
+}
+
+#[async_trait::async_trait]
+impl S3Access for OpenAccess {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let key = match cx.s3_path() {
+            S3Path::Object { key, .. } => key.to_string(),
+            _ => String::new(),
+        };
+        match self.faults.roll(&key).await {
+            Fault::None => Ok(()),
+            Fault::Status(503) => Err(s3_error!(SlowDown, "Please reduce your request rate. (injected fault)")),
+            Fault::Status(_) => Err(s3_error!(InternalError, "We encountered an internal error. (injected fault)")),
+        }
+    }
+}
+
+/// Builds the s3s service over `root`, accepting anonymous and SigV4 requests.
+pub fn service(root: &Path, faults: Faults) -> anyhow::Result<S3Service> {
+    let mut b = S3ServiceBuilder::new(LocalS3::new(root)?);
+    b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    b.set_access(OpenAccess { faults });
+    Ok(b.build())
+}
+
+/// Serves `svc` on `listener` until the task is dropped or aborted.
+pub async fn serve(listener: TcpListener, svc: S3Service) {
+    let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    loop {
+        let Ok((socket, _)) = listener.accept().await else { continue };
+        let _ = socket.set_nodelay(true);
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), svc.clone()).into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn etag(s: &str) -> ETagCondition {
+        ETagCondition::ETag(ETag::Strong(s.into()))
+    }
+
+    #[test]
+    fn write_preconditions() {
+        assert!(check_write(None, None, Some(&ETagCondition::Any)).is_ok());
+        let e = check_write(Some("a"), None, Some(&ETagCondition::Any)).unwrap_err();
+        assert_eq!(e.code(), &S3ErrorCode::PreconditionFailed);
+        let e = check_write(None, Some(&etag("a")), None).unwrap_err();
+        assert_eq!(e.code(), &S3ErrorCode::NoSuchKey);
+        assert!(check_write(Some("a"), Some(&etag("a")), None).is_ok());
+        let e = check_write(Some("b"), Some(&etag("a")), None).unwrap_err();
+        assert_eq!(e.code(), &S3ErrorCode::PreconditionFailed);
+    }
+
+    #[test]
+    fn read_preconditions() {
+        assert!(check_read("a", Some(&etag("a")), None).is_ok());
+        assert_eq!(check_read("a", Some(&etag("b")), None).unwrap_err().code(), &S3ErrorCode::PreconditionFailed);
+        assert_eq!(check_read("a", None, Some(&etag("a"))).unwrap_err().code(), &S3ErrorCode::NotModified);
+        assert!(check_read("a", None, Some(&etag("b"))).is_ok());
+    }
+}

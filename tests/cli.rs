@@ -1,0 +1,99 @@
+//! `hslambda up` as a user runs it: serves `/about` on the front door, prints its endpoints and limits,
+//! and on SIGTERM stops with its function processes.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.0 GET: (status line, body), or None if nothing is listening yet.
+fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // Fields after the parenthesised command name: state, ppid, ...
+        let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+        if after.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+#[test]
+fn up_serves_about_and_stops_cleanly_on_sigterm() {
+    let bootstrap = common::bootstrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, s3_port) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+        .args(["up", "--port", &port.to_string(), "--s3-port", &s3_port.to_string(), "--memory", "512"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("HSLAMBDA_BOOTSTRAP", &bootstrap)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let body = loop {
+        match http_get(port, "/about") {
+            Some((status, body)) if status.contains(" 200 ") => break body,
+            _ if t0.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no /about from hslambda up: {other:?}"),
+        }
+    };
+    assert!(body.contains("\"state\":\"READY\""), "{body}");
+    assert!(dir.path().join("data/hsdstest").is_dir(), "the default bucket directory is created");
+    let functions = children_of(child.id());
+    assert_eq!(functions.len(), 1, "one warm function process");
+
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    for expected in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://127.0.0.1:{s3_port}"),
+        "/2015-03-31/functions/hslambda/invocations".to_string(),
+        "memory limit 512 MB".to_string(),
+        "CPU share 0.29 vCPU".to_string(),
+        "REPORT RequestId: ".to_string(),
+    ] {
+        assert!(out.contains(&expected), "`up` output lacks {expected:?}:\n{out}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for pid in functions {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(state.is_empty() || state.contains(") Z "), "function process {pid} outlived `up`: {state}");
+    }
+}
+
+#[test]
+fn up_explains_a_missing_bootstrap() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+        .args(["up", "--port", "0", "--s3-port", "0"])
+        .env("HSLAMBDA_BOOTSTRAP", "/nonexistent/bootstrap")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo build --release") && err.contains("/nonexistent/bootstrap"), "{err}");
+}

@@ -1,0 +1,228 @@
+//! The emulator's S3: atomic conditional writes, read preconditions, ETags (also for files HSDS wrote
+//! directly into the directory), listings, deletes, SigV4 and anonymous access, fault injection.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{start, Opts};
+use lambda_emulator::faults::FaultRule;
+use reqwest::StatusCode;
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn put(http: &reqwest::Client, url: &str, body: &[u8], cond: Option<(&str, &str)>) -> reqwest::Response {
+    let mut req = http.put(url).body(body.to_vec());
+    if let Some((h, v)) = cond {
+        req = req.header(h, v);
+    }
+    req.send().await.unwrap()
+}
+
+fn etag_of(resp: &reqwest::Response) -> String {
+    resp.headers()["etag"].to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_if_none_match_creators_exactly_one_wins() {
+    let t = Arc::new(start(Opts::s3_only()).await);
+    for round in 0..3 {
+        let url = t.s3(&format!("db/race-{round}/.group.json"));
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let (t, url) = (t.clone(), url.clone());
+                tokio::spawn(async move {
+                    let body = format!("writer {i:02} ").repeat(64 * 1024); // ~640 KB, so writes overlap
+                    let r = put(&t.http, &url, body.as_bytes(), Some(("if-none-match", "*"))).await;
+                    (r.status(), body)
+                })
+            })
+            .collect();
+        let results: Vec<_> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+        let winners: Vec<_> = results.iter().filter(|(s, _)| *s == StatusCode::OK).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one creator must win");
+        assert!(results.iter().all(|(s, _)| *s == StatusCode::OK || *s == StatusCode::PRECONDITION_FAILED));
+        let stored = t.http.get(&url).send().await.unwrap().bytes().await.unwrap();
+        assert_eq!(stored, winners[0].1.as_bytes(), "the stored object is the winner's");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn if_match_race_has_one_winner_and_no_lost_update() {
+    let t = Arc::new(start(Opts::s3_only()).await);
+    let url = t.s3("db/counter.json");
+    let first = put(&t.http, &url, b"v0", None).await;
+    let etag0 = etag_of(&first);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (t, url, etag0) = (t.clone(), url.clone(), etag0.clone());
+            tokio::spawn(async move {
+                put(&t.http, &url, format!("v1 by {i}").as_bytes(), Some(("if-match", &etag0))).await.status()
+            })
+        })
+        .collect();
+    let statuses: Vec<_> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count(), 15);
+}
+
+#[tokio::test]
+async fn conditional_write_semantics_match_s3() {
+    let t = start(Opts::s3_only()).await;
+    let url = t.s3("a/obj");
+    // If-Match on a missing key: 404 NoSuchKey, as S3 answers.
+    let r = put(&t.http, &url, b"x", Some(("if-match", "\"0123\""))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("NoSuchKey"));
+    let r = put(&t.http, &url, b"hello", Some(("if-none-match", "*"))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let etag = etag_of(&r);
+    assert_eq!(etag, format!("\"{}\"", md5_hex(b"hello")));
+    assert_eq!(
+        put(&t.http, &url, b"again", Some(("if-none-match", "*"))).await.status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        put(&t.http, &url, b"x", Some(("if-match", "\"0123\""))).await.status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(put(&t.http, &url, b"world", Some(("if-match", &etag))).await.status(), StatusCode::OK);
+    assert_eq!(t.http.get(&url).send().await.unwrap().text().await.unwrap(), "world");
+}
+
+#[tokio::test]
+async fn get_and_head_honour_preconditions() {
+    let t = start(Opts::s3_only()).await;
+    let url = t.s3("g/obj");
+    let etag = etag_of(&put(&t.http, &url, b"data", None).await);
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let r = t.http.request(method.clone(), &url).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{method} If-None-Match current");
+        assert_eq!(etag_of(&r), etag);
+        let r = t.http.request(method.clone(), &url).header("if-none-match", "\"other\"").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = t.http.request(method.clone(), &url).header("if-match", "\"other\"").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED, "{method} If-Match mismatch");
+        let r = t.http.request(method.clone(), &url).header("if-match", &etag).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = t.http.get(t.s3("g/missing")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn files_written_directly_get_md5_etags_and_fresh_ones_after_rewrite() {
+    let t = start(Opts::s3_only()).await;
+    // As HSDS 1.0.2's POSIX storage writes them: plain files, no s3s-fs sidecar.
+    let dir = t.bucket_dir().join("db/0123abcd-4567");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".domain.json"), b"{\"root\": \"g-1\"}").unwrap();
+    let url = t.s3("db/0123abcd-4567/.domain.json");
+    let r = t.http.head(&url).send().await.unwrap();
+    assert_eq!(etag_of(&r), format!("\"{}\"", md5_hex(b"{\"root\": \"g-1\"}")));
+    // Rewritten behind the emulator's back: the ETag follows the bytes.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(dir.join(".domain.json"), b"{\"root\": \"g-2\"}").unwrap();
+    let r = t.http.get(&url).send().await.unwrap();
+    assert_eq!(etag_of(&r), format!("\"{}\"", md5_hex(b"{\"root\": \"g-2\"}")));
+    assert_eq!(r.text().await.unwrap(), "{\"root\": \"g-2\"}");
+    // And compare-and-swap works against such a file.
+    let r = put(&t.http, &url, b"{}", Some(("if-match", &format!("\"{}\"", md5_hex(b"{\"root\": \"g-2\"}"))))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn listings_carry_etags() {
+    let t = start(Opts::s3_only()).await;
+    put(&t.http, &t.s3("p/a"), b"aaa", None).await;
+    put(&t.http, &t.s3("p/b/c"), b"ccc", None).await;
+    std::fs::write(t.bucket_dir().join("p/direct"), b"ddd").unwrap();
+    let xml = t.http.get(format!("http://{}/hsdstest?list-type=2&prefix=p/", t.stack.s3_addr)).send().await.unwrap();
+    let xml = xml.text().await.unwrap();
+    for body in [&b"aaa"[..], b"ccc", b"ddd"] {
+        assert!(xml.contains(&format!("<ETag>\"{}\"</ETag>", md5_hex(body))), "{xml}");
+    }
+    assert_eq!(xml.matches("<StorageClass>STANDARD</StorageClass>").count(), 3);
+}
+
+#[tokio::test]
+async fn deletes_leave_no_empty_directories_behind() {
+    let t = start(Opts::s3_only()).await;
+    put(&t.http, &t.s3("c/d"), b"1", None).await;
+    assert_eq!(t.http.delete(t.s3("c/d")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert!(!t.bucket_dir().join("c").exists());
+    // So the key `c` is now storable.
+    assert_eq!(put(&t.http, &t.s3("c"), b"2", None).await.status(), StatusCode::OK);
+    // Known limit of file-system storage: `c` and `c/d` cannot coexist; the error says so.
+    let r = put(&t.http, &t.s3("c/d"), b"3", None).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.text().await.unwrap().contains("collides"));
+}
+
+#[tokio::test]
+async fn sigv4_signed_requests_work() {
+    let t = start(Opts::s3_only()).await;
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://{}", t.stack.s3_addr))
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            lambda_emulator::s3::ACCESS_KEY,
+            lambda_emulator::s3::SECRET_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    let put = s3.put_object().bucket("hsdstest").key("s/k").if_none_match("*").body(b"signed".to_vec().into());
+    let out = put.send().await.unwrap();
+    let etag = out.e_tag().unwrap().to_string();
+    let again =
+        s3.put_object().bucket("hsdstest").key("s/k").if_none_match("*").body(b"x".to_vec().into()).send().await;
+    assert_eq!(again.unwrap_err().raw_response().unwrap().status().as_u16(), 412);
+    let got = s3.get_object().bucket("hsdstest").key("s/k").send().await.unwrap();
+    assert_eq!(got.e_tag(), Some(etag.as_str()));
+    assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"signed");
+    // A signature made with a wrong secret is refused.
+    let bad = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                lambda_emulator::s3::ACCESS_KEY,
+                "wrong",
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    let err = bad.get_object().bucket("hsdstest").key("s/k").send().await.unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn faults_are_injected_per_prefix_and_changeable_at_run_time() {
+    let mut opts = Opts::s3_only();
+    opts.faults = vec![FaultRule::parse("prefix=slow/,rate=1,status=503").unwrap()];
+    let t = start(opts).await;
+    let r = put(&t.http, &t.s3("slow/x"), b"1", None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("SlowDown"));
+    assert_eq!(put(&t.http, &t.s3("fast/x"), b"1", None).await.status(), StatusCode::OK);
+
+    // Replace the table through the admin route: now 500s under fast/, with latency.
+    let rules = r#"[{"prefix":"fast/","error_rate":1.0,"status":500,"latency_ms":50}]"#;
+    let r = t.http.put(t.url("/_emulator/s3/faults")).body(rules).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let t0 = std::time::Instant::now();
+    assert_eq!(put(&t.http, &t.s3("fast/x"), b"1", None).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(50));
+    assert_eq!(put(&t.http, &t.s3("slow/x"), b"1", None).await.status(), StatusCode::OK);
+    let bad = t.http.put(t.url("/_emulator/s3/faults")).body(r#"[{"error_rate":3}]"#).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
