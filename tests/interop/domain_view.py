@@ -31,7 +31,7 @@ def domain_view(endpoint, domain, auth=("test_user1", "test")):
         seen.add(gid)
         links = {}
         for link in _get(s, endpoint, f"/groups/{gid}/links", domain)["links"]:
-            entry = {k: link[k] for k in ("class", "id", "h5path", "h5domain") if k in link}
+            entry = {k: link[k] for k in ("class", "id", "h5path", "h5domain", "file") if k in link}
             links[link["title"]] = entry
             if link["class"] == "H5L_TYPE_HARD":
                 tid = link["id"]
@@ -49,3 +49,16 @@ def domain_view(endpoint, domain, auth=("test_user1", "test")):
     acls = _get(s, endpoint, "/acls", domain)["acls"]
     view["acls"] = {a["userName"]: {k: v for k, v in a.items() if k != "userName"} for a in acls}
     return view
+
+
+def diff(a, b, path=""):
+    """Paths where two JSON-like values differ, each with both sides (for readable assertion messages)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                out.append(f"{path}/{k}: {a.get(k, '<missing>')!r} != {b.get(k, '<missing>')!r}")
+            else:
+                out.extend(diff(a[k], b[k], f"{path}/{k}"))
+        return out
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]

@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from conftest import session
-from domain_view import domain_view
+from domain_view import diff, domain_view
 
 
 def build_metadata_domain(endpoint, domain):
@@ -55,14 +55,21 @@ def build_metadata_domain(endpoint, domain):
     return root
 
 
+def flush(server, domain):
+    """HSDS writes links and attributes to storage lazily (~1 s later); a flush makes them durable now."""
+    r = session().put(server.url("/"), params={"domain": domain, "flush": 1})
+    assert r.status_code in (200, 204), r.text
+
+
 @pytest.mark.parametrize("writer,reader", [("hsds", "stack"), ("stack", "hsds")])
 def test_metadata_written_by_one_reads_identically_in_the_other(request, writer, reader):
     w, rd = request.getfixturevalue(writer), request.getfixturevalue(reader)
     domain = f"/home/test_user1/compat-{uuid.uuid4().hex[:8]}/meta.h5"
     build_metadata_domain(w.endpoint, domain)
+    flush(w, domain)
     expected = domain_view(w.endpoint, domain)
     got = domain_view(rd.endpoint, domain)
-    assert got == expected
+    assert got == expected, "\n".join(diff(expected, got))
     # the ACL written through the API is honoured by the reader: test_user2 may read, not write
     s2 = session("test_user2")
     assert s2.get(rd.url("/"), params={"domain": domain}).status_code == 200
