@@ -65,11 +65,12 @@ fn parse_flags(body: Map<String, Value>) -> ApiResult<Map<String, Value>> {
 }
 
 /// `PUT /acls/{user}`: sets the given flags of `user`'s entry (a new entry starts all false); 201 `{}`.
-/// Needs `updateACL`; `user` must be a known user, `default` or a `g:<group>` entry.
+/// Needs `updateACL` (HSDS 1.0.2 checks nothing). Any user name is accepted, as HSDS does: users may be
+/// known to other deployments of the same bucket.
 pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
     let flags = parse_flags(ctx.body_object()?)?;
-    if user != "default" && !user.starts_with("g:") && !ctx.svc.users.exists(user) {
-        return Err(ApiError::bad_request(format!("unknown user {user:?}")));
+    if user.is_empty() || user.len() > 256 || user.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("invalid ACL user name {user:?}: 1-256 printable characters")));
     }
     let dom = ctx.authorize(Action::UpdateAcl).await?;
     let domain_tag = format!("{}{}", ctx.bucket, dom.path);

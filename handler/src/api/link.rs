@@ -3,7 +3,7 @@
 //! Links live in the `links` dict of the group JSON, keyed by title. HSDS 1.0.2 stores
 //! `{"class","id","created"}` (hard), `{"class","h5path","created"}` (soft) and
 //! `{"class","h5path","file","created"}` (external; older HSDS wrote `h5domain`, which is read too).
-//! Responses carry both `file` and `h5domain` for external links so every h5pyd version finds its key.
+//! Responses name an external link's file `file`, as HSDS 1.0.2 does (h5pyd 1.0 reads that key).
 //! Every change is a compare-and-swap on the group JSON, validated completely before anything is written.
 
 use std::collections::BTreeMap;
@@ -111,13 +111,16 @@ pub fn same_link(a: &Value, b: &Value) -> bool {
         }
 }
 
-/// A stored link as responses show it: external links get both `file` and `h5domain`.
+/// A stored link as responses show it: external links name their file as `file`, as HSDS 1.0.2 answers
+/// (also for links stored by older HSDS with `h5domain`).
 pub fn link_out(link: &Value) -> Value {
     let mut out = link.clone();
     if stored_class(link) == "H5L_TYPE_EXTERNAL" {
         if let Some(f) = link_file(link).map(str::to_string) {
+            if let Some(m) = out.as_object_mut() {
+                m.remove("h5domain");
+            }
             out["file"] = json!(f);
-            out["h5domain"] = json!(f);
         }
     }
     out
@@ -413,7 +416,7 @@ pub async fn delete_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     Ok(Response::json(200, &json!({})))
 }
 
-/// `GET /groups/{id}/links/{title}`: `{"link": {title, class, id, collection | h5path[, file, h5domain]},
+/// `GET /groups/{id}/links/{title}`: `{"link": {title, class, id, collection | h5path[, file]},
 /// created, lastModified, hrefs}`; 404 when absent.
 pub async fn get_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Response> {
     let (_, group) = group_for(ctx, id, Action::Read).await?;
@@ -434,7 +437,6 @@ pub async fn get_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Respo
         link["h5path"] = stored.get("h5path").cloned().unwrap_or(Value::Null);
         if let Some(f) = link_file(stored) {
             link["file"] = json!(f);
-            link["h5domain"] = json!(f);
         }
     }
     let created = stored.get("created").cloned().unwrap_or(json!(0.0));
@@ -487,6 +489,6 @@ mod tests {
         assert!(!same_link(&a, &json!({"class": "H5L_TYPE_SOFT", "h5path": "/x"})));
         let out = link_out(&a);
         assert_eq!(out["file"], "/d");
-        assert_eq!(out["h5domain"], "/d");
+        assert!(out.get("h5domain").is_none(), "HSDS 1.0.2 answers with `file` only");
     }
 }
