@@ -1,6 +1,8 @@
 //! `hslambda`: run the local AWS stack around the `bootstrap` function (`up`) and talk to it (`invoke`).
 //! Argument parsing and wiring only; the work is in the `lambda-emulator` crate.
 
+mod race_cmd;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ enum Command {
     Up(UpArgs),
     /// Send an event file to the Invoke API of a running stack; print the response and the REPORT line.
     Invoke(InvokeArgs),
+    /// Concurrent writers against one function, then a check that no acknowledged write was lost.
+    Race(race_cmd::RaceArgs),
 }
 
 #[derive(Args)]
@@ -180,5 +184,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up(args).await,
         Command::Invoke(args) => invoke(args).await,
+        Command::Race(args) => race_cmd::race(args).await,
     }
 }

@@ -4,6 +4,7 @@
 //! The function is a separate `bootstrap` executable talking to the Runtime API, exactly as on Lambda;
 //! this crate never links the handler. [`Stack::start`] brings everything up in the current tokio runtime.
 
+pub mod bench_stack;
 pub mod faults;
 pub mod gateway;
 pub mod invoke_api;
