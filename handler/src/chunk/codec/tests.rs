@@ -203,6 +203,8 @@ fn raw_zlib_streams_are_read_for_deflate_only() {
     let stream = zlib::compress(&raw, 6);
     let deflate = Pipeline::from_filters(&filters_for(Some("deflate"), None), 4).unwrap();
     assert_eq!(deflate.decode(&stream, raw.len()).unwrap(), raw);
+    assert_eq!(deflate.decode_bounded(&stream, 1 << 20).unwrap(), raw);
+    assert!(deflate.decode_bounded(&stream[..stream.len() / 2], 1 << 20).is_err(), "truncated stream");
     let shuffled = zlib::compress(&shuffle::shuffle(&raw, 4).unwrap(), 6);
     let deflate_shuffle = Pipeline::from_filters(&filters_for(Some("gzip"), Some("shuffle")), 4).unwrap();
     assert_eq!(deflate_shuffle.decode(&shuffled, raw.len()).unwrap(), raw);

@@ -1,24 +1,25 @@
 //! Raw zlib streams (RFC 1950): how HDF5's deflate filter stores linked chunks, and what HSDS's `_uncompress`
 //! falls back to for gzip/deflate datasets when the bytes are not a blosc frame.
 
-use std::io::Read;
-
-use flate2::read::ZlibDecoder;
+use flate2::{Decompress, FlushDecompress, Status};
 
 use super::CodecError;
 
-/// Inflates a zlib stream that must hold at most `max_len` bytes; never buffers more than `max_len + 1` bytes.
+/// Inflates a complete zlib stream that must hold at most `max_len` bytes, into a buffer allocated once with
+/// capacity `max_len` (the decoder never grows it).
 pub fn decompress(stream: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(max_len);
-    let limit = u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1);
-    ZlibDecoder::new(stream)
-        .take(limit)
-        .read_to_end(&mut out)
+    let mut inflater = Decompress::new(true);
+    let status = inflater
+        .decompress_vec(stream, &mut out, FlushDecompress::Finish)
         .map_err(|e| CodecError::corrupt(format!("zlib stream does not inflate: {e}")))?;
-    if out.len() > max_len {
-        return Err(CodecError::corrupt(format!("zlib stream inflates to more than the {max_len} bytes expected")));
+    match status {
+        Status::StreamEnd => Ok(out),
+        _ if out.len() == max_len => {
+            Err(CodecError::corrupt(format!("zlib stream inflates to more than the {max_len} bytes expected")))
+        }
+        _ => Err(CodecError::corrupt(format!("zlib stream is truncated after {} bytes", out.len()))),
     }
-    Ok(out)
 }
 
 /// Deflates `raw` into a zlib stream at `level` (0-9), as HDF5's deflate filter stores linked chunks.
