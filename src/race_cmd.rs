@@ -112,7 +112,8 @@ pub async fn race(args: RaceArgs) -> anyhow::Result<()> {
         anyhow::ensure!(lost(&reports) == 0, "{} acknowledged updates were lost", lost(&reports));
         return Ok(());
     }
-    let modes: &[WriteMode] = if args.compare { &[WriteMode::Cas, WriteMode::LastWriterWins] } else { &[args.write_mode] };
+    let modes: &[WriteMode] =
+        if args.compare { &[WriteMode::Cas, WriteMode::LastWriterWins] } else { &[args.write_mode] };
     let mut cas_lost = 0;
     let mut lww_lost = 0;
     for &mode in modes {
