@@ -87,6 +87,12 @@ impl From<StoreError> for ApiError {
                 "{key} is being updated by too many concurrent requests; nothing was written, retry later"
             )),
             StoreError::Unavailable(msg) => ApiError::unavailable(format!("storage unavailable: {msg}")),
+            StoreError::Deadline(what) => ApiError::new(
+                504,
+                format!(
+                    "the function's time limit is almost used up: stopped before {what}; retry, or raise the timeout"
+                ),
+            ),
             StoreError::InvalidKey(msg) => ApiError::bad_request(msg),
             StoreError::Other(msg) => ApiError::internal(format!("storage error: {msg}")),
         }

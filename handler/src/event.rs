@@ -265,10 +265,11 @@ pub fn encode(shape: Shape, rsp: Response) -> Value {
     }
 }
 
-/// Serves one Lambda event end to end: decode, handle, encode.
-pub async fn handle_event(svc: &Service, event: &Value) -> Value {
+/// Serves one Lambda event end to end: decode, handle, encode. `deadline` is the invocation's deadline
+/// (S3 work is not started too close to it; see [`crate::deadline`]).
+pub async fn handle_event(svc: &Service, event: &Value, deadline: Option<std::time::Instant>) -> Value {
     match decode(event) {
-        Ok((shape, req)) => encode(shape, svc.handle(req).await),
+        Ok((shape, req)) => encode(shape, crate::deadline::with_deadline(deadline, svc.handle(req)).await),
         Err((shape, err)) => encode(shape, err.to_response()),
     }
 }

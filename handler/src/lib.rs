@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod chunk;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod event;
 pub mod model;

@@ -22,7 +22,8 @@ async fn main() -> Result<(), Error> {
     let svc = Arc::new(Service::from_env()?);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let svc = svc.clone();
-        async move { Ok::<Value, Error>(event::handle_event(&svc, &ev.payload).await) }
+        let deadline = hsds_handler::deadline::from_epoch_ms(ev.context.deadline);
+        async move { Ok::<Value, Error>(event::handle_event(&svc, &ev.payload, Some(deadline)).await) }
     }))
     .await
 }

@@ -56,6 +56,7 @@ where
     E: From<StoreError>,
 {
     for attempt in 0..CAS_ATTEMPTS {
+        crate::deadline::check(&format!("updating {key}"))?;
         let (mut value, etag) = get_json(store, bucket, key).await?;
         let out = match apply(&mut value)? {
             Change::Keep(out) => return Ok(out),

@@ -78,6 +78,9 @@ pub enum StoreError {
     /// The store is throttling or down (S3 503 / 500 after retries).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The invocation's deadline is too near to start this operation.
+    #[error("invocation deadline reached before {0}")]
+    Deadline(String),
     /// A key or bucket name that must not be used.
     #[error("invalid key: {0}")]
     InvalidKey(String),

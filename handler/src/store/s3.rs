@@ -69,6 +69,17 @@ fn status_of<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
+/// Runs one S3 call unless the invocation deadline is too near, and never past it.
+async fn bounded<T>(what: &str, key: &str, call: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    crate::deadline::check(&format!("{what} {key}"))?;
+    match crate::deadline::remaining() {
+        None => call.await,
+        Some(left) => tokio::time::timeout(left, call)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Deadline(format!("{what} {key} finished")))),
+    }
+}
+
 async fn collect(key: &str, body: ByteStream) -> StoreResult<Bytes> {
     body.collect()
         .await
@@ -76,15 +87,15 @@ async fn collect(key: &str, body: ByteStream) -> StoreResult<Bytes> {
         .map_err(|e| StoreError::Unavailable(format!("{key}: reading body: {e}")))
 }
 
-#[async_trait]
-impl Store for S3Store {
-    async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+/// The S3 calls themselves; the [`Store`] impl below adds the deadline bound around each.
+impl S3Store {
+    async fn raw_get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
         let out = self.client.get_object().bucket(bucket).key(key).send().await.map_err(|e| map_err(key, e))?;
         let etag = out.e_tag.clone().unwrap_or_default();
         Ok(Object { body: collect(key, out.body).await?, etag })
     }
 
-    async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+    async fn raw_get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
         match self.client.get_object().bucket(bucket).key(key).if_none_match(etag).send().await {
             Ok(out) => {
                 let etag = out.e_tag.clone().unwrap_or_default();
@@ -95,7 +106,7 @@ impl Store for S3Store {
         }
     }
 
-    async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+    async fn raw_get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
         if len == 0 {
             return Ok(Bytes::new());
         }
@@ -105,7 +116,7 @@ impl Store for S3Store {
         collect(key, out.body).await
     }
 
-    async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+    async fn raw_put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
         let mut req = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
         req = match mode {
             PutMode::Overwrite => req,
@@ -120,7 +131,7 @@ impl Store for S3Store {
         }
     }
 
-    async fn list(
+    async fn raw_list(
         &self,
         bucket: &str,
         prefix: &str,
@@ -153,11 +164,45 @@ impl Store for S3Store {
         Ok(Listing { objects, prefixes, truncated: out.is_truncated().unwrap_or(false) })
     }
 
-    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+    async fn raw_delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
         match self.client.delete_object().bucket(bucket).key(key).send().await {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(map_err(key, e)),
         }
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+        bounded("GET", key, self.raw_get(bucket, key)).await
+    }
+
+    async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+        bounded("GET", key, self.raw_get_if_none_match(bucket, key, etag)).await
+    }
+
+    async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        bounded("GET range of", key, self.raw_get_range(bucket, key, offset, len)).await
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+        bounded("PUT", key, self.raw_put(bucket, key, body, mode)).await
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: Option<usize>,
+    ) -> StoreResult<Listing> {
+        bounded("LIST", prefix, self.raw_list(bucket, prefix, delimiter, start_after, max_keys)).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        bounded("DELETE", key, self.raw_delete(bucket, key)).await
     }
 }
