@@ -559,6 +559,11 @@ impl Sandbox {
     ) -> Ended {
         let request_id = inv.request_id.clone();
         let crashed = |inst: &Instance, d: Duration| {
+            // A process that reported an init error and then exited failed with that error.
+            if let Some(err) = inst.api.init_error() {
+                let error_type = err.error_type.unwrap_or_else(|| "Runtime.Unknown".into());
+                return Ended::Sandbox { error_type, payload: err.body, d };
+            }
             let exit = inst.exited.borrow().clone().unwrap_or_else(|| "unknown exit".into());
             let error_type = if inst.oom.load(Ordering::SeqCst) || (exit == "signal: killed" && self.cgroup_oom(inst)) {
                 "Runtime.OutOfMemory"
