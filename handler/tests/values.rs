@@ -202,3 +202,22 @@ async fn oversized_reads_get_413_naming_a_page_size() {
     assert_eq!(rsp.status, 200);
     assert_eq!(rsp.body.len(), 362 * 8000);
 }
+
+#[tokio::test]
+async fn half_floats_and_enums_through_json() {
+    let (svc, store) = setup().await;
+    let id = dataset(&svc, json!({"type": "H5T_IEEE_F16LE", "shape": [3]})).await;
+    let (s, v) = call_json(&svc, value_req("PUT", &id), &json!({"value": [1.5, -2.0, 65504.0]})).await;
+    assert_eq!(s, 200, "{v}");
+    // numpy float16 bytes: 1.5 = 0x3e00, -2 = 0xc000, 65504 = 0x7bff
+    let c = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(c.as_ref(), &[0x00, 0x3e, 0x00, 0xc0, 0xff, 0x7b]);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([1.5, -2.0, 65504.0]));
+    let ty = json!({"class": "H5T_ENUM", "base": {"class": "H5T_INTEGER", "base": "H5T_STD_I8LE"}, "mapping": {"FALSE": 0, "TRUE": 1}});
+    let id = dataset(&svc, json!({"type": ty, "shape": [2]})).await;
+    let (s, _) = call_json(&svc, value_req("PUT", &id), &json!({"value": [true, false]})).await;
+    assert_eq!(s, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([true, false]));
+}

@@ -5,7 +5,6 @@
 //! then served by the chunk engine. Bodies and responses are JSON (`{"value": ...}`) or
 //! `application/octet-stream` (packed little-endian C-order elements).
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::dataset::{load_dataset, DatasetDoc};
@@ -15,7 +14,8 @@ use crate::chunk::engine;
 use crate::error::{ApiError, ApiResult};
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
-use crate::model::types::{ByteOrder, Datatype, StrLength};
+use crate::model::types::Datatype;
+use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, JsonOpts};
 use crate::model::ObjId;
 use crate::request::Response;
 
@@ -81,9 +81,7 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         };
         let data = if let Some(b64) = body.get("value_base64") {
             let s = b64.as_str().ok_or_else(|| ApiError::bad_request("value_base64 must be a string"))?;
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| ApiError::bad_request(format!("value_base64 is not valid base64: {e}")))?
+            decode_base64(s).map_err(|e| ApiError::bad_request(format!("value_base64: {e}")))?
         } else {
             let v = body.get("value").ok_or_else(|| ApiError::bad_request("the body has no value or value_base64"))?;
             values_to_bytes(&ds.dtype, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
@@ -194,11 +192,8 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
         return Ok(Response::binary(data));
     }
     let shape = if ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
-    let value = if ds.shape.is_scalar() {
-        bytes_to_value(&ds.dtype, &data, ctx.req.flag("ignore_nan"))?
-    } else {
-        nest(&ds.dtype, &data, &shape, is as usize, ctx.req.flag("ignore_nan"))?
-    };
+    let dims = if ds.shape.is_scalar() { Vec::new() } else { shape };
+    let value = bytes_to_json_with(&ds.dtype, &dims, &data, json_opts(ctx))?;
     let hrefs = json!([
         ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
         ctx.rel("root", &format!("/groups/{}", ds.id.root())),
@@ -208,20 +203,14 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
     Ok(Response::json(200, &json!({"value": value, "hrefs": hrefs})))
 }
 
-/// Nested JSON lists of `shape` from packed elements.
-fn nest(dt: &Datatype, data: &[u8], shape: &[u64], is: usize, ignore_nan: bool) -> ApiResult<Value> {
-    if shape.is_empty() {
-        return bytes_to_value(dt, &data[..is], ignore_nan);
-    }
-    let inner: usize = shape[1..].iter().product::<u64>() as usize * is;
-    (0..shape[0] as usize)
-        .map(|i| nest(dt, &data[i * inner..(i + 1) * inner], &shape[1..], is, ignore_nan))
-        .collect::<ApiResult<Vec<_>>>()
-        .map(Value::Array)
+/// JSON options of a read request (`ignore_nan`).
+fn json_opts(ctx: &Ctx<'_>) -> JsonOpts {
+    JsonOpts { ignore_nan: ctx.req.flag("ignore_nan"), strict: false }
 }
 
-/// Packs a JSON value (nested lists matching the selection shape, or a scalar for scalar datasets) into
-/// C-order element bytes. A flat list of the right length is accepted too.
+/// Packs a JSON value for the selection (nested lists matching its shape, a flat list, or a bare element
+/// for scalar datasets) into C-order element bytes. With `element_count=k` the value holds k elements
+/// (flat, or nested like the trailing dims of the selection).
 fn values_to_bytes(
     dt: &Datatype,
     v: &Value,
@@ -229,211 +218,16 @@ fn values_to_bytes(
     count: Option<usize>,
     scalar: bool,
 ) -> ApiResult<Vec<u8>> {
-    let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-    let n = match count {
-        Some(k) => k,
-        None => sel.count()? as usize,
+    let dims: Vec<u64> = match count {
+        Some(k) => {
+            let shape = sel.shape();
+            (0..shape.len())
+                .map(|i| shape[i..].to_vec())
+                .find(|t| t.iter().product::<u64>() == k as u64)
+                .unwrap_or_else(|| vec![k as u64])
+        }
+        None if scalar => Vec::new(),
+        None => sel.shape(),
     };
-    let mut out = Vec::with_capacity(n * is);
-    if scalar && !v.is_array() {
-        value_to_bytes(dt, v, &mut out)?;
-        return Ok(out);
-    }
-    let shape = sel.shape();
-    flatten(dt, v, &shape, &mut out)?;
-    if out.len() != n * is {
-        return Err(ApiError::bad_request(format!(
-            "the value holds {} elements but the selection has {n}",
-            out.len() / is.max(1)
-        )));
-    }
-    Ok(out)
-}
-
-fn flatten(dt: &Datatype, v: &Value, shape: &[u64], out: &mut Vec<u8>) -> ApiResult<()> {
-    let elementary = match dt {
-        Datatype::Compound { .. } | Datatype::Array { .. } => shape.is_empty(),
-        _ => !v.is_array(),
-    };
-    if elementary {
-        return value_to_bytes(dt, v, out);
-    }
-    let list = v.as_array().ok_or_else(|| ApiError::bad_request(format!("expected a list of values, got {v}")))?;
-    let rest = if shape.is_empty() { shape } else { &shape[1..] };
-    for item in list {
-        flatten(dt, item, rest, out)?;
-    }
-    Ok(())
-}
-
-fn vlen_unsupported() -> ApiError {
-    ApiError::new(501, "values of variable-length types are not supported yet")
-}
-
-fn mismatch(dt: &Datatype, v: &Value) -> ApiError {
-    ApiError::bad_request(format!("value {v} does not match the dataset type {}", dt.class()))
-}
-
-/// Packs one JSON element of type `dt`.
-pub(crate) fn value_to_bytes(dt: &Datatype, v: &Value, out: &mut Vec<u8>) -> ApiResult<()> {
-    match dt {
-        Datatype::Integer { size, signed, order } => {
-            let raw: i128 = v
-                .as_i64()
-                .map(i128::from)
-                .or_else(|| v.as_u64().map(i128::from))
-                .or_else(|| v.as_bool().map(i128::from))
-                .ok_or_else(|| mismatch(dt, v))?;
-            let bits = *size as u32 * 8;
-            let (lo, hi) =
-                if *signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
-            if raw < lo || raw > hi {
-                return Err(ApiError::bad_request(format!("value {raw} is out of range for a {size}-byte integer")));
-            }
-            let le = raw.to_le_bytes();
-            push_ordered(&le[..*size], *order, out);
-        }
-        Datatype::Float { size, order } => {
-            let f = match v {
-                Value::Number(n) => n.as_f64().ok_or_else(|| mismatch(dt, v))?,
-                Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                    "nan" => f64::NAN,
-                    "inf" | "infinity" => f64::INFINITY,
-                    "-inf" | "-infinity" => f64::NEG_INFINITY,
-                    _ => return Err(mismatch(dt, v)),
-                },
-                _ => return Err(mismatch(dt, v)),
-            };
-            match size {
-                4 => push_ordered(&(f as f32).to_le_bytes(), *order, out),
-                8 => push_ordered(&f.to_le_bytes(), *order, out),
-                _ => return Err(ApiError::new(501, "JSON values of 16-bit floats are not supported yet; send binary")),
-            }
-        }
-        Datatype::String { length: StrLength::Fixed(n), .. } => {
-            let s = v.as_str().ok_or_else(|| mismatch(dt, v))?.as_bytes();
-            if s.len() > *n {
-                return Err(ApiError::bad_request(format!("string of {} bytes does not fit in {n}", s.len())));
-            }
-            out.extend_from_slice(s);
-            out.resize(out.len() + n - s.len(), 0);
-        }
-        Datatype::Compound { fields } => {
-            let items: Vec<&Value> = match v {
-                Value::Array(a) if a.len() == fields.len() => a.iter().collect(),
-                Value::Object(m) => {
-                    fields.iter().map(|f| m.get(&f.name).ok_or_else(|| mismatch(dt, v))).collect::<ApiResult<_>>()?
-                }
-                _ => return Err(mismatch(dt, v)),
-            };
-            for (f, item) in fields.iter().zip(items) {
-                value_to_bytes(&f.dtype, item, out)?;
-            }
-        }
-        Datatype::Array { dims, base } => {
-            let n: usize = dims.iter().product();
-            let start = out.len();
-            flatten(base, v, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), out)?;
-            let is = base.item_size().ok_or_else(vlen_unsupported)?;
-            if out.len() - start != n * is {
-                return Err(mismatch(dt, v));
-            }
-        }
-        Datatype::Enum { base, .. } => value_to_bytes(base, v, out)?,
-        Datatype::Reference { .. } | Datatype::Opaque { .. } => {
-            let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-            let s = v.as_str().ok_or_else(|| mismatch(dt, v))?.as_bytes();
-            if s.len() > is {
-                return Err(mismatch(dt, v));
-            }
-            out.extend_from_slice(s);
-            out.resize(out.len() + is - s.len(), 0);
-        }
-        _ => return Err(vlen_unsupported()),
-    }
-    Ok(())
-}
-
-fn push_ordered(le: &[u8], order: ByteOrder, out: &mut Vec<u8>) {
-    match order {
-        ByteOrder::Little => out.extend_from_slice(le),
-        ByteOrder::Big => out.extend(le.iter().rev()),
-    }
-}
-
-fn ordered(b: &[u8], order: ByteOrder) -> Vec<u8> {
-    match order {
-        ByteOrder::Little => b.to_vec(),
-        ByteOrder::Big => b.iter().rev().copied().collect(),
-    }
-}
-
-/// One element of type `dt` as JSON (NaN/Inf as `"NaN"`/`"Infinity"` strings, or null with `ignore_nan`).
-pub(crate) fn bytes_to_value(dt: &Datatype, b: &[u8], ignore_nan: bool) -> ApiResult<Value> {
-    Ok(match dt {
-        Datatype::Integer { size, signed, order } => {
-            let le = ordered(&b[..*size], *order);
-            let mut buf = [0u8; 16];
-            buf[..*size].copy_from_slice(&le);
-            if *signed && le[*size - 1] & 0x80 != 0 {
-                buf[*size..].fill(0xff);
-            }
-            let v = i128::from_le_bytes(buf);
-            if *signed {
-                json!(v as i64)
-            } else {
-                json!(v as u64)
-            }
-        }
-        Datatype::Float { size, order } => {
-            let le = ordered(&b[..*size], *order);
-            let f = match size {
-                4 => f32::from_le_bytes(le.try_into().expect("4 bytes")) as f64,
-                8 => f64::from_le_bytes(le.try_into().expect("8 bytes")),
-                _ => {
-                    return Err(ApiError::new(
-                        501,
-                        "JSON values of 16-bit floats are not supported yet; ask for binary",
-                    ))
-                }
-            };
-            if f.is_finite() {
-                json!(f)
-            } else if ignore_nan {
-                Value::Null
-            } else if f.is_nan() {
-                json!("NaN")
-            } else if f > 0.0 {
-                json!("Infinity")
-            } else {
-                json!("-Infinity")
-            }
-        }
-        Datatype::String { length: StrLength::Fixed(n), .. } | Datatype::Opaque { size: n, .. } => {
-            let s = &b[..*n];
-            let end = s.iter().position(|&c| c == 0).unwrap_or(*n);
-            json!(String::from_utf8_lossy(&s[..end]))
-        }
-        Datatype::Reference { .. } => {
-            let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-            let end = b[..is].iter().position(|&c| c == 0).unwrap_or(is);
-            json!(String::from_utf8_lossy(&b[..end]))
-        }
-        Datatype::Compound { fields } => {
-            let mut off = 0;
-            let mut out = Vec::new();
-            for f in fields {
-                let is = f.dtype.item_size().ok_or_else(vlen_unsupported)?;
-                out.push(bytes_to_value(&f.dtype, &b[off..off + is], ignore_nan)?);
-                off += is;
-            }
-            Value::Array(out)
-        }
-        Datatype::Array { dims, base } => {
-            let is = base.item_size().ok_or_else(vlen_unsupported)?;
-            nest(base, b, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), is, ignore_nan)?
-        }
-        Datatype::Enum { base, .. } => bytes_to_value(base, b, ignore_nan)?,
-        _ => return Err(vlen_unsupported()),
-    })
+    Ok(json_to_bytes(dt, &dims, v)?)
 }
