@@ -221,3 +221,79 @@ async fn half_floats_and_enums_through_json() {
     let (_, v) = call(&svc, value_req("GET", &id)).await;
     assert_eq!(v["value"], json!([true, false]));
 }
+
+fn vstr() -> Value {
+    json!({"class": "H5T_STRING", "charSet": "H5T_CSET_UTF8", "strPad": "H5T_STR_NULLTERM", "length": "H5T_VARIABLE"})
+}
+
+#[tokio::test]
+async fn vlen_strings_store_hsds_chunk_bytes() {
+    let (svc, store) = setup().await;
+    let id = dataset(
+        &svc,
+        json!({"type": vstr(), "shape": [6], "creationProperties": {"layout": {"class": "H5D_CHUNKED", "dims": [4]}}}),
+    )
+    .await;
+    let (s, v) =
+        call_json(&svc, value_req("PUT", &id).param("select", "[3:5]"), &json!({"value": ["ab", "héllo"]})).await;
+    assert_eq!(s, 200, "{v}");
+    // Exactly what HSDS 1.0.2 stored for this request (vlen: 4-byte count + UTF-8, unset = 00000000).
+    let c0 = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(hex::encode(&c0), "000000000000000000000000020000006162");
+    let c1 = store.get("hsdstest", &chunk_key(&id, "1")).await.unwrap().body;
+    assert_eq!(hex::encode(&c1), "0600000068c3a96c6c6f000000000000000000000000");
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!(["", "", "", "ab", "héllo", ""]));
+    let rsp = svc.handle(value_req("GET", &id).header("accept", "application/octet-stream")).await;
+    assert_eq!(hex::encode(&rsp.body), "0000000000000000000000000200000061620600000068c3a96c6c6f00000000");
+    // Binary write of one element (h5pyd 1.0: u32 length + bytes), then a read of part of a chunk.
+    let r = value_req("PUT", &id)
+        .param("select", "[0:1]")
+        .header("content-type", "application/octet-stream")
+        .body(hex::decode("03000000787a7a").unwrap());
+    assert_eq!(svc.handle(r).await.status, 200);
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[0:5:2]")).await;
+    assert_eq!(v["value"], json!(["xzz", "", "héllo"]));
+    // Bodies that do not hold exactly the selected elements are refused and change nothing.
+    let etag = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().etag;
+    for body in ["0300000078", "03000000787a7a00", "ffffffff"] {
+        let r = value_req("PUT", &id)
+            .param("select", "[0:1]")
+            .header("content-type", "application/octet-stream")
+            .body(hex::decode(body).unwrap());
+        assert_eq!(svc.handle(r).await.status, 400, "{body}");
+    }
+    assert_eq!(store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().etag, etag);
+}
+
+#[tokio::test]
+async fn vlen_sequences_and_vlen_compounds() {
+    let (svc, store) = setup().await;
+    let vi = json!({"class": "H5T_VLEN", "base": {"class": "H5T_INTEGER", "base": "H5T_STD_I32LE"}});
+    let id = dataset(&svc, json!({"type": vi, "shape": [3]})).await;
+    let (s, _) =
+        call_json(&svc, value_req("PUT", &id).param("select", "[0:2]"), &json!({"value": [[1, 2], [3]]})).await;
+    assert_eq!(s, 200);
+    let c = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(hex::encode(&c), "080000000100000002000000040000000300000000000000"); // as HSDS 1.0.2
+    let r = value_req("PUT", &id)
+        .param("select", "[1:3]")
+        .header("content-type", "application/octet-stream")
+        .body(hex::decode("0400000007000000080000000800000009000000").unwrap());
+    assert_eq!(svc.handle(r).await.status, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([[1, 2], [7], [8, 9]]));
+    let (_, v) = call_json(&svc, value_req("POST", &id), &json!({"points": [2, 0]})).await;
+    assert_eq!(v["value"], json!([[8, 9], [1, 2]]));
+    let ct = json!({"class": "H5T_COMPOUND", "fields": [{"name": "a", "type": "H5T_STD_I32LE"}, {"name": "s", "type": vstr()}]});
+    let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
+    let id = dataset(&svc, json!({"type": ct, "shape": [2], "creationProperties": {"filters": f}})).await;
+    let (s, _) = call_json(&svc, value_req("PUT", &id).param("select", "[1:2]"), &json!({"value": [[5, "xy"]]})).await;
+    assert_eq!(s, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([[0, ""], [5, "xy"]]));
+    // HSDS 1.0.2 stored a blosc1 frame (typesize 1) of these 18 bytes.
+    let c = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(&c[..2], &[2, 1]);
+    assert_eq!(hex::encode(&c), "02017201120000001200000022000000000000000000000005000000020000007879");
+}

@@ -41,11 +41,9 @@ pub struct DatasetDoc {
 }
 
 impl DatasetDoc {
-    /// Bytes per element; 501 for variable-length types, which this handler cannot serve yet.
-    pub fn item_size(&self) -> ApiResult<usize> {
-        self.dtype
-            .item_size()
-            .ok_or_else(|| ApiError::new(501, "values of variable-length types are not supported yet"))
+    /// Bytes per element; 0 for variable-length types (elements are packed with 4-byte byte counts).
+    pub fn item_size(&self) -> usize {
+        self.dtype.item_size().unwrap_or(0)
     }
 }
 
@@ -72,16 +70,18 @@ pub async fn load_dataset(ctx: &Ctx<'_>, dom: &DomainDoc, id: &ObjId) -> ApiResu
     let pipeline = Pipeline::from_filters(&filters, item.unwrap_or(0))?;
     let fill = match item {
         Some(is) => fill_element(&dtype, &cp, is)?,
-        None => Vec::new(),
+        None => engine::fill_for(&dtype, None),
     };
     let chunks = ChunkedDataset {
         id: id.clone(),
         extent: extent.clone(),
         grid,
         item_size: item.unwrap_or(0),
+        dtype: dtype.clone(),
         fill,
         pipeline,
         cas: ctx.svc.config.write_mode == WriteMode::Cas,
+        cache: Some(ctx.svc.chunk_cache.clone()),
     };
     Ok(DatasetDoc { id: id.clone(), json, shape, dtype, extent, chunks })
 }

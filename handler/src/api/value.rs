@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
 use crate::model::types::Datatype;
-use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, JsonOpts};
+use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts};
 use crate::model::ObjId;
 use crate::request::Response;
 
@@ -63,7 +63,6 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     if ds.shape.is_null() {
         return Err(ApiError::bad_request("a null-space dataset holds no values"));
     }
-    let is = ds.item_size()?;
     let (sel, data) = if ctx.req.body_is_binary() {
         let sel = match ctx.req.get_param("select") {
             Some(s) => parse_select(&ds, s)?,
@@ -88,7 +87,7 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         };
         (sel, data)
     };
-    let data = broadcast(ctx, data, &sel, is)?;
+    let data = broadcast(ctx, data, &sel, &ds.dtype)?;
     engine::write(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data).await?;
     Ok(Response::json(200, &json!({})))
 }
@@ -161,10 +160,11 @@ fn element_count(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
 }
 
 /// `element_count=k`: the body holds k elements repeated over the selection (k = 1 or the trailing dims).
-fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiResult<Vec<u8>> {
+fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> ApiResult<Vec<u8>> {
     let Some(k) = element_count(ctx)? else { return Ok(data) };
     let n = sel.count()? as usize;
-    if k == 0 || n % k != 0 || data.len() != k * is {
+    let whole = validate_bytes(dt, k as u64, &data).is_ok();
+    if k == 0 || n % k != 0 || !whole {
         return Err(ApiError::bad_request(format!(
             "element_count {k} does not broadcast over a selection of {n} elements with {} bytes of data",
             data.len()
@@ -175,7 +175,8 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiRes
 
 /// Reads the selection and answers it as binary or JSON, refusing oversized answers before reading.
 async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Response> {
-    let is = ds.item_size()? as u64;
+    // Variable-length elements take at least their 4-byte count; the real size is checked after reading.
+    let is = ds.dtype.item_size().unwrap_or(4) as u64;
     let bytes = sel.count()?.checked_mul(is).ok_or_else(|| ApiError::too_large("selection too large"))?;
     let binary = ctx.req.wants_binary();
     let limit = if binary { MAX_BINARY_RESPONSE } else { MAX_JSON_RESPONSE_RAW };
@@ -188,6 +189,13 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
         )));
     }
     let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?;
+    if data.len() as u64 > limit {
+        return Err(ApiError::too_large(format!(
+            "the selection holds {} bytes of variable-length data, over the {limit}-byte response limit of \
+             this function; read fewer elements per request",
+            data.len()
+        )));
+    }
     if binary {
         return Ok(Response::binary(data));
     }
