@@ -310,3 +310,49 @@ pub async fn get_type(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     ]);
     Ok(Response::json(200, &json!({"type": obj["type"], "hrefs": hrefs})))
 }
+
+/// The (old, new) extent of extending `ds` by `n` along `dim`, checked against maxdims (409) — from the
+/// loaded JSON, so a request can be validated before anything is written.
+pub fn extend_plan(ds: &DatasetDoc, n: u64, dim: usize) -> ApiResult<(Vec<u64>, Vec<u64>)> {
+    let old = ds.extent.clone();
+    let mut body = Map::new();
+    body.insert("extend".into(), json!(n));
+    body.insert("extend_dim".into(), json!(dim));
+    let new = requested_dims(&body, &old)?;
+    check_maxdims(&ds.shape, &new)?;
+    Ok((old, new))
+}
+
+fn check_maxdims(shape: &Shape, new: &[u64]) -> ApiResult<()> {
+    let Shape::Simple { maxdims: Some(maxdims), .. } = shape else {
+        return Err(ApiError::bad_request("the dataset is not resizable (it has no maxdims)"));
+    };
+    for (d, (&n, m)) in new.iter().zip(maxdims).enumerate() {
+        if !m.allows(n) {
+            return Err(ApiError::conflict(format!(
+                "extent {n} for dimension {d} is larger than maxdims {}",
+                match m {
+                    MaxDim::Fixed(x) => x.to_string(),
+                    MaxDim::Unlimited => "unlimited".into(),
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Extends dataset `ds` by `n` along `dim` as a compare-and-swap on its JSON (re-applied to the current
+/// shape on a lost race, so concurrent appends each get their own rows); returns the (old, new) extent the
+/// swap applied to. Like HSDS 1.0.2, `lastModified` is not changed by value writes.
+pub async fn extend(ctx: &Ctx<'_>, ds: &DatasetDoc, n: u64, dim: usize) -> ApiResult<(Vec<u64>, Vec<u64>)> {
+    update_json(ctx.store(), &ctx.bucket, &ds.id.s3_key(), |obj: &mut Value| {
+        let shape = Shape::from_json(&obj["shape"])?;
+        let old = shape.dims().to_vec();
+        let mut new = old.clone();
+        new[dim] = new[dim].checked_add(n).ok_or_else(|| ApiError::bad_request("extent overflow"))?;
+        check_maxdims(&shape, &new)?;
+        obj["shape"]["dims"] = json!(new);
+        Ok(Change::Write((old, new)))
+    })
+    .await
+}

@@ -10,8 +10,10 @@ use serde_json::{json, Value};
 use super::dataset::{load_dataset, DatasetDoc};
 use super::Ctx;
 use crate::auth::Action;
-use crate::chunk::engine;
+use crate::chunk::engine::{self, Merge};
 use crate::error::{ApiError, ApiResult};
+use crate::model::elements::{field_indices, field_ranges, project, split_elements};
+use crate::model::query::Query;
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
 use crate::model::types::Datatype;
@@ -25,23 +27,31 @@ pub const MAX_BINARY_RESPONSE: u64 = 2_900_000;
 /// Largest selection answered as JSON, in raw bytes (JSON text is several times larger than the data).
 pub const MAX_JSON_RESPONSE_RAW: u64 = 1_000_000;
 
-/// `GET /datasets/{id}/value`: `select`, `fields` (not yet), `reduce_dim`; binary with `Accept: application/octet-stream`.
+/// Rows of a query scanned per engine read, at most (bounded further by bytes, see [`QUERY_PAGE_BYTES`]).
+const QUERY_PAGE_BYTES: u64 = 8 << 20;
+
+/// `GET /datasets/{id}/value`: `select`, `fields=a:b`, `query` (+`Limit`), `reduce_dim`, `ignore_nan`;
+/// binary with `Accept: application/octet-stream`.
 pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Read).await?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    unsupported_params(ctx)?;
+    let fields = Fields::from_request(ctx, &ds)?;
     let sel = match ctx.req.get_param("select") {
         Some(s) => parse_select(&ds, s)?,
         None => whole(&ds)?,
     };
-    read_response(ctx, &ds, &sel).await
+    if let Some(q) = ctx.req.get_param("query") {
+        let found = run_query(ctx, &ds, q, &sel).await?;
+        return query_response(ctx, &ds, &fields, found);
+    }
+    read_response(ctx, &ds, &sel, &fields).await
 }
 
 /// `POST /datasets/{id}/value`: a binary uint64 point list, or JSON `{"points"}` / `{"select"}` / `start,stop,step`.
 pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Read).await?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    unsupported_params(ctx)?;
+    let fields = Fields::from_request(ctx, &ds)?;
     if !matches!(ds.shape, Shape::Simple { .. }) {
         return Err(ApiError::bad_request("POST value is not allowed for scalar or null-space datasets"));
     }
@@ -51,31 +61,58 @@ pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         let body = ctx.body_object()?;
         body_selection(ctx, &ds, &body)?.unwrap_or(whole(&ds)?)
     };
-    read_response(ctx, &ds, &sel).await
+    read_response(ctx, &ds, &sel, &fields).await
 }
 
 /// `PUT /datasets/{id}/value`: binary body over `select`, or JSON `{value | value_base64, [points | select |
-/// start,stop,step]}`; `element_count` broadcast; answers exactly 200 `{}`.
+/// start,stop,step]}`; `fields=a:b` (the data holds only those fields), `element_count` broadcast,
+/// `append=n` (+`append_dim`) to extend then write, `query` (+`Limit`) with a `{field: value}` body to update
+/// the matching rows. Answers exactly 200 `{}` (a query update answers the matching indices and rows).
 pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Update).await?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    unsupported_params(ctx)?;
     if ds.shape.is_null() {
         return Err(ApiError::bad_request("a null-space dataset holds no values"));
     }
+    let fields = Fields::from_request(ctx, &ds)?;
+    if let Some(q) = ctx.req.get_param("query") {
+        return query_update(ctx, &ds, q).await;
+    }
+    if let Some(n) = ctx.req.get_param("append") {
+        return append(ctx, &ds, n, &fields).await;
+    }
+    let (sel, data) = request_data(ctx, &ds, &fields, None)?;
+    engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data, &fields.merge()?).await?;
+    Ok(Response::json(200, &json!({})))
+}
+
+/// The selection and packed data of a write request. With `append_extent`, the selection is built against
+/// that (future) extent and no selection may be given.
+fn request_data(
+    ctx: &Ctx<'_>,
+    ds: &DatasetDoc,
+    fields: &Fields,
+    append_sel: Option<Selection>,
+) -> ApiResult<(Selection, Vec<u8>)> {
+    let dt = fields.dtype(ds);
     let (sel, data) = if ctx.req.body_is_binary() {
-        let sel = match ctx.req.get_param("select") {
-            Some(s) => parse_select(&ds, s)?,
-            None => whole(&ds)?,
+        let sel = match (append_sel, ctx.req.get_param("select")) {
+            (Some(s), None) => s,
+            (Some(_), Some(_)) => return Err(ApiError::bad_request("append can't be combined with select")),
+            (None, Some(s)) => parse_select(ds, s)?,
+            (None, None) => whole(ds)?,
         };
         (sel, ctx.req.body.to_vec())
     } else {
         let body = ctx.body_object()?;
-        let sel = match body_selection(ctx, &ds, &body)? {
-            Some(s) => s,
-            None => match ctx.req.get_param("select") {
-                Some(s) => parse_select(&ds, s)?,
-                None => whole(&ds)?,
+        let sel = match (append_sel, body_selection(ctx, ds, &body)?) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request("append can't be combined with select, points or start/stop"))
+            }
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => match ctx.req.get_param("select") {
+                Some(s) => parse_select(ds, s)?,
+                None => whole(ds)?,
             },
         };
         let data = if let Some(b64) = body.get("value_base64") {
@@ -83,23 +120,101 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
             decode_base64(s).map_err(|e| ApiError::bad_request(format!("value_base64: {e}")))?
         } else {
             let v = body.get("value").ok_or_else(|| ApiError::bad_request("the body has no value or value_base64"))?;
-            values_to_bytes(&ds.dtype, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
+            values_to_bytes(&dt, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
         };
         (sel, data)
     };
-    let data = broadcast(ctx, data, &sel, &ds.dtype)?;
-    engine::write(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data).await?;
+    let data = broadcast(ctx, data, &sel, &dt)?;
+    let n = sel.count()?;
+    validate_bytes(&dt, n, &data).map_err(|e| {
+        ApiError::bad_request(format!("the request data does not hold the {n} selected element(s): {e}"))
+    })?;
+    Ok((sel, data))
+}
+
+/// `append=n` (+ `append_dim`, default 0): checks the data for the n new rows, extends the dataset (a
+/// compare-and-swap on its JSON; 409 past maxdims), then writes the rows.
+async fn append(ctx: &Ctx<'_>, ds: &DatasetDoc, n: &str, fields: &Fields) -> ApiResult<Response> {
+    let n: u64 =
+        n.parse().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request("append must be a positive integer"))?;
+    let dim: usize = match ctx.req.get_param("append_dim") {
+        Some(d) => d.parse().map_err(|_| ApiError::bad_request("append_dim must be a dimension index"))?,
+        None => 0,
+    };
+    if ds.shape.is_scalar() || dim >= ds.extent.len() {
+        return Err(ApiError::bad_request(format!("append_dim {dim} is not a dimension of this dataset")));
+    }
+    if ctx.req.get_param("select").is_some() {
+        return Err(ApiError::bad_request("append can't be combined with select"));
+    }
+    let (old, new) = super::dataset::extend_plan(ds, n, dim)?;
+    let (sel, data) = request_data(ctx, ds, fields, Some(rows_between(&old, &new, dim)?))?;
+    let merge = fields.merge()?;
+    let (old, new) = super::dataset::extend(ctx, ds, n, dim).await?;
+    // A concurrent append may have moved the rows: write where this request's extension actually is.
+    let sel2 = rows_between(&old, &new, dim)?;
+    if sel2.shape() != sel.shape() {
+        return Err(ApiError::conflict("the dataset shape changed during the append; its new rows hold fill"));
+    }
+    let mut grown = ds.chunks.clone();
+    grown.extent = new;
+    engine::write_merged(ctx.store(), &ctx.bucket, &grown, &sel2, &data, &merge).await?;
     Ok(Response::json(200, &json!({})))
 }
 
-/// Rejects parameters this handler does not implement yet, rather than silently ignoring them.
-fn unsupported_params(ctx: &Ctx<'_>) -> ApiResult<()> {
-    for p in ["query", "fields", "append"] {
-        if ctx.req.get_param(p).is_some() {
-            return Err(ApiError::new(501, format!("the {p} parameter is not supported yet")));
+/// The rows `old[dim]..new[dim]` (everything along the other dims) of extent `new`.
+fn rows_between(old: &[u64], new: &[u64], dim: usize) -> ApiResult<Selection> {
+    let mut start = vec![0i64; old.len()];
+    start[dim] = old[dim] as i64;
+    let stop = new.iter().map(|&x| x as i64).collect();
+    Ok(Selection::from_bounds(Some(start), Some(stop), None, new)?)
+}
+
+/// A `fields=a:b` projection of a compound dataset.
+struct Fields {
+    /// Field indices, in request order; `None` means whole elements.
+    idx: Option<Vec<usize>>,
+    /// The sub-compound of those fields.
+    sub: Option<Datatype>,
+    /// Byte ranges of the fields (fixed-size compounds only).
+    ranges: Option<Vec<(usize, usize, usize)>>,
+}
+
+impl Fields {
+    fn from_request(ctx: &Ctx<'_>, ds: &DatasetDoc) -> ApiResult<Fields> {
+        let Some(f) = ctx.req.get_param("fields") else { return Ok(Fields { idx: None, sub: None, ranges: None }) };
+        let names: Vec<&str> = f.split(':').collect();
+        let idx = field_indices(&ds.dtype, &names)?;
+        let sub = ds.dtype.sub_compound(&names)?;
+        let ranges = field_ranges(&ds.dtype, &idx);
+        Ok(Fields { idx: Some(idx), sub: Some(sub), ranges })
+    }
+
+    /// The type of the data the request carries.
+    fn dtype(&self, ds: &DatasetDoc) -> Datatype {
+        self.sub.clone().unwrap_or_else(|| ds.dtype.clone())
+    }
+
+    /// Projects `n` packed dataset elements onto the fields.
+    fn project(&self, ds: &DatasetDoc, data: Vec<u8>, n: usize) -> ApiResult<Vec<u8>> {
+        match &self.idx {
+            None => Ok(data),
+            Some(idx) => Ok(project(&ds.dtype, idx, &data, n).map_err(|e| ApiError::internal(e.to_string()))?),
         }
     }
-    Ok(())
+
+    /// How a write with these fields merges into stored elements.
+    fn merge(&self) -> ApiResult<Merge> {
+        match (&self.sub, &self.ranges) {
+            (None, _) => Ok(Merge::Whole),
+            (Some(sub), Some(ranges)) => {
+                Ok(Merge::Fields { sub_size: sub.item_size().unwrap_or(0), ranges: ranges.clone() })
+            }
+            (Some(_), None) => {
+                Err(ApiError::new(501, "writing single fields of variable-length compounds is not supported"))
+            }
+        }
+    }
 }
 
 fn whole(ds: &DatasetDoc) -> ApiResult<Selection> {
@@ -174,7 +289,7 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> Ap
 }
 
 /// Reads the selection and answers it as binary or JSON, refusing oversized answers before reading.
-async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Response> {
+async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection, fields: &Fields) -> ApiResult<Response> {
     // Variable-length elements take at least their 4-byte count; the real size is checked after reading.
     let is = ds.dtype.item_size().unwrap_or(4) as u64;
     let bytes = sel.count()?.checked_mul(is).ok_or_else(|| ApiError::too_large("selection too large"))?;
@@ -189,6 +304,7 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
         )));
     }
     let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?;
+    let data = fields.project(ds, data, sel.count()? as usize)?;
     if data.len() as u64 > limit {
         return Err(ApiError::too_large(format!(
             "the selection holds {} bytes of variable-length data, over the {limit}-byte response limit of \
@@ -201,7 +317,7 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
     }
     let shape = if ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
     let dims = if ds.shape.is_scalar() { Vec::new() } else { shape };
-    let value = bytes_to_json_with(&ds.dtype, &dims, &data, json_opts(ctx))?;
+    let value = bytes_to_json_with(&fields.dtype(ds), &dims, &data, json_opts(ctx))?;
     let hrefs = json!([
         ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
         ctx.rel("root", &format!("/groups/{}", ds.id.root())),
@@ -238,4 +354,129 @@ fn values_to_bytes(
         None => sel.shape(),
     };
     Ok(json_to_bytes(dt, &dims, v)?)
+}
+
+/// Rows matched by a query: absolute indices and the packed (whole) rows.
+struct Found {
+    index: Vec<u64>,
+    rows: Vec<Vec<u8>>,
+}
+
+/// The `Limit` parameter (0 or absent: no limit).
+fn limit_param(ctx: &Ctx<'_>) -> ApiResult<usize> {
+    match ctx.req.get_param("Limit") {
+        None => Ok(0),
+        Some(l) => l.parse().map_err(|_| ApiError::bad_request("Limit must be a non-negative integer")),
+    }
+}
+
+/// Scans `sel` (a range of a rank-1 dataset) page by page and returns the rows matching `query`, up to `Limit`.
+async fn run_query(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str, sel: &Selection) -> ApiResult<Found> {
+    if ds.extent.len() != 1 || ds.shape.is_scalar() {
+        return Err(ApiError::bad_request("query is only supported for one-dimensional datasets"));
+    }
+    let q = Query::parse(query, &ds.dtype)?;
+    let limit = limit_param(ctx)?;
+    let (start, stop, step) = match sel.axes() {
+        [crate::model::selection::Axis::Slice { start, stop, step, .. }] => (*start, *stop, *step),
+        _ => return Err(ApiError::bad_request("a query's select must be a range such as [100:200]")),
+    };
+    let row_guess = ds.dtype.item_size().unwrap_or(64) as u64;
+    let chunk = ds.chunks.grid.chunk_dims[0].max(1);
+    let page_rows = (QUERY_PAGE_BYTES / row_guess / chunk).max(1) * chunk * step;
+    let mut found = Found { index: Vec::new(), rows: Vec::new() };
+    let mut at = start;
+    while at < stop {
+        let end = (at + page_rows).min(stop);
+        let page =
+            Selection::from_bounds(Some(vec![at as i64]), Some(vec![end as i64]), Some(vec![step as i64]), &ds.extent)?;
+        let n = page.count()? as usize;
+        let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, &page).await?;
+        let rows = match ds.dtype.item_size() {
+            Some(is) => data.chunks_exact(is.max(1)).map(<[u8]>::to_vec).collect(),
+            None => split_elements(&ds.dtype, &data, n).map_err(|e| ApiError::internal(e.to_string()))?,
+        };
+        for (k, row) in rows.into_iter().enumerate() {
+            if q.matches(&row).map_err(|e| ApiError::internal(e.to_string()))? {
+                found.index.push(at + k as u64 * step);
+                found.rows.push(row);
+                if limit > 0 && found.index.len() >= limit {
+                    return Ok(found);
+                }
+            }
+        }
+        // the next page starts on the stride
+        at += (n as u64) * step;
+    }
+    Ok(found)
+}
+
+/// Query results: binary = the packed matching rows (projected on `fields`) with no index, as h5pyd 1.0
+/// expects; JSON = `{"value": [rows as HSDS 1.0.2 gives them], "index": [...]}` (the index for h5pyd 0.24).
+fn query_response(ctx: &Ctx<'_>, ds: &DatasetDoc, fields: &Fields, found: Found) -> ApiResult<Response> {
+    let n = found.rows.len();
+    let data = fields.project(ds, found.rows.concat(), n)?;
+    let binary = ctx.req.wants_binary();
+    let limit = if binary { MAX_BINARY_RESPONSE } else { MAX_JSON_RESPONSE_RAW };
+    if data.len() as u64 > limit {
+        return Err(ApiError::too_large(format!(
+            "the query matched {n} rows ({} bytes), over the {limit}-byte response limit of this function; \
+             use Limit or a narrower select",
+            data.len()
+        )));
+    }
+    if binary {
+        return Ok(Response::binary(data));
+    }
+    let value = bytes_to_json_with(&fields.dtype(ds), &[n as u64], &data, json_opts(ctx))?;
+    let hrefs = json!([
+        ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
+        ctx.rel("root", &format!("/groups/{}", ds.id.root())),
+        ctx.rel("home", "/"),
+        ctx.rel("owner", &format!("/datasets/{}", ds.id))
+    ]);
+    Ok(Response::json(200, &json!({"value": value, "index": found.index, "hrefs": hrefs})))
+}
+
+/// `PUT value?query=` with a JSON `{field: value, ...}` body: sets those fields in every matching row (up to
+/// `Limit`), each chunk a compare-and-swap. Answers `{"indices": [[i], ...]}` as HSDS 1.0.2, plus the
+/// updated rows as `value`.
+async fn query_update(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str) -> ApiResult<Response> {
+    if !matches!(ds.dtype, Datatype::Compound { .. }) {
+        return Err(ApiError::bad_request("query updates need a compound dataset"));
+    }
+    if Query::parse(query, &ds.dtype)?.has_where() {
+        return Err(ApiError::bad_request("a query update can't use a where clause"));
+    }
+    let body = ctx.body_object()?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("a query update body must map field names to new values"));
+    }
+    let names: Vec<&str> = body.keys().map(String::as_str).collect();
+    let idx = field_indices(&ds.dtype, &names)?;
+    let sub = ds.dtype.sub_compound(&names)?;
+    let ranges = field_ranges(&ds.dtype, &idx)
+        .ok_or_else(|| ApiError::new(501, "query updates of variable-length compounds are not supported"))?;
+    let values: Vec<Value> = body.values().cloned().collect();
+    let one = json_to_bytes(&sub, &[], &Value::Array(values))?;
+    let sel = match ctx.req.get_param("select") {
+        Some(s) => parse_select(ds, s)?,
+        None => whole(ds)?,
+    };
+    let mut found = run_query(ctx, ds, query, &sel).await?;
+    if !found.index.is_empty() {
+        let points = Selection::points(found.index.iter().map(|&i| vec![i]).collect(), &ds.extent)?;
+        let merge = Merge::Fields { sub_size: one.len(), ranges: ranges.clone() };
+        engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &points, &one.repeat(found.index.len()), &merge)
+            .await?;
+        for row in &mut found.rows {
+            for &(eo, so, l) in &ranges {
+                row[eo..eo + l].copy_from_slice(&one[so..so + l]);
+            }
+        }
+    }
+    let n = found.rows.len() as u64;
+    let value = bytes_to_json_with(&ds.dtype, &[n], &found.rows.concat(), json_opts(ctx))?;
+    let indices: Vec<Value> = found.index.iter().map(|i| json!([i])).collect();
+    Ok(Response::json(200, &json!({"indices": indices, "value": value})))
 }

@@ -95,6 +95,74 @@ pub fn zero_element(dt: &Datatype) -> Vec<u8> {
     }
 }
 
+/// Indices of the named fields of compound `dt`, in the order given (`fields=a:b`).
+///
+/// # Errors
+/// [`ModelError::Invalid`] for a non-compound type, an empty list or an unknown field.
+pub fn field_indices(dt: &Datatype, names: &[&str]) -> Result<Vec<usize>, ModelError> {
+    let Datatype::Compound { fields } = dt else {
+        return Err(ModelError::invalid("fields can only be selected from a compound type"));
+    };
+    if names.is_empty() || names.iter().any(|n| n.is_empty()) {
+        return Err(ModelError::invalid("fields must be a colon-separated list of field names"));
+    }
+    names
+        .iter()
+        .map(|n| {
+            fields.iter().position(|f| f.name == *n).ok_or_else(|| {
+                let all: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                ModelError::invalid(format!("field {n:?} is not defined in the type (fields: {})", all.join(", ")))
+            })
+        })
+        .collect()
+}
+
+/// Projects `n` packed elements of compound `dt` onto the fields `idx` (in that order).
+///
+/// # Errors
+/// [`ModelError::Invalid`] when the bytes do not hold `n` elements.
+pub fn project(dt: &Datatype, idx: &[usize], bytes: &[u8], n: usize) -> Result<Vec<u8>, ModelError> {
+    let fields = dt.fields();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut spans = vec![(0usize, 0usize); fields.len()];
+    for _ in 0..n {
+        for (k, f) in fields.iter().enumerate() {
+            let len = element_len(&f.dtype, bytes, pos)?;
+            spans[k] = (pos, len);
+            pos += len;
+        }
+        for &k in idx {
+            let (s, l) = spans[k];
+            out.extend_from_slice(&bytes[s..s + l]);
+        }
+    }
+    if pos != bytes.len() {
+        return Err(ModelError::invalid(format!("{} trailing byte(s) after {n} element(s)", bytes.len() - pos)));
+    }
+    Ok(out)
+}
+
+/// For a fixed-size compound: `(offset in the element, offset in the sub-element, length)` of each field in
+/// `idx`, in order; `None` when the compound has variable-size fields.
+pub fn field_ranges(dt: &Datatype, idx: &[usize]) -> Option<Vec<(usize, usize, usize)>> {
+    let fields = dt.fields();
+    let mut offsets = Vec::with_capacity(fields.len());
+    let mut off = 0;
+    for f in fields {
+        offsets.push(off);
+        off += f.dtype.item_size()?;
+    }
+    let mut sub = 0;
+    let mut out = Vec::with_capacity(idx.len());
+    for &k in idx {
+        let len = fields[k].dtype.item_size()?;
+        out.push((offsets[k], sub, len));
+        sub += len;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -120,6 +188,18 @@ mod tests {
         assert_eq!(hex::encode(&packed), "000000000000000005000000020000007879");
         assert_eq!(split_elements(&ct, &packed, 2).unwrap()[1].len(), 10);
         assert_eq!(zero_element(&ct), vec![0; 8]);
+    }
+
+    #[test]
+    fn projects_fields() {
+        let ct = Datatype::from_json(&json!({"class": "H5T_COMPOUND", "fields": [{"name": "a", "type": "H5T_STD_I32LE"}, {"name": "s", "type": vstr().to_json()}, {"name": "b", "type": "H5T_STD_U8LE"}]})).unwrap();
+        let packed = json_to_bytes(&ct, &[2], &json!([[1, "x", 2], [3, "", 4]])).unwrap();
+        let idx = field_indices(&ct, &["b", "s"]).unwrap();
+        assert_eq!(hex::encode(project(&ct, &idx, &packed, 2).unwrap()), "020100000078".to_string() + "0400000000");
+        assert!(field_indices(&ct, &["zz"]).unwrap_err().to_string().contains("\"zz\""));
+        assert!(field_ranges(&ct, &idx).is_none());
+        let fixed = ct.sub_compound(&["a", "b"]).unwrap();
+        assert_eq!(field_ranges(&fixed, &[1, 0]), Some(vec![(4, 0, 1), (0, 1, 4)]));
     }
 
     #[test]
