@@ -15,9 +15,10 @@ use crate::chunk::engine::{self, ChunkedDataset};
 use crate::config::WriteMode;
 use crate::error::{ApiError, ApiResult};
 use crate::model::layout::{generate_layout, validate_layout, ChunkGrid, VLEN_GUESS_SIZE};
+use crate::model::selection::Selection;
 use crate::model::shape::{MaxDim, Shape};
 use crate::model::types::Datatype;
-use crate::model::value::fill_value_bytes;
+use crate::model::value::{fill_value_bytes, json_to_bytes};
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
 use crate::service::now;
@@ -103,8 +104,13 @@ pub async fn list_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
     object::list_objects(ctx, ObjKind::Dataset).await
 }
 
-/// Validates one create item's dataset keys and returns the fields to store.
-async fn dataset_fields(ctx: &Ctx<'_>, dom: &DomainDoc, item: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+/// Validates one create item's dataset keys and returns the fields to store, with the packed initial
+/// `value` when the item has one (checked against type and shape before anything is stored).
+async fn dataset_fields(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    item: &Map<String, Value>,
+) -> ApiResult<(Map<String, Value>, Option<Vec<u8>>)> {
     let ty = item.get("type").ok_or_else(|| ApiError::bad_request("no type specified for create dataset"))?;
     let ty = resolve_type(ctx, dom, ty).await.map_err(|e| {
         if e.status == 404 {
@@ -115,9 +121,14 @@ async fn dataset_fields(ctx: &Ctx<'_>, dom: &DomainDoc, item: &Map<String, Value
     })?;
     let dtype = Datatype::from_json(&ty)?;
     let shape = Shape::from_request(item.get("shape"))?.with_maxdims(item.get("maxdims"))?;
-    if item.get("value").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::new(501, "initial values in POST /datasets are not supported yet; PUT the value"));
-    }
+    let initial = match item.get("value").filter(|v| !v.is_null()) {
+        None => None,
+        Some(_) if shape.is_null() => return Err(ApiError::bad_request("a null-space dataset can't have a value")),
+        Some(v) => Some(json_to_bytes(&dtype, shape.dims(), v).map_err(|e| {
+            let e = ApiError::from(e);
+            ApiError::new(e.status, format!("invalid value: {}", e.message))
+        })?),
+    };
     let mut cp = match item.get("creationProperties") {
         Some(Value::Object(m)) => m.clone(),
         None | Some(Value::Null) => Map::new(),
@@ -154,7 +165,7 @@ async fn dataset_fields(ctx: &Ctx<'_>, dom: &DomainDoc, item: &Map<String, Value
     fields.insert("type".into(), ty);
     fields.insert("shape".into(), shape.to_json());
     fields.insert("creationProperties".into(), Value::Object(cp));
-    Ok(fields)
+    Ok((fields, initial))
 }
 
 /// `POST /datasets`: one dataset, or a list of them with client-chosen ids (h5pyd 1.0). 201.
@@ -162,12 +173,21 @@ pub async fn post_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Create).await?;
     let (items, was_list) = create_items(ctx)?;
     let mut objects = Vec::with_capacity(items.len());
+    let mut initial = Vec::with_capacity(items.len());
     for item in &items {
         let mut obj = parse_create_item(ctx, &dom, ObjKind::Dataset, item)?;
-        obj.fields = dataset_fields(ctx, &dom, item).await?;
+        let (fields, value) = dataset_fields(ctx, &dom, item).await?;
+        obj.fields = fields;
         objects.push(obj);
+        initial.push(value);
     }
     let created = object::create_objects(ctx, &dom, objects).await?;
+    for (o, value) in created.iter().zip(initial) {
+        let Some(data) = value else { continue };
+        let id = ObjId::parse(o["id"].as_str().unwrap_or_default())?;
+        let ds = load_dataset(ctx, &dom, &id).await?;
+        engine::write(ctx.store(), &ctx.bucket, &ds.chunks, &Selection::all(&ds.extent), &data).await?;
+    }
     let rsps = created
         .iter()
         .map(|o| {

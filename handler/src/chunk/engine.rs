@@ -650,6 +650,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cached_chunks_are_revalidated_and_never_stale() {
+        let store = MemoryStore::new();
+        let mut ds = dataset(&[8], &[4], json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 0);
+        let cache = Arc::new(ChunkCache::new(1 << 20));
+        ds.cache = Some(cache.clone());
+        let all = Selection::all(&[8]);
+        write(&store, "b", &ds, &all, &ints(&[1, 2, 3, 4, 5, 6, 7, 8])).await.unwrap();
+        assert_eq!(cache.stats().entries, 2); // writes leave the chunks they wrote, under their new ETags
+        assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&[1, 2, 3, 4, 5, 6, 7, 8]));
+        // Another writer (a different Lambda instance) replaces chunk 1 behind the cache's back.
+        let mut other = ds.clone();
+        other.cache = None;
+        write(&store, "b", &other, &Selection::parse("[4:8]", &[8]).unwrap(), &ints(&[9, 9, 9, 9])).await.unwrap();
+        assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&[1, 2, 3, 4, 9, 9, 9, 9]));
+        store.delete("b", &ds.chunk_key(&[0])).await.unwrap();
+        assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&[0, 0, 0, 0, 9, 9, 9, 9]));
+        assert_eq!(cache.stats().entries, 1);
+        // A read-modify-write through a stale entry still wins the CAS against the current chunk.
+        write(&store, "b", &other, &Selection::parse("[4]", &[8]).unwrap(), &ints(&[5])).await.unwrap();
+        write(&store, "b", &ds, &Selection::parse("[5]", &[8]).unwrap(), &ints(&[6])).await.unwrap();
+        assert_eq!(read(&store, "b", &other, &all).await.unwrap(), ints(&[0, 0, 0, 0, 5, 6, 9, 9]));
+    }
+
+    #[tokio::test]
     async fn trim_resets_edges_and_deletes_outside_chunks() {
         let store = MemoryStore::new();
         let ds = dataset(&[20], &[5], json!(null), 9);
