@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Users;
+use crate::chunk::cache::ChunkCache;
 use crate::config::{Config, WriteMode};
 use crate::request::{Request, Response};
 use crate::store::{LastWriterWins, S3Store, Store};
@@ -18,6 +19,8 @@ pub struct Service {
     pub users: Users,
     /// Process start, float Unix seconds (reported by `/about`).
     pub start_time: f64,
+    /// Decoded chunks kept across invocations (validated by ETag on every use), sized from the function memory.
+    pub chunk_cache: Arc<ChunkCache>,
 }
 
 /// Current time as float Unix seconds, the timestamp format of every HSDS JSON object.
@@ -43,7 +46,7 @@ impl Service {
         if let Some(f) = &config.function_name {
             users.add(f, "lambda");
         }
-        Ok(Service { store, config, users, start_time: now() })
+        Ok(Service { store, config, users, start_time: now(), chunk_cache: Arc::new(ChunkCache::from_env()) })
     }
 
     /// The service the `bootstrap` binary runs: S3 store and configuration from the environment.

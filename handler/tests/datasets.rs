@@ -250,3 +250,26 @@ async fn delete_removes_chunks_then_json() {
     let (s, _) = call(&svc, req("GET", &format!("/datasets/{id}"), Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn initial_value_in_post_is_written_and_bad_values_store_nothing() {
+    let (svc, store, _) = setup().await;
+    let (s, v) = post(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4], "value": [1, 2, 3, 4]})).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let r = req("GET", &format!("/datasets/{id}/value"), Some("test_user1"), Some(DOM));
+    let (_, v) = call(&svc, r).await;
+    assert_eq!(v["value"], json!([1, 2, 3, 4]));
+    let (s, v) = post(&svc, json!({"type": "H5T_STD_I32LE", "value": 7})).await;
+    assert_eq!(s, 201, "{v}");
+    let before = store.list_all("hsdstest", "db/").await.unwrap().len();
+    for body in [
+        json!({"type": "H5T_STD_I32LE", "shape": [4], "value": [1, 2, 3]}),
+        json!({"type": "H5T_STD_U8LE", "shape": [2], "value": [1, 256]}),
+        json!({"type": "H5T_STD_I32LE", "shape": [2], "value": ["a", "b"]}),
+    ] {
+        let (s, v) = post(&svc, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+    assert_eq!(store.list_all("hsdstest", "db/").await.unwrap().len(), before);
+}

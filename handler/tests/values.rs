@@ -202,3 +202,272 @@ async fn oversized_reads_get_413_naming_a_page_size() {
     assert_eq!(rsp.status, 200);
     assert_eq!(rsp.body.len(), 362 * 8000);
 }
+
+#[tokio::test]
+async fn half_floats_and_enums_through_json() {
+    let (svc, store) = setup().await;
+    let id = dataset(&svc, json!({"type": "H5T_IEEE_F16LE", "shape": [3]})).await;
+    let (s, v) = call_json(&svc, value_req("PUT", &id), &json!({"value": [1.5, -2.0, 65504.0]})).await;
+    assert_eq!(s, 200, "{v}");
+    // numpy float16 bytes: 1.5 = 0x3e00, -2 = 0xc000, 65504 = 0x7bff
+    let c = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(c.as_ref(), &[0x00, 0x3e, 0x00, 0xc0, 0xff, 0x7b]);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([1.5, -2.0, 65504.0]));
+    let ty = json!({"class": "H5T_ENUM", "base": {"class": "H5T_INTEGER", "base": "H5T_STD_I8LE"}, "mapping": {"FALSE": 0, "TRUE": 1}});
+    let id = dataset(&svc, json!({"type": ty, "shape": [2]})).await;
+    let (s, _) = call_json(&svc, value_req("PUT", &id), &json!({"value": [true, false]})).await;
+    assert_eq!(s, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([true, false]));
+}
+
+fn vstr() -> Value {
+    json!({"class": "H5T_STRING", "charSet": "H5T_CSET_UTF8", "strPad": "H5T_STR_NULLTERM", "length": "H5T_VARIABLE"})
+}
+
+#[tokio::test]
+async fn vlen_strings_store_hsds_chunk_bytes() {
+    let (svc, store) = setup().await;
+    let id = dataset(
+        &svc,
+        json!({"type": vstr(), "shape": [6], "creationProperties": {"layout": {"class": "H5D_CHUNKED", "dims": [4]}}}),
+    )
+    .await;
+    let (s, v) =
+        call_json(&svc, value_req("PUT", &id).param("select", "[3:5]"), &json!({"value": ["ab", "héllo"]})).await;
+    assert_eq!(s, 200, "{v}");
+    // Exactly what HSDS 1.0.2 stored for this request (vlen: 4-byte count + UTF-8, unset = 00000000).
+    let c0 = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(hex::encode(&c0), "000000000000000000000000020000006162");
+    let c1 = store.get("hsdstest", &chunk_key(&id, "1")).await.unwrap().body;
+    assert_eq!(hex::encode(&c1), "0600000068c3a96c6c6f000000000000000000000000");
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!(["", "", "", "ab", "héllo", ""]));
+    let rsp = svc.handle(value_req("GET", &id).header("accept", "application/octet-stream")).await;
+    assert_eq!(hex::encode(&rsp.body), "0000000000000000000000000200000061620600000068c3a96c6c6f00000000");
+    // Binary write of one element (h5pyd 1.0: u32 length + bytes), then a read of part of a chunk.
+    let r = value_req("PUT", &id)
+        .param("select", "[0:1]")
+        .header("content-type", "application/octet-stream")
+        .body(hex::decode("03000000787a7a").unwrap());
+    assert_eq!(svc.handle(r).await.status, 200);
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[0:5:2]")).await;
+    assert_eq!(v["value"], json!(["xzz", "", "héllo"]));
+    // Bodies that do not hold exactly the selected elements are refused and change nothing.
+    let etag = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().etag;
+    for body in ["0300000078", "03000000787a7a00", "ffffffff"] {
+        let r = value_req("PUT", &id)
+            .param("select", "[0:1]")
+            .header("content-type", "application/octet-stream")
+            .body(hex::decode(body).unwrap());
+        assert_eq!(svc.handle(r).await.status, 400, "{body}");
+    }
+    assert_eq!(store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().etag, etag);
+}
+
+#[tokio::test]
+async fn vlen_sequences_and_vlen_compounds() {
+    let (svc, store) = setup().await;
+    let vi = json!({"class": "H5T_VLEN", "base": {"class": "H5T_INTEGER", "base": "H5T_STD_I32LE"}});
+    let id = dataset(&svc, json!({"type": vi, "shape": [3]})).await;
+    let (s, _) =
+        call_json(&svc, value_req("PUT", &id).param("select", "[0:2]"), &json!({"value": [[1, 2], [3]]})).await;
+    assert_eq!(s, 200);
+    let c = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(hex::encode(&c), "080000000100000002000000040000000300000000000000"); // as HSDS 1.0.2
+    let r = value_req("PUT", &id)
+        .param("select", "[1:3]")
+        .header("content-type", "application/octet-stream")
+        .body(hex::decode("0400000007000000080000000800000009000000").unwrap());
+    assert_eq!(svc.handle(r).await.status, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([[1, 2], [7], [8, 9]]));
+    let (_, v) = call_json(&svc, value_req("POST", &id), &json!({"points": [2, 0]})).await;
+    assert_eq!(v["value"], json!([[8, 9], [1, 2]]));
+    let ct = json!({"class": "H5T_COMPOUND", "fields": [{"name": "a", "type": "H5T_STD_I32LE"}, {"name": "s", "type": vstr()}]});
+    let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
+    let id = dataset(&svc, json!({"type": ct, "shape": [2], "creationProperties": {"filters": f}})).await;
+    let (s, _) = call_json(&svc, value_req("PUT", &id).param("select", "[1:2]"), &json!({"value": [[5, "xy"]]})).await;
+    assert_eq!(s, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([[0, ""], [5, "xy"]]));
+    // HSDS 1.0.2 stored a blosc1 frame (typesize 1) of these 18 bytes.
+    let c = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().body;
+    assert_eq!(&c[..2], &[2, 1]);
+    assert_eq!(hex::encode(&c), "02017201120000001200000022000000000000000000000005000000020000007879");
+}
+
+fn stock_type() -> Value {
+    json!({"class": "H5T_COMPOUND", "fields": [
+        {"name": "sym", "type": {"class": "H5T_STRING", "charSet": "H5T_CSET_ASCII", "strPad": "H5T_STR_NULLPAD", "length": 4}},
+        {"name": "open", "type": "H5T_IEEE_F32LE"},
+        {"name": "vol", "type": "H5T_STD_I32LE"}]})
+}
+
+async fn stocks(svc: &Service) -> String {
+    let id = dataset(svc, json!({"type": stock_type(), "shape": [8], "maxdims": [0], "creationProperties": {"layout": {"class": "H5D_CHUNKED", "dims": [4]}}})).await;
+    let rows = json!([
+        ["AAPL", 1.5, 10],
+        ["EBAY", 2.5, 20],
+        ["AAPL", 3.5, 30],
+        ["GOOG", 4.5, 40],
+        ["EBAY", 5.5, 50],
+        ["AAPL", 6.5, 60],
+        ["GOOG", 7.5, 70],
+        ["AAPL", 8.5, 80]
+    ]);
+    let (s, _) = call_json(svc, value_req("PUT", &id), &json!({"value": rows})).await;
+    assert_eq!(s, 200);
+    id
+}
+
+/// Requests and answers mirror what HSDS 1.0.2 returned for the same dataset (see the module docs).
+#[tokio::test]
+async fn queries_answer_rows_like_hsds_with_an_index_for_json() {
+    let (svc, _store) = setup().await;
+    let id = stocks(&svc).await;
+    let (s, v) = call(&svc, value_req("GET", &id).param("query", "open > 3 AND vol < 70")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["value"], json!([["AAPL", 3.5, 30], ["GOOG", 4.5, 40], ["EBAY", 5.5, 50], ["AAPL", 6.5, 60]]));
+    assert_eq!(v["index"], json!([2, 3, 4, 5]));
+    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 3").param("Limit", "2")).await;
+    assert_eq!(v["value"], json!([["AAPL", 3.5, 30], ["GOOG", 4.5, 40]]));
+    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 3").param("select", "[2:6]")).await;
+    assert_eq!(v["index"], json!([2, 3, 4, 5]));
+    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 3").param("fields", "vol:sym")).await;
+    assert_eq!(v["value"], json!([[30, "AAPL"], [40, "GOOG"], [50, "EBAY"], [60, "AAPL"], [70, "GOOG"], [80, "AAPL"]]));
+    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 1 where sym in (b'EBAY', b'GOOG')")).await;
+    assert_eq!(v["index"], json!([1, 3, 4, 6]));
+    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 300")).await;
+    assert_eq!((v["value"].clone(), v["index"].clone()), (json!([]), json!([])));
+    // h5pyd 1.0 read_where: packed rows, no index (HSDS 1.0.2 bytes).
+    let rsp = svc
+        .handle(
+            value_req("GET", &id)
+                .param("query", "open > 3")
+                .param("Limit", "2")
+                .header("accept", "application/octet-stream"),
+        )
+        .await;
+    assert_eq!(hex::encode(&rsp.body), "4141504c000060401e000000474f4f470000904028000000");
+    for bad in ["nope > 1", "open >", "vol == 'x'", "(open > 1"] {
+        let (s, v) = call(&svc, value_req("GET", &id).param("query", bad)).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn fields_reads_writes_and_query_updates() {
+    let (svc, store) = setup().await;
+    let id = stocks(&svc).await;
+    let (_, v) = call(&svc, value_req("GET", &id).param("fields", "vol:sym").param("select", "[0:2]")).await;
+    assert_eq!(v["value"], json!([[10, "AAPL"], [20, "EBAY"]]));
+    let rsp = svc
+        .handle(
+            value_req("GET", &id)
+                .param("fields", "vol")
+                .param("select", "[0:2]")
+                .header("accept", "application/octet-stream"),
+        )
+        .await;
+    assert_eq!(hex::encode(&rsp.body), "0a00000014000000");
+    let (s, _) = call_json(
+        &svc,
+        value_req("PUT", &id).param("fields", "vol").param("select", "[0:2]"),
+        &json!({"value": [[100], [200]]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut bin = 7i32.to_le_bytes().to_vec();
+    bin.extend(b"ZZZZ");
+    let r = value_req("PUT", &id)
+        .param("fields", "vol:sym")
+        .param("select", "[2:3]")
+        .header("content-type", "application/octet-stream")
+        .body(bin);
+    assert_eq!(svc.handle(r).await.status, 200);
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[0:3]")).await;
+    assert_eq!(v["value"], json!([["AAPL", 1.5, 100], ["EBAY", 2.5, 200], ["ZZZZ", 3.5, 7]]));
+    let (s, _) = call(&svc, value_req("GET", &id).param("fields", "nope")).await;
+    assert_eq!(s, 400);
+    // Query update (HSDS 1.0.2 answers the indices).
+    let (s, v) = call_json(&svc, value_req("PUT", &id).param("query", "sym == b'GOOG'"), &json!({"vol": 999})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["indices"], json!([[3], [6]]));
+    assert_eq!(v["value"], json!([["GOOG", 4.5, 999], ["GOOG", 7.5, 999]]));
+    let (_, v) = call_json(
+        &svc,
+        value_req("PUT", &id).param("query", "sym == b'AAPL'").param("Limit", "1"),
+        &json!({"open": 0.25, "vol": 1}),
+    )
+    .await;
+    assert_eq!(v["indices"], json!([[0]]));
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(
+        v["value"],
+        json!([
+            ["AAPL", 0.25, 1],
+            ["EBAY", 2.5, 200],
+            ["ZZZZ", 3.5, 7],
+            ["GOOG", 4.5, 999],
+            ["EBAY", 5.5, 50],
+            ["AAPL", 6.5, 60],
+            ["GOOG", 7.5, 999],
+            ["AAPL", 8.5, 80]
+        ])
+    );
+    let before = store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().etag;
+    for (q, body) in [
+        ("where sym in (b'GOOG')", json!({"vol": 5})),
+        ("vol > 1", json!({"nope": 5})),
+        ("vol > 1", json!({"vol": "x"})),
+        ("vol >", json!({"vol": 1})),
+    ] {
+        let (s, v) = call_json(&svc, value_req("PUT", &id).param("query", q), &body).await;
+        assert_eq!(s, 400, "{q} {body}: {v}");
+    }
+    assert_eq!(store.get("hsdstest", &chunk_key(&id, "0")).await.unwrap().etag, before);
+}
+
+#[tokio::test]
+async fn append_extends_then_writes() {
+    let (svc, store) = setup().await;
+    let id = stocks(&svc).await;
+    let (s, v) =
+        call_json(&svc, value_req("PUT", &id).param("append", "1"), &json!({"value": [["ZZZZ", 9.5, 90]]})).await;
+    assert_eq!((s, v), (200, json!({})));
+    let (s, v) = call_json(
+        &svc,
+        value_req("PUT", &id).param("append", "2").param("append_dim", "0"),
+        &json!({"value": [["YYYY", 9.5, 90], ["XXXX", 1, 2]]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = call(&svc, req("GET", &format!("/datasets/{id}/shape"), Some("test_user1"), Some(DOM))).await;
+    assert_eq!(v["shape"]["dims"], json!([11]));
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[8:11]")).await;
+    assert_eq!(v["value"], json!([["ZZZZ", 9.5, 90], ["YYYY", 9.5, 90], ["XXXX", 1.0, 2]]));
+    // Bad appends change neither the shape nor any chunk.
+    let fixed = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4], "maxdims": [5]})).await;
+    for (params, body) in [
+        (vec![("append", "2")], json!({"value": [1, 2]})), // past maxdims: 409
+        (vec![("append", "1")], json!({"value": [1, 2]})), // wrong count
+        (vec![("append", "0")], json!({"value": []})),
+        (vec![("append", "1"), ("append_dim", "1")], json!({"value": [1]})),
+        (vec![("append", "1"), ("select", "[0:1]")], json!({"value": [1]})),
+    ] {
+        let mut r = value_req("PUT", &fixed);
+        for (k, v) in &params {
+            r = r.param(k, v);
+        }
+        let (s, v) = call_json(&svc, r, &body).await;
+        assert!(s == 400 || s == 409, "{params:?}: {s} {v}");
+        if params[0].1 == "2" {
+            assert_eq!(s, 409);
+        }
+    }
+    let (_, v) = call(&svc, req("GET", &format!("/datasets/{fixed}/shape"), Some("test_user1"), Some(DOM))).await;
+    assert_eq!(v["shape"]["dims"], json!([4]));
+    assert!(store.get("hsdstest", &chunk_key(&fixed, "0")).await.is_err());
+}

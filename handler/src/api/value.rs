@@ -5,17 +5,19 @@
 //! then served by the chunk engine. Bodies and responses are JSON (`{"value": ...}`) or
 //! `application/octet-stream` (packed little-endian C-order elements).
 
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::dataset::{load_dataset, DatasetDoc};
 use super::Ctx;
 use crate::auth::Action;
-use crate::chunk::engine;
+use crate::chunk::engine::{self, Merge};
 use crate::error::{ApiError, ApiResult};
+use crate::model::elements::{field_indices, field_ranges, project, split_elements};
+use crate::model::query::Query;
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
-use crate::model::types::{ByteOrder, Datatype, StrLength};
+use crate::model::types::Datatype;
+use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts};
 use crate::model::ObjId;
 use crate::request::Response;
 
@@ -25,23 +27,31 @@ pub const MAX_BINARY_RESPONSE: u64 = 2_900_000;
 /// Largest selection answered as JSON, in raw bytes (JSON text is several times larger than the data).
 pub const MAX_JSON_RESPONSE_RAW: u64 = 1_000_000;
 
-/// `GET /datasets/{id}/value`: `select`, `fields` (not yet), `reduce_dim`; binary with `Accept: application/octet-stream`.
+/// Rows of a query scanned per engine read, at most (bounded further by bytes, see [`QUERY_PAGE_BYTES`]).
+const QUERY_PAGE_BYTES: u64 = 8 << 20;
+
+/// `GET /datasets/{id}/value`: `select`, `fields=a:b`, `query` (+`Limit`), `reduce_dim`, `ignore_nan`;
+/// binary with `Accept: application/octet-stream`.
 pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Read).await?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    unsupported_params(ctx)?;
+    let fields = Fields::from_request(ctx, &ds)?;
     let sel = match ctx.req.get_param("select") {
         Some(s) => parse_select(&ds, s)?,
         None => whole(&ds)?,
     };
-    read_response(ctx, &ds, &sel).await
+    if let Some(q) = ctx.req.get_param("query") {
+        let found = run_query(ctx, &ds, q, &sel).await?;
+        return query_response(ctx, &ds, &fields, found);
+    }
+    read_response(ctx, &ds, &sel, &fields).await
 }
 
 /// `POST /datasets/{id}/value`: a binary uint64 point list, or JSON `{"points"}` / `{"select"}` / `start,stop,step`.
 pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Read).await?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    unsupported_params(ctx)?;
+    let fields = Fields::from_request(ctx, &ds)?;
     if !matches!(ds.shape, Shape::Simple { .. }) {
         return Err(ApiError::bad_request("POST value is not allowed for scalar or null-space datasets"));
     }
@@ -51,58 +61,160 @@ pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         let body = ctx.body_object()?;
         body_selection(ctx, &ds, &body)?.unwrap_or(whole(&ds)?)
     };
-    read_response(ctx, &ds, &sel).await
+    read_response(ctx, &ds, &sel, &fields).await
 }
 
 /// `PUT /datasets/{id}/value`: binary body over `select`, or JSON `{value | value_base64, [points | select |
-/// start,stop,step]}`; `element_count` broadcast; answers exactly 200 `{}`.
+/// start,stop,step]}`; `fields=a:b` (the data holds only those fields), `element_count` broadcast,
+/// `append=n` (+`append_dim`) to extend then write, `query` (+`Limit`) with a `{field: value}` body to update
+/// the matching rows. Answers exactly 200 `{}` (a query update answers the matching indices and rows).
 pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Update).await?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    unsupported_params(ctx)?;
     if ds.shape.is_null() {
         return Err(ApiError::bad_request("a null-space dataset holds no values"));
     }
-    let is = ds.item_size()?;
+    let fields = Fields::from_request(ctx, &ds)?;
+    if let Some(q) = ctx.req.get_param("query") {
+        return query_update(ctx, &ds, q).await;
+    }
+    if let Some(n) = ctx.req.get_param("append") {
+        return append(ctx, &ds, n, &fields).await;
+    }
+    let (sel, data) = request_data(ctx, &ds, &fields, None)?;
+    engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data, &fields.merge()?).await?;
+    Ok(Response::json(200, &json!({})))
+}
+
+/// The selection and packed data of a write request. With `append_extent`, the selection is built against
+/// that (future) extent and no selection may be given.
+fn request_data(
+    ctx: &Ctx<'_>,
+    ds: &DatasetDoc,
+    fields: &Fields,
+    append_sel: Option<Selection>,
+) -> ApiResult<(Selection, Vec<u8>)> {
+    let dt = fields.dtype(ds);
     let (sel, data) = if ctx.req.body_is_binary() {
-        let sel = match ctx.req.get_param("select") {
-            Some(s) => parse_select(&ds, s)?,
-            None => whole(&ds)?,
+        let sel = match (append_sel, ctx.req.get_param("select")) {
+            (Some(s), None) => s,
+            (Some(_), Some(_)) => return Err(ApiError::bad_request("append can't be combined with select")),
+            (None, Some(s)) => parse_select(ds, s)?,
+            (None, None) => whole(ds)?,
         };
         (sel, ctx.req.body.to_vec())
     } else {
         let body = ctx.body_object()?;
-        let sel = match body_selection(ctx, &ds, &body)? {
-            Some(s) => s,
-            None => match ctx.req.get_param("select") {
-                Some(s) => parse_select(&ds, s)?,
-                None => whole(&ds)?,
+        let sel = match (append_sel, body_selection(ctx, ds, &body)?) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request("append can't be combined with select, points or start/stop"))
+            }
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => match ctx.req.get_param("select") {
+                Some(s) => parse_select(ds, s)?,
+                None => whole(ds)?,
             },
         };
         let data = if let Some(b64) = body.get("value_base64") {
             let s = b64.as_str().ok_or_else(|| ApiError::bad_request("value_base64 must be a string"))?;
-            base64::engine::general_purpose::STANDARD
-                .decode(s)
-                .map_err(|e| ApiError::bad_request(format!("value_base64 is not valid base64: {e}")))?
+            decode_base64(s).map_err(|e| ApiError::bad_request(format!("value_base64: {e}")))?
         } else {
             let v = body.get("value").ok_or_else(|| ApiError::bad_request("the body has no value or value_base64"))?;
-            values_to_bytes(&ds.dtype, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
+            values_to_bytes(&dt, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
         };
         (sel, data)
     };
-    let data = broadcast(ctx, data, &sel, is)?;
-    engine::write(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data).await?;
+    let data = broadcast(ctx, data, &sel, &dt)?;
+    let n = sel.count()?;
+    validate_bytes(&dt, n, &data).map_err(|e| {
+        ApiError::bad_request(format!("the request data does not hold the {n} selected element(s): {e}"))
+    })?;
+    Ok((sel, data))
+}
+
+/// `append=n` (+ `append_dim`, default 0): checks the data for the n new rows, extends the dataset (a
+/// compare-and-swap on its JSON; 409 past maxdims), then writes the rows.
+async fn append(ctx: &Ctx<'_>, ds: &DatasetDoc, n: &str, fields: &Fields) -> ApiResult<Response> {
+    let n: u64 =
+        n.parse().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request("append must be a positive integer"))?;
+    let dim: usize = match ctx.req.get_param("append_dim") {
+        Some(d) => d.parse().map_err(|_| ApiError::bad_request("append_dim must be a dimension index"))?,
+        None => 0,
+    };
+    if ds.shape.is_scalar() || dim >= ds.extent.len() {
+        return Err(ApiError::bad_request(format!("append_dim {dim} is not a dimension of this dataset")));
+    }
+    if ctx.req.get_param("select").is_some() {
+        return Err(ApiError::bad_request("append can't be combined with select"));
+    }
+    let (old, new) = super::dataset::extend_plan(ds, n, dim)?;
+    let (sel, data) = request_data(ctx, ds, fields, Some(rows_between(&old, &new, dim)?))?;
+    let merge = fields.merge()?;
+    let (old, new) = super::dataset::extend(ctx, ds, n, dim).await?;
+    // A concurrent append may have moved the rows: write where this request's extension actually is.
+    let sel2 = rows_between(&old, &new, dim)?;
+    if sel2.shape() != sel.shape() {
+        return Err(ApiError::conflict("the dataset shape changed during the append; its new rows hold fill"));
+    }
+    let mut grown = ds.chunks.clone();
+    grown.extent = new;
+    engine::write_merged(ctx.store(), &ctx.bucket, &grown, &sel2, &data, &merge).await?;
     Ok(Response::json(200, &json!({})))
 }
 
-/// Rejects parameters this handler does not implement yet, rather than silently ignoring them.
-fn unsupported_params(ctx: &Ctx<'_>) -> ApiResult<()> {
-    for p in ["query", "fields", "append"] {
-        if ctx.req.get_param(p).is_some() {
-            return Err(ApiError::new(501, format!("the {p} parameter is not supported yet")));
+/// The rows `old[dim]..new[dim]` (everything along the other dims) of extent `new`.
+fn rows_between(old: &[u64], new: &[u64], dim: usize) -> ApiResult<Selection> {
+    let mut start = vec![0i64; old.len()];
+    start[dim] = old[dim] as i64;
+    let stop = new.iter().map(|&x| x as i64).collect();
+    Ok(Selection::from_bounds(Some(start), Some(stop), None, new)?)
+}
+
+/// A `fields=a:b` projection of a compound dataset.
+struct Fields {
+    /// Field indices, in request order; `None` means whole elements.
+    idx: Option<Vec<usize>>,
+    /// The sub-compound of those fields.
+    sub: Option<Datatype>,
+    /// Byte ranges of the fields (fixed-size compounds only).
+    ranges: Option<Vec<(usize, usize, usize)>>,
+}
+
+impl Fields {
+    fn from_request(ctx: &Ctx<'_>, ds: &DatasetDoc) -> ApiResult<Fields> {
+        let Some(f) = ctx.req.get_param("fields") else { return Ok(Fields { idx: None, sub: None, ranges: None }) };
+        let names: Vec<&str> = f.split(':').collect();
+        let idx = field_indices(&ds.dtype, &names)?;
+        let sub = ds.dtype.sub_compound(&names)?;
+        let ranges = field_ranges(&ds.dtype, &idx);
+        Ok(Fields { idx: Some(idx), sub: Some(sub), ranges })
+    }
+
+    /// The type of the data the request carries.
+    fn dtype(&self, ds: &DatasetDoc) -> Datatype {
+        self.sub.clone().unwrap_or_else(|| ds.dtype.clone())
+    }
+
+    /// Projects `n` packed dataset elements onto the fields.
+    fn project(&self, ds: &DatasetDoc, data: Vec<u8>, n: usize) -> ApiResult<Vec<u8>> {
+        match &self.idx {
+            None => Ok(data),
+            Some(idx) => Ok(project(&ds.dtype, idx, &data, n).map_err(|e| ApiError::internal(e.to_string()))?),
         }
     }
-    Ok(())
+
+    /// How a write with these fields merges into stored elements.
+    fn merge(&self) -> ApiResult<Merge> {
+        match (&self.sub, &self.ranges) {
+            (None, _) => Ok(Merge::Whole),
+            (Some(sub), Some(ranges)) => {
+                Ok(Merge::Fields { sub_size: sub.item_size().unwrap_or(0), ranges: ranges.clone() })
+            }
+            (Some(_), None) => {
+                Err(ApiError::new(501, "writing single fields of variable-length compounds is not supported"))
+            }
+        }
+    }
 }
 
 fn whole(ds: &DatasetDoc) -> ApiResult<Selection> {
@@ -163,10 +275,11 @@ fn element_count(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
 }
 
 /// `element_count=k`: the body holds k elements repeated over the selection (k = 1 or the trailing dims).
-fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiResult<Vec<u8>> {
+fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> ApiResult<Vec<u8>> {
     let Some(k) = element_count(ctx)? else { return Ok(data) };
     let n = sel.count()? as usize;
-    if k == 0 || n % k != 0 || data.len() != k * is {
+    let whole = validate_bytes(dt, k as u64, &data).is_ok();
+    if k == 0 || n % k != 0 || !whole {
         return Err(ApiError::bad_request(format!(
             "element_count {k} does not broadcast over a selection of {n} elements with {} bytes of data",
             data.len()
@@ -176,8 +289,9 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiRes
 }
 
 /// Reads the selection and answers it as binary or JSON, refusing oversized answers before reading.
-async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Response> {
-    let is = ds.item_size()? as u64;
+async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection, fields: &Fields) -> ApiResult<Response> {
+    // Variable-length elements take at least their 4-byte count; the real size is checked after reading.
+    let is = ds.dtype.item_size().unwrap_or(4) as u64;
     let bytes = sel.count()?.checked_mul(is).ok_or_else(|| ApiError::too_large("selection too large"))?;
     let binary = ctx.req.wants_binary();
     let limit = if binary { MAX_BINARY_RESPONSE } else { MAX_JSON_RESPONSE_RAW };
@@ -190,15 +304,20 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
         )));
     }
     let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?;
+    let data = fields.project(ds, data, sel.count()? as usize)?;
+    if data.len() as u64 > limit {
+        return Err(ApiError::too_large(format!(
+            "the selection holds {} bytes of variable-length data, over the {limit}-byte response limit of \
+             this function; read fewer elements per request",
+            data.len()
+        )));
+    }
     if binary {
         return Ok(Response::binary(data));
     }
     let shape = if ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
-    let value = if ds.shape.is_scalar() {
-        bytes_to_value(&ds.dtype, &data, ctx.req.flag("ignore_nan"))?
-    } else {
-        nest(&ds.dtype, &data, &shape, is as usize, ctx.req.flag("ignore_nan"))?
-    };
+    let dims = if ds.shape.is_scalar() { Vec::new() } else { shape };
+    let value = bytes_to_json_with(&fields.dtype(ds), &dims, &data, json_opts(ctx))?;
     let hrefs = json!([
         ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
         ctx.rel("root", &format!("/groups/{}", ds.id.root())),
@@ -208,20 +327,14 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection) -> ApiRe
     Ok(Response::json(200, &json!({"value": value, "hrefs": hrefs})))
 }
 
-/// Nested JSON lists of `shape` from packed elements.
-fn nest(dt: &Datatype, data: &[u8], shape: &[u64], is: usize, ignore_nan: bool) -> ApiResult<Value> {
-    if shape.is_empty() {
-        return bytes_to_value(dt, &data[..is], ignore_nan);
-    }
-    let inner: usize = shape[1..].iter().product::<u64>() as usize * is;
-    (0..shape[0] as usize)
-        .map(|i| nest(dt, &data[i * inner..(i + 1) * inner], &shape[1..], is, ignore_nan))
-        .collect::<ApiResult<Vec<_>>>()
-        .map(Value::Array)
+/// JSON options of a read request (`ignore_nan`).
+fn json_opts(ctx: &Ctx<'_>) -> JsonOpts {
+    JsonOpts { ignore_nan: ctx.req.flag("ignore_nan"), strict: false }
 }
 
-/// Packs a JSON value (nested lists matching the selection shape, or a scalar for scalar datasets) into
-/// C-order element bytes. A flat list of the right length is accepted too.
+/// Packs a JSON value for the selection (nested lists matching its shape, a flat list, or a bare element
+/// for scalar datasets) into C-order element bytes. With `element_count=k` the value holds k elements
+/// (flat, or nested like the trailing dims of the selection).
 fn values_to_bytes(
     dt: &Datatype,
     v: &Value,
@@ -229,211 +342,141 @@ fn values_to_bytes(
     count: Option<usize>,
     scalar: bool,
 ) -> ApiResult<Vec<u8>> {
-    let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-    let n = match count {
-        Some(k) => k,
-        None => sel.count()? as usize,
+    let dims: Vec<u64> = match count {
+        Some(k) => {
+            let shape = sel.shape();
+            (0..shape.len())
+                .map(|i| shape[i..].to_vec())
+                .find(|t| t.iter().product::<u64>() == k as u64)
+                .unwrap_or_else(|| vec![k as u64])
+        }
+        None if scalar => Vec::new(),
+        None => sel.shape(),
     };
-    let mut out = Vec::with_capacity(n * is);
-    if scalar && !v.is_array() {
-        value_to_bytes(dt, v, &mut out)?;
-        return Ok(out);
+    Ok(json_to_bytes(dt, &dims, v)?)
+}
+
+/// Rows matched by a query: absolute indices and the packed (whole) rows.
+struct Found {
+    index: Vec<u64>,
+    rows: Vec<Vec<u8>>,
+}
+
+/// The `Limit` parameter (0 or absent: no limit).
+fn limit_param(ctx: &Ctx<'_>) -> ApiResult<usize> {
+    match ctx.req.get_param("Limit") {
+        None => Ok(0),
+        Some(l) => l.parse().map_err(|_| ApiError::bad_request("Limit must be a non-negative integer")),
     }
-    let shape = sel.shape();
-    flatten(dt, v, &shape, &mut out)?;
-    if out.len() != n * is {
-        return Err(ApiError::bad_request(format!(
-            "the value holds {} elements but the selection has {n}",
-            out.len() / is.max(1)
+}
+
+/// Scans `sel` (a range of a rank-1 dataset) page by page and returns the rows matching `query`, up to `Limit`.
+async fn run_query(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str, sel: &Selection) -> ApiResult<Found> {
+    if ds.extent.len() != 1 || ds.shape.is_scalar() {
+        return Err(ApiError::bad_request("query is only supported for one-dimensional datasets"));
+    }
+    let q = Query::parse(query, &ds.dtype)?;
+    let limit = limit_param(ctx)?;
+    let (start, stop, step) = match sel.axes() {
+        [crate::model::selection::Axis::Slice { start, stop, step, .. }] => (*start, *stop, *step),
+        _ => return Err(ApiError::bad_request("a query's select must be a range such as [100:200]")),
+    };
+    let row_guess = ds.dtype.item_size().unwrap_or(64) as u64;
+    let chunk = ds.chunks.grid.chunk_dims[0].max(1);
+    let page_rows = (QUERY_PAGE_BYTES / row_guess / chunk).max(1) * chunk * step;
+    let mut found = Found { index: Vec::new(), rows: Vec::new() };
+    let mut at = start;
+    while at < stop {
+        let end = (at + page_rows).min(stop);
+        let page =
+            Selection::from_bounds(Some(vec![at as i64]), Some(vec![end as i64]), Some(vec![step as i64]), &ds.extent)?;
+        let n = page.count()? as usize;
+        let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, &page).await?;
+        let rows = match ds.dtype.item_size() {
+            Some(is) => data.chunks_exact(is.max(1)).map(<[u8]>::to_vec).collect(),
+            None => split_elements(&ds.dtype, &data, n).map_err(|e| ApiError::internal(e.to_string()))?,
+        };
+        for (k, row) in rows.into_iter().enumerate() {
+            if q.matches(&row).map_err(|e| ApiError::internal(e.to_string()))? {
+                found.index.push(at + k as u64 * step);
+                found.rows.push(row);
+                if limit > 0 && found.index.len() >= limit {
+                    return Ok(found);
+                }
+            }
+        }
+        // the next page starts on the stride
+        at += (n as u64) * step;
+    }
+    Ok(found)
+}
+
+/// Query results: binary = the packed matching rows (projected on `fields`) with no index, as h5pyd 1.0
+/// expects; JSON = `{"value": [rows as HSDS 1.0.2 gives them], "index": [...]}` (the index for h5pyd 0.24).
+fn query_response(ctx: &Ctx<'_>, ds: &DatasetDoc, fields: &Fields, found: Found) -> ApiResult<Response> {
+    let n = found.rows.len();
+    let data = fields.project(ds, found.rows.concat(), n)?;
+    let binary = ctx.req.wants_binary();
+    let limit = if binary { MAX_BINARY_RESPONSE } else { MAX_JSON_RESPONSE_RAW };
+    if data.len() as u64 > limit {
+        return Err(ApiError::too_large(format!(
+            "the query matched {n} rows ({} bytes), over the {limit}-byte response limit of this function; \
+             use Limit or a narrower select",
+            data.len()
         )));
     }
-    Ok(out)
+    if binary {
+        return Ok(Response::binary(data));
+    }
+    let value = bytes_to_json_with(&fields.dtype(ds), &[n as u64], &data, json_opts(ctx))?;
+    let hrefs = json!([
+        ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
+        ctx.rel("root", &format!("/groups/{}", ds.id.root())),
+        ctx.rel("home", "/"),
+        ctx.rel("owner", &format!("/datasets/{}", ds.id))
+    ]);
+    Ok(Response::json(200, &json!({"value": value, "index": found.index, "hrefs": hrefs})))
 }
 
-fn flatten(dt: &Datatype, v: &Value, shape: &[u64], out: &mut Vec<u8>) -> ApiResult<()> {
-    let elementary = match dt {
-        Datatype::Compound { .. } | Datatype::Array { .. } => shape.is_empty(),
-        _ => !v.is_array(),
+/// `PUT value?query=` with a JSON `{field: value, ...}` body: sets those fields in every matching row (up to
+/// `Limit`), each chunk a compare-and-swap. Answers `{"indices": [[i], ...]}` as HSDS 1.0.2, plus the
+/// updated rows as `value`.
+async fn query_update(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str) -> ApiResult<Response> {
+    if !matches!(ds.dtype, Datatype::Compound { .. }) {
+        return Err(ApiError::bad_request("query updates need a compound dataset"));
+    }
+    if Query::parse(query, &ds.dtype)?.has_where() {
+        return Err(ApiError::bad_request("a query update can't use a where clause"));
+    }
+    let body = ctx.body_object()?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("a query update body must map field names to new values"));
+    }
+    let names: Vec<&str> = body.keys().map(String::as_str).collect();
+    let idx = field_indices(&ds.dtype, &names)?;
+    let sub = ds.dtype.sub_compound(&names)?;
+    let ranges = field_ranges(&ds.dtype, &idx)
+        .ok_or_else(|| ApiError::new(501, "query updates of variable-length compounds are not supported"))?;
+    let values: Vec<Value> = body.values().cloned().collect();
+    let one = json_to_bytes(&sub, &[], &Value::Array(values))?;
+    let sel = match ctx.req.get_param("select") {
+        Some(s) => parse_select(ds, s)?,
+        None => whole(ds)?,
     };
-    if elementary {
-        return value_to_bytes(dt, v, out);
+    let mut found = run_query(ctx, ds, query, &sel).await?;
+    if !found.index.is_empty() {
+        let points = Selection::points(found.index.iter().map(|&i| vec![i]).collect(), &ds.extent)?;
+        let merge = Merge::Fields { sub_size: one.len(), ranges: ranges.clone() };
+        engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &points, &one.repeat(found.index.len()), &merge)
+            .await?;
+        for row in &mut found.rows {
+            for &(eo, so, l) in &ranges {
+                row[eo..eo + l].copy_from_slice(&one[so..so + l]);
+            }
+        }
     }
-    let list = v.as_array().ok_or_else(|| ApiError::bad_request(format!("expected a list of values, got {v}")))?;
-    let rest = if shape.is_empty() { shape } else { &shape[1..] };
-    for item in list {
-        flatten(dt, item, rest, out)?;
-    }
-    Ok(())
-}
-
-fn vlen_unsupported() -> ApiError {
-    ApiError::new(501, "values of variable-length types are not supported yet")
-}
-
-fn mismatch(dt: &Datatype, v: &Value) -> ApiError {
-    ApiError::bad_request(format!("value {v} does not match the dataset type {}", dt.class()))
-}
-
-/// Packs one JSON element of type `dt`.
-pub(crate) fn value_to_bytes(dt: &Datatype, v: &Value, out: &mut Vec<u8>) -> ApiResult<()> {
-    match dt {
-        Datatype::Integer { size, signed, order } => {
-            let raw: i128 = v
-                .as_i64()
-                .map(i128::from)
-                .or_else(|| v.as_u64().map(i128::from))
-                .or_else(|| v.as_bool().map(i128::from))
-                .ok_or_else(|| mismatch(dt, v))?;
-            let bits = *size as u32 * 8;
-            let (lo, hi) =
-                if *signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
-            if raw < lo || raw > hi {
-                return Err(ApiError::bad_request(format!("value {raw} is out of range for a {size}-byte integer")));
-            }
-            let le = raw.to_le_bytes();
-            push_ordered(&le[..*size], *order, out);
-        }
-        Datatype::Float { size, order } => {
-            let f = match v {
-                Value::Number(n) => n.as_f64().ok_or_else(|| mismatch(dt, v))?,
-                Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                    "nan" => f64::NAN,
-                    "inf" | "infinity" => f64::INFINITY,
-                    "-inf" | "-infinity" => f64::NEG_INFINITY,
-                    _ => return Err(mismatch(dt, v)),
-                },
-                _ => return Err(mismatch(dt, v)),
-            };
-            match size {
-                4 => push_ordered(&(f as f32).to_le_bytes(), *order, out),
-                8 => push_ordered(&f.to_le_bytes(), *order, out),
-                _ => return Err(ApiError::new(501, "JSON values of 16-bit floats are not supported yet; send binary")),
-            }
-        }
-        Datatype::String { length: StrLength::Fixed(n), .. } => {
-            let s = v.as_str().ok_or_else(|| mismatch(dt, v))?.as_bytes();
-            if s.len() > *n {
-                return Err(ApiError::bad_request(format!("string of {} bytes does not fit in {n}", s.len())));
-            }
-            out.extend_from_slice(s);
-            out.resize(out.len() + n - s.len(), 0);
-        }
-        Datatype::Compound { fields } => {
-            let items: Vec<&Value> = match v {
-                Value::Array(a) if a.len() == fields.len() => a.iter().collect(),
-                Value::Object(m) => {
-                    fields.iter().map(|f| m.get(&f.name).ok_or_else(|| mismatch(dt, v))).collect::<ApiResult<_>>()?
-                }
-                _ => return Err(mismatch(dt, v)),
-            };
-            for (f, item) in fields.iter().zip(items) {
-                value_to_bytes(&f.dtype, item, out)?;
-            }
-        }
-        Datatype::Array { dims, base } => {
-            let n: usize = dims.iter().product();
-            let start = out.len();
-            flatten(base, v, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), out)?;
-            let is = base.item_size().ok_or_else(vlen_unsupported)?;
-            if out.len() - start != n * is {
-                return Err(mismatch(dt, v));
-            }
-        }
-        Datatype::Enum { base, .. } => value_to_bytes(base, v, out)?,
-        Datatype::Reference { .. } | Datatype::Opaque { .. } => {
-            let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-            let s = v.as_str().ok_or_else(|| mismatch(dt, v))?.as_bytes();
-            if s.len() > is {
-                return Err(mismatch(dt, v));
-            }
-            out.extend_from_slice(s);
-            out.resize(out.len() + is - s.len(), 0);
-        }
-        _ => return Err(vlen_unsupported()),
-    }
-    Ok(())
-}
-
-fn push_ordered(le: &[u8], order: ByteOrder, out: &mut Vec<u8>) {
-    match order {
-        ByteOrder::Little => out.extend_from_slice(le),
-        ByteOrder::Big => out.extend(le.iter().rev()),
-    }
-}
-
-fn ordered(b: &[u8], order: ByteOrder) -> Vec<u8> {
-    match order {
-        ByteOrder::Little => b.to_vec(),
-        ByteOrder::Big => b.iter().rev().copied().collect(),
-    }
-}
-
-/// One element of type `dt` as JSON (NaN/Inf as `"NaN"`/`"Infinity"` strings, or null with `ignore_nan`).
-pub(crate) fn bytes_to_value(dt: &Datatype, b: &[u8], ignore_nan: bool) -> ApiResult<Value> {
-    Ok(match dt {
-        Datatype::Integer { size, signed, order } => {
-            let le = ordered(&b[..*size], *order);
-            let mut buf = [0u8; 16];
-            buf[..*size].copy_from_slice(&le);
-            if *signed && le[*size - 1] & 0x80 != 0 {
-                buf[*size..].fill(0xff);
-            }
-            let v = i128::from_le_bytes(buf);
-            if *signed {
-                json!(v as i64)
-            } else {
-                json!(v as u64)
-            }
-        }
-        Datatype::Float { size, order } => {
-            let le = ordered(&b[..*size], *order);
-            let f = match size {
-                4 => f32::from_le_bytes(le.try_into().expect("4 bytes")) as f64,
-                8 => f64::from_le_bytes(le.try_into().expect("8 bytes")),
-                _ => {
-                    return Err(ApiError::new(
-                        501,
-                        "JSON values of 16-bit floats are not supported yet; ask for binary",
-                    ))
-                }
-            };
-            if f.is_finite() {
-                json!(f)
-            } else if ignore_nan {
-                Value::Null
-            } else if f.is_nan() {
-                json!("NaN")
-            } else if f > 0.0 {
-                json!("Infinity")
-            } else {
-                json!("-Infinity")
-            }
-        }
-        Datatype::String { length: StrLength::Fixed(n), .. } | Datatype::Opaque { size: n, .. } => {
-            let s = &b[..*n];
-            let end = s.iter().position(|&c| c == 0).unwrap_or(*n);
-            json!(String::from_utf8_lossy(&s[..end]))
-        }
-        Datatype::Reference { .. } => {
-            let is = dt.item_size().ok_or_else(vlen_unsupported)?;
-            let end = b[..is].iter().position(|&c| c == 0).unwrap_or(is);
-            json!(String::from_utf8_lossy(&b[..end]))
-        }
-        Datatype::Compound { fields } => {
-            let mut off = 0;
-            let mut out = Vec::new();
-            for f in fields {
-                let is = f.dtype.item_size().ok_or_else(vlen_unsupported)?;
-                out.push(bytes_to_value(&f.dtype, &b[off..off + is], ignore_nan)?);
-                off += is;
-            }
-            Value::Array(out)
-        }
-        Datatype::Array { dims, base } => {
-            let is = base.item_size().ok_or_else(vlen_unsupported)?;
-            nest(base, b, &dims.iter().map(|&d| d as u64).collect::<Vec<_>>(), is, ignore_nan)?
-        }
-        Datatype::Enum { base, .. } => bytes_to_value(base, b, ignore_nan)?,
-        _ => return Err(vlen_unsupported()),
-    })
+    let n = found.rows.len() as u64;
+    let value = bytes_to_json_with(&ds.dtype, &[n], &found.rows.concat(), json_opts(ctx))?;
+    let indices: Vec<Value> = found.index.iter().map(|i| json!([i])).collect();
+    Ok(Response::json(200, &json!({"indices": indices, "value": value})))
 }

@@ -7,22 +7,37 @@
 //! output as soon as it arrives. Writes are a compare-and-swap per chunk on its ETag: read (or start from
 //! fill), apply, write with `If-Match` (`If-None-Match: *` for a new chunk), and re-read and re-apply on a
 //! lost race. Unchanged chunks, and new chunks that would hold only fill, are not written (as HSDS).
+//!
+//! Variable-length types (vlen strings and sequences, compounds holding them): a chunk is its elements
+//! packed one after the other (4-byte byte count + bytes for each vlen part, HSDS `arrayToBytes`), so
+//! chunks have variable size; the engine splits them into elements ([`crate::model::elements`]) and copies
+//! whole elements. Never-written elements are `00000000` (an empty string or sequence).
+//!
+//! With a [`ChunkCache`], decoded chunks are reused across requests after the store confirms their ETag.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use crate::chunk::cache::ChunkCache;
 use crate::chunk::codec::Pipeline;
 use crate::error::{ApiError, ApiResult};
+use crate::model::elements::{split_elements, zero_element};
 use crate::model::layout::{split_file_uri, ChunkGrid, ChunkSource};
 use crate::model::selection::{ChunkPart, Selection};
+use crate::model::types::Datatype;
+use crate::model::value::MAX_VLEN_ELEMENT;
 use crate::model::ObjId;
 use crate::store::json::{backoff, CAS_ATTEMPTS};
-use crate::store::{ListEntry, PutMode, Store, StoreError};
+use crate::store::{ETag, ListEntry, PutMode, Store, StoreError};
 
 /// Bytes of raw chunk data the engine keeps in flight at once (fetching, decoding or encoding).
 pub const IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 /// Most chunks in flight at once, whatever their size.
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 16;
+/// Largest decoded chunk of a variable-length type (its size is not known before decoding).
+pub const MAX_VLEN_CHUNK_BYTES: usize = 256 << 20;
 
 /// Everything the engine needs to know about one dataset's chunks.
 #[derive(Debug, Clone)]
@@ -33,14 +48,18 @@ pub struct ChunkedDataset {
     pub extent: Vec<u64>,
     /// Chunk dims and where chunk bytes live.
     pub grid: ChunkGrid,
-    /// Bytes per element (fixed-size types only).
+    /// Bytes per element; 0 for variable-length types (see `dtype`).
     pub item_size: usize,
-    /// One element of fill value (zeros when the dataset has none).
+    /// The element type (needed to split variable-length chunks into elements).
+    pub dtype: Datatype,
+    /// One element of fill value (zeros when the dataset has none; `00000000` parts for vlen types).
     pub fill: Vec<u8>,
     /// The dataset's filter pipeline.
     pub pipeline: Pipeline,
     /// Whether writes use compare-and-swap (false: last writer wins, as HSDS on Lambda).
     pub cas: bool,
+    /// Decoded chunks shared across requests (validated by ETag on every use).
+    pub cache: Option<Arc<ChunkCache>>,
 }
 
 /// What a write did, for tests and logs.
@@ -54,26 +73,50 @@ pub struct WriteStats {
     pub retries: usize,
 }
 
+/// Which bytes of each element a write replaces: all of them, or some fields of a fixed-size compound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// The data holds whole elements.
+    Whole,
+    /// The data holds elements of a sub-compound of `sub_size` bytes; each `(element offset, data offset,
+    /// length)` range is copied into the stored element, the rest of it is kept.
+    Fields {
+        /// Bytes per data element.
+        sub_size: usize,
+        /// Byte ranges to copy.
+        ranges: Vec<(usize, usize, usize)>,
+    },
+}
+
 impl ChunkedDataset {
-    /// Raw bytes of one chunk.
+    /// Raw bytes of one chunk (fixed-size types; 0 for variable-length ones).
     pub fn chunk_bytes(&self) -> usize {
         self.grid.chunk_elements() as usize * self.item_size
     }
 
+    fn is_vlen(&self) -> bool {
+        self.item_size == 0
+    }
+
     /// How many chunks may be in flight at once (by [`IN_FLIGHT_BYTES`], at least 1).
     pub fn max_in_flight(&self) -> usize {
-        ((IN_FLIGHT_BYTES / (self.chunk_bytes().max(1) as u64)) as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT)
+        let guess = if self.is_vlen() { self.grid.chunk_elements() as usize * 64 } else { self.chunk_bytes() };
+        ((IN_FLIGHT_BYTES / (guess.max(1) as u64)) as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT)
     }
 
     /// A whole chunk of fill value.
     pub fn fill_chunk(&self) -> Vec<u8> {
-        if self.fill.iter().all(|&b| b == 0) {
+        if self.fill.iter().all(|&b| b == 0) && !self.is_vlen() {
             return vec![0; self.chunk_bytes()];
         }
         self.fill.repeat(self.grid.chunk_elements() as usize)
     }
 
     fn is_all_fill(&self, chunk: &[u8]) -> bool {
+        if self.is_vlen() {
+            return chunk.len() == self.fill.len() * self.grid.chunk_elements() as usize
+                && chunk.chunks_exact(self.fill.len().max(1)).all(|e| e == self.fill.as_slice());
+        }
         chunk.chunks_exact(self.item_size.max(1)).all(|e| e == self.fill.as_slice())
     }
 
@@ -82,27 +125,39 @@ impl ChunkedDataset {
         self.id.chunk_key(index)
     }
 
-    async fn decode(&self, stored: Bytes) -> ApiResult<Vec<u8>> {
+    /// The elements of a decoded variable-length chunk.
+    fn elements(&self, chunk: &[u8]) -> ApiResult<Vec<Vec<u8>>> {
+        split_elements(&self.dtype, chunk, self.grid.chunk_elements() as usize)
+            .map_err(|e| ApiError::internal(format!("stored chunk of dataset {} is corrupt: {e}", self.id)))
+    }
+
+    async fn decode(&self, stored: Bytes) -> ApiResult<Bytes> {
         let len = self.chunk_bytes();
         if self.pipeline.is_identity() {
-            if stored.len() != len {
+            if !self.is_vlen() && stored.len() != len {
                 return Err(ApiError::internal(format!(
                     "stored chunk of {} bytes, expected {len} for a chunk of {:?}",
                     stored.len(),
                     self.grid.chunk_dims
                 )));
             }
-            return Ok(stored.to_vec());
+            return Ok(stored);
         }
         let p = self.pipeline.clone();
-        Ok(tokio::task::spawn_blocking(move || p.decode(&stored, len))
+        let vlen = self.is_vlen();
+        let max = (self.grid.chunk_elements() as usize).saturating_mul(4 + MAX_VLEN_ELEMENT).min(MAX_VLEN_CHUNK_BYTES);
+        let raw =
+            tokio::task::spawn_blocking(
+                move || if vlen { p.decode_bounded(&stored, max) } else { p.decode(&stored, len) },
+            )
             .await
-            .map_err(|e| ApiError::internal(format!("chunk decoder failed: {e}")))??)
+            .map_err(|e| ApiError::internal(format!("chunk decoder failed: {e}")))??;
+        Ok(Bytes::from(raw))
     }
 
-    async fn encode(&self, raw: Vec<u8>) -> ApiResult<Bytes> {
+    async fn encode(&self, raw: Bytes) -> ApiResult<Bytes> {
         if self.pipeline.is_identity() {
-            return Ok(Bytes::from(raw));
+            return Ok(raw);
         }
         let p = self.pipeline.clone();
         let enc = tokio::task::spawn_blocking(move || p.encode(&raw))
@@ -111,14 +166,39 @@ impl ChunkedDataset {
         Ok(Bytes::from(enc))
     }
 
-    /// Fetches and decodes one chunk; `None` when it does not exist (read as fill).
-    pub async fn fetch(&self, store: &dyn Store, bucket: &str, index: &[u64]) -> ApiResult<Option<Vec<u8>>> {
-        let stored = match &self.grid.source {
-            ChunkSource::Hsds => match store.get(bucket, &self.chunk_key(index)).await {
-                Ok(obj) => obj.body,
+    /// Reads and decodes an HSDS chunk object with its ETag (through the cache when there is one);
+    /// `None` when it does not exist.
+    async fn load(&self, store: &dyn Store, bucket: &str, key: &str) -> ApiResult<Option<(Bytes, ETag)>> {
+        let cache = self.cache.as_deref().filter(|c| c.capacity() > 0);
+        let fresh = match cache.and_then(|c| c.get(bucket, key)) {
+            Some((etag, data)) => match store.get_if_none_match(bucket, key, &etag).await {
+                Ok(None) => return Ok(Some((data, etag))),
+                Ok(Some(obj)) => obj,
+                Err(StoreError::NotFound(_)) => {
+                    cache.expect("cached").remove(bucket, key);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => match store.get(bucket, key).await {
+                Ok(obj) => obj,
                 Err(StoreError::NotFound(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             },
+        };
+        let data = self.decode(fresh.body).await?;
+        if let Some(c) = cache {
+            c.put(bucket, key, fresh.etag.clone(), data.clone());
+        }
+        Ok(Some((data, fresh.etag)))
+    }
+
+    /// Fetches and decodes one chunk; `None` when it does not exist (read as fill).
+    pub async fn fetch(&self, store: &dyn Store, bucket: &str, index: &[u64]) -> ApiResult<Option<Bytes>> {
+        let stored = match &self.grid.source {
+            ChunkSource::Hsds => {
+                return Ok(self.load(store, bucket, &self.chunk_key(index)).await?.map(|(data, _)| data));
+            }
             ChunkSource::ChunkedRef { file_uri, chunks } => {
                 let key: Vec<String> = index.iter().map(u64::to_string).collect();
                 let loc = chunks.get(&key.join("_")).and_then(|v| v.as_array());
@@ -131,7 +211,10 @@ impl ChunkedDataset {
                 store.get_range(&b, &k, off, size).await?
             }
             ChunkSource::ContiguousRef { file_uri, offset, size } => {
-                return self.fetch_contiguous(store, file_uri, *offset, *size, index).await.map(Some);
+                return self
+                    .fetch_contiguous(store, file_uri, *offset, *size, index)
+                    .await
+                    .map(|c| Some(Bytes::from(c)));
             }
             ChunkSource::ChunkedRefIndirect { .. } => {
                 return Err(ApiError::new(501, "reading H5D_CHUNKED_REF_INDIRECT datasets is not supported yet"))
@@ -170,14 +253,14 @@ impl ChunkedDataset {
     }
 }
 
-/// Reads `sel` into one C-order buffer of `sel.count() * item_size` bytes.
+/// Reads `sel` into one C-order buffer: `sel.count() * item_size` bytes, or for variable-length types the
+/// selected elements packed one after the other.
 ///
 /// # Errors
 /// Store failures, and chunks that cannot be decoded (500).
 pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Selection) -> ApiResult<Vec<u8>> {
     let n = sel.count()? as usize;
     let is = ds.item_size;
-    let mut out = vec![0u8; n * is];
     let shape = sel.shape();
     let parts = sel.chunks(&ds.grid.chunk_dims);
     // Futures are collected first: a lazily mapped iterator inside the stream makes the future not `Send`.
@@ -189,6 +272,18 @@ pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Se
         })
         .collect();
     let mut results = stream::iter(fetches).buffer_unordered(ds.max_in_flight());
+    if ds.is_vlen() {
+        let mut out = vec![ds.fill.clone(); n];
+        while let Some((part, chunk)) = results.try_next().await? {
+            let Some(chunk) = chunk else { continue };
+            let els = ds.elements(&chunk)?;
+            part.for_each_run(&shape, |o, c, len| {
+                out[o as usize..(o + len) as usize].clone_from_slice(&els[c as usize..(c + len) as usize])
+            });
+        }
+        return Ok(out.concat());
+    }
+    let mut out = vec![0u8; n * is];
     while let Some((part, chunk)) = results.try_next().await? {
         copy_out(&part, &shape, chunk.as_deref(), &ds.fill, is, &mut out);
     }
@@ -205,7 +300,8 @@ fn copy_out(part: &ChunkPart, shape: &[u64], chunk: Option<&[u8]>, fill: &[u8], 
     });
 }
 
-/// Writes `data` (C order over the selection, `sel.count() * item_size` bytes) into the dataset.
+/// Writes `data` (C order over the selection: `sel.count() * item_size` bytes, or packed variable-length
+/// elements) into the dataset.
 ///
 /// # Errors
 /// 400 for a wrong data length (nothing written); 503 when a chunk cannot be won within the CAS retries;
@@ -217,26 +313,57 @@ pub async fn write(
     sel: &Selection,
     data: &[u8],
 ) -> ApiResult<WriteStats> {
-    let want = sel.count()? as usize * ds.item_size;
-    if data.len() != want {
-        return Err(ApiError::bad_request(format!(
-            "the request holds {} bytes of data but the selection needs {want} ({} elements of {} bytes)",
-            data.len(),
-            want / ds.item_size.max(1),
-            ds.item_size
-        )));
-    }
+    write_merged(store, bucket, ds, sel, data, &Merge::Whole).await
+}
+
+/// [`write`] with a [`Merge`] mode: whole elements, or some fields of a fixed-size compound.
+///
+/// # Errors
+/// As [`write`].
+pub async fn write_merged(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    sel: &Selection,
+    data: &[u8],
+    merge: &Merge,
+) -> ApiResult<WriteStats> {
+    let n = sel.count()? as usize;
     if ds.grid.source != ChunkSource::Hsds {
         return Err(ApiError::bad_request("datasets linked to HDF5 files (reference layouts) are read-only"));
     }
+    let elems = if ds.is_vlen() {
+        if *merge != Merge::Whole {
+            return Err(ApiError::new(501, "writing single fields of variable-length compounds is not supported"));
+        }
+        Some(split_elements(&ds.dtype, data, n).map_err(|e| {
+            ApiError::bad_request(format!("the request data is not {n} elements of the dataset type: {e}"))
+        })?)
+    } else {
+        let es = match merge {
+            Merge::Whole => ds.item_size,
+            Merge::Fields { sub_size, .. } => *sub_size,
+        };
+        if data.len() != n * es {
+            return Err(ApiError::bad_request(format!(
+                "the request holds {} bytes of data but the selection needs {} ({n} elements of {es} bytes)",
+                data.len(),
+                n * es
+            )));
+        }
+        None
+    };
     let shape = sel.shape();
     let parts = sel.chunks(&ds.grid.chunk_dims);
     let touched = parts.len();
-    let shape = &shape;
+    let (shape, elems) = (&shape, &elems);
     let writes: Vec<_> = parts
         .iter()
         .map(|part| {
-            write_chunk(store, bucket, ds, &part.index, move |chunk| apply_in(part, shape, data, ds.item_size, chunk))
+            write_chunk(store, bucket, ds, &part.index, move |chunk: &mut Vec<u8>| match elems {
+                Some(elems) => apply_elements(ds, part, shape, elems, chunk),
+                None => Ok(apply_in(part, shape, data, ds.item_size, merge, chunk)),
+            })
         })
         .collect();
     let outcomes: Vec<(bool, usize)> = stream::iter(writes).buffer_unordered(ds.max_in_flight()).try_collect().await?;
@@ -247,42 +374,90 @@ pub async fn write(
     })
 }
 
-/// Copies the part's elements from `data` into `chunk`; true when any byte changed.
-fn apply_in(part: &ChunkPart, shape: &[u64], data: &[u8], is: usize, chunk: &mut [u8]) -> bool {
+/// Copies the part's elements (or fields of them) from `data` into `chunk`; true when any byte changed.
+fn apply_in(part: &ChunkPart, shape: &[u64], data: &[u8], is: usize, merge: &Merge, chunk: &mut [u8]) -> bool {
     let mut changed = false;
-    part.for_each_run(shape, |o, c, len| {
-        let (o, c, len) = (o as usize * is, c as usize * is, len as usize * is);
-        if chunk[c..c + len] != data[o..o + len] {
-            chunk[c..c + len].copy_from_slice(&data[o..o + len]);
-            changed = true;
-        }
-    });
+    match merge {
+        Merge::Whole => part.for_each_run(shape, |o, c, len| {
+            let (o, c, len) = (o as usize * is, c as usize * is, len as usize * is);
+            if chunk[c..c + len] != data[o..o + len] {
+                chunk[c..c + len].copy_from_slice(&data[o..o + len]);
+                changed = true;
+            }
+        }),
+        Merge::Fields { sub_size, ranges } => part.for_each_run(shape, |o, c, len| {
+            for k in 0..len as usize {
+                let (src, dst) = ((o as usize + k) * sub_size, (c as usize + k) * is);
+                for &(eo, so, l) in ranges {
+                    if chunk[dst + eo..dst + eo + l] != data[src + so..src + so + l] {
+                        chunk[dst + eo..dst + eo + l].copy_from_slice(&data[src + so..src + so + l]);
+                        changed = true;
+                    }
+                }
+            }
+        }),
+    }
     changed
 }
 
-/// One chunk's compare-and-swap: `apply` edits the decoded chunk and says whether it changed.
-/// Returns (written, lost races).
+/// Variable-length chunk update: split, replace the part's elements, re-pack; true when anything changed.
+fn apply_elements(
+    ds: &ChunkedDataset,
+    part: &ChunkPart,
+    shape: &[u64],
+    elems: &[Vec<u8>],
+    chunk: &mut Vec<u8>,
+) -> ApiResult<bool> {
+    let mut els = ds.elements(chunk)?;
+    let mut changed = false;
+    part.for_each_run(shape, |o, c, len| {
+        for k in 0..len as usize {
+            let (o, c) = (o as usize + k, c as usize + k);
+            if els[c] != elems[o] {
+                els[c].clone_from(&elems[o]);
+                changed = true;
+            }
+        }
+    });
+    if changed {
+        *chunk = els.concat();
+    }
+    Ok(changed)
+}
+
+/// One chunk's compare-and-swap: `apply` edits the decoded chunk (its size may change for variable-length
+/// types) and says whether it changed. Returns (written, lost races).
 pub async fn write_chunk(
     store: &dyn Store,
     bucket: &str,
     ds: &ChunkedDataset,
     index: &[u64],
-    mut apply: impl FnMut(&mut [u8]) -> bool,
+    mut apply: impl FnMut(&mut Vec<u8>) -> ApiResult<bool>,
 ) -> ApiResult<(bool, usize)> {
     let key = ds.chunk_key(index);
     for attempt in 0..CAS_ATTEMPTS {
-        let (mut chunk, mode) = match store.get(bucket, &key).await {
-            Ok(obj) => (ds.decode(obj.body).await?, PutMode::Update(obj.etag)),
-            Err(StoreError::NotFound(_)) => (ds.fill_chunk(), PutMode::Create),
-            Err(e) => return Err(e.into()),
+        let (mut chunk, mode) = match ds.load(store, bucket, &key).await? {
+            Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
+            None => (ds.fill_chunk(), PutMode::Create),
         };
-        if !apply(&mut chunk) || (mode == PutMode::Create && ds.is_all_fill(&chunk)) {
+        if !apply(&mut chunk)? || (mode == PutMode::Create && ds.is_all_fill(&chunk)) {
             return Ok((false, attempt as usize));
         }
         let mode = if ds.cas { mode } else { PutMode::Overwrite };
-        match store.put(bucket, &key, ds.encode(chunk).await?, mode).await {
-            Ok(_) => return Ok((true, attempt as usize)),
-            Err(StoreError::Precondition(_)) => backoff(attempt).await,
+        let raw = Bytes::from(chunk);
+        match store.put(bucket, &key, ds.encode(raw.clone()).await?, mode).await {
+            Ok(etag) => {
+                if let Some(c) = &ds.cache {
+                    c.put(bucket, &key, etag, raw);
+                }
+                return Ok((true, attempt as usize));
+            }
+            Err(StoreError::Precondition(_)) => {
+                if let Some(c) = &ds.cache {
+                    c.remove(bucket, &key);
+                }
+                backoff(attempt).await
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -318,34 +493,59 @@ pub async fn trim_to_extent(store: &dyn Store, bucket: &str, ds: &ChunkedDataset
         }
         if index.iter().zip(&cd).zip(new_extent).any(|((&i, &c), &e)| i * c >= e) {
             store.delete(bucket, &entry.key).await?;
+            if let Some(c) = &ds.cache {
+                c.remove(bucket, &entry.key);
+            }
             continue;
         }
         if index.iter().zip(&cd).zip(new_extent).all(|((&i, &c), &e)| (i + 1) * c <= e) {
             continue;
         }
-        let fill = ds.fill.clone();
-        let is = ds.item_size;
+        let outside = |e: usize| {
+            let mut rem = e as u64;
+            let mut out = false;
+            for d in (0..cd.len()).rev() {
+                let x = rem % cd[d];
+                rem /= cd[d];
+                out |= index[d] * cd[d] + x >= new_extent[d];
+            }
+            out
+        };
         write_chunk(store, bucket, ds, &index, |chunk| {
             let mut changed = false;
-            let rank = cd.len();
-            for (e, elem) in chunk.chunks_exact_mut(is.max(1)).enumerate() {
-                let mut rem = e as u64;
-                let mut outside = false;
-                for d in (0..rank).rev() {
-                    let x = rem % cd[d];
-                    rem /= cd[d];
-                    outside |= index[d] * cd[d] + x >= new_extent[d];
+            if ds.is_vlen() {
+                let mut els = ds.elements(chunk)?;
+                for (e, elem) in els.iter_mut().enumerate() {
+                    if outside(e) && *elem != ds.fill {
+                        elem.clone_from(&ds.fill);
+                        changed = true;
+                    }
                 }
-                if outside && elem != fill.as_slice() {
-                    elem.copy_from_slice(&fill);
+                if changed {
+                    *chunk = els.concat();
+                }
+                return Ok(changed);
+            }
+            for (e, elem) in chunk.chunks_exact_mut(ds.item_size.max(1)).enumerate() {
+                if outside(e) && elem != ds.fill.as_slice() {
+                    elem.copy_from_slice(&ds.fill);
                     changed = true;
                 }
             }
-            changed
+            Ok(changed)
         })
         .await?;
     }
     Ok(())
+}
+
+/// The fill element of a dataset of `dtype`: `fill` for fixed-size types, HSDS's uninitialised element
+/// (zeros, `00000000` for vlen parts) for variable-length ones.
+pub fn fill_for(dtype: &Datatype, fill: Option<Vec<u8>>) -> Vec<u8> {
+    match (dtype.item_size(), fill) {
+        (Some(_), Some(f)) => f,
+        _ => zero_element(dtype),
+    }
 }
 
 #[cfg(test)]
@@ -364,9 +564,11 @@ mod tests {
             extent: extent.to_vec(),
             grid: ChunkGrid { chunk_dims: chunks.to_vec(), source: ChunkSource::Hsds },
             item_size: 4,
+            dtype: Datatype::from_json(&json!("H5T_STD_I32LE")).unwrap(),
             fill: fill.to_le_bytes().to_vec(),
             pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
             cas: true,
+            cache: None,
         }
     }
 
@@ -445,6 +647,30 @@ mod tests {
         }
         let all = read(store.as_ref(), "b", &ds, &Selection::parse("[0:32]", &[64]).unwrap()).await.unwrap();
         assert_eq!(all, ints(&(1..=32).collect::<Vec<i32>>()));
+    }
+
+    #[tokio::test]
+    async fn cached_chunks_are_revalidated_and_never_stale() {
+        let store = MemoryStore::new();
+        let mut ds = dataset(&[8], &[4], json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 0);
+        let cache = Arc::new(ChunkCache::new(1 << 20));
+        ds.cache = Some(cache.clone());
+        let all = Selection::all(&[8]);
+        write(&store, "b", &ds, &all, &ints(&[1, 2, 3, 4, 5, 6, 7, 8])).await.unwrap();
+        assert_eq!(cache.stats().entries, 2); // writes leave the chunks they wrote, under their new ETags
+        assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&[1, 2, 3, 4, 5, 6, 7, 8]));
+        // Another writer (a different Lambda instance) replaces chunk 1 behind the cache's back.
+        let mut other = ds.clone();
+        other.cache = None;
+        write(&store, "b", &other, &Selection::parse("[4:8]", &[8]).unwrap(), &ints(&[9, 9, 9, 9])).await.unwrap();
+        assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&[1, 2, 3, 4, 9, 9, 9, 9]));
+        store.delete("b", &ds.chunk_key(&[0])).await.unwrap();
+        assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&[0, 0, 0, 0, 9, 9, 9, 9]));
+        assert_eq!(cache.stats().entries, 1);
+        // A read-modify-write through a stale entry still wins the CAS against the current chunk.
+        write(&store, "b", &other, &Selection::parse("[4]", &[8]).unwrap(), &ints(&[5])).await.unwrap();
+        write(&store, "b", &ds, &Selection::parse("[5]", &[8]).unwrap(), &ints(&[6])).await.unwrap();
+        assert_eq!(read(&store, "b", &other, &all).await.unwrap(), ints(&[0, 0, 0, 0, 5, 6, 9, 9]));
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The pure model layer: ids, domain paths, types, shapes, selections. No I/O here.
 
 pub mod domain;
+pub mod elements;
 pub mod ids;
 pub mod layout;
 pub mod query;
