@@ -13,6 +13,7 @@ pub mod chunk;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod logging;
 pub mod model;
 pub mod request;
 pub mod service;
