@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
 use crate::model::types::{ByteOrder, Datatype, StrLength};
+use crate::model::value::MAX_VALUE_BYTES;
 use crate::model::ObjId;
 use crate::request::Response;
 
@@ -91,6 +92,13 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         (sel, data)
     };
     let data = broadcast(ctx, data, &sel, is)?;
+    let want = value_bytes(&sel, is)?;
+    if data.len() != want {
+        return Err(ApiError::bad_request(format!(
+            "the request holds {} bytes of data but the selection needs {want}",
+            data.len()
+        )));
+    }
     engine::write(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data).await?;
     Ok(Response::json(200, &json!({})))
 }
@@ -162,9 +170,22 @@ fn element_count(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
         .transpose()
 }
 
+/// Bytes of data a write over `sel` takes (`count × item size`), or 413 past the largest value one request may
+/// write ([`MAX_VALUE_BYTES`]), before anything of that size is allocated.
+fn value_bytes(sel: &Selection, is: usize) -> ApiResult<usize> {
+    let n = sel.count()?;
+    n.checked_mul(is as u64).filter(|b| *b <= MAX_VALUE_BYTES).map(|b| b as usize).ok_or_else(|| {
+        ApiError::too_large(format!(
+            "writing {n} elements of {is} bytes exceeds the {MAX_VALUE_BYTES}-byte limit of one request; \
+             write a smaller selection at a time"
+        ))
+    })
+}
+
 /// `element_count=k`: the body holds k elements repeated over the selection (k = 1 or the trailing dims).
 fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiResult<Vec<u8>> {
     let Some(k) = element_count(ctx)? else { return Ok(data) };
+    value_bytes(sel, is)?;
     let n = sel.count()? as usize;
     if k == 0 || n % k != 0 || data.len() != k * is {
         return Err(ApiError::bad_request(format!(
@@ -232,16 +253,18 @@ fn values_to_bytes(
     let is = dt.item_size().ok_or_else(vlen_unsupported)?;
     let n = match count {
         Some(k) => k,
-        None => sel.count()? as usize,
+        None => value_bytes(sel, is)? / is.max(1),
     };
-    let mut out = Vec::with_capacity(n * is);
+    // Reserve no more than the body can plausibly fill: a huge selection with a one-element body must fail
+    // on its length, not on allocating the whole selection first.
+    let mut out = Vec::with_capacity(n.saturating_mul(is).min(1 << 20));
     if scalar && !v.is_array() {
         value_to_bytes(dt, v, &mut out)?;
         return Ok(out);
     }
     let shape = sel.shape();
     flatten(dt, v, &shape, &mut out)?;
-    if out.len() != n * is {
+    if Some(out.len()) != n.checked_mul(is) {
         return Err(ApiError::bad_request(format!(
             "the value holds {} elements but the selection has {n}",
             out.len() / is.max(1)
