@@ -151,10 +151,11 @@ impl Users {
             .split_once(':')
             .filter(|(u, p)| !u.is_empty() && !p.is_empty())
             .ok_or_else(|| ApiError::bad_request("malformed Authorization header: user or password missing"))?;
-        match self.passwords.get(user) {
-            Some(expected) if constant_time_eq(expected.as_bytes(), pwd.as_bytes()) => {
-                Ok(Identity::User(user.to_string()))
-            }
+        // Unknown users still pay for one comparison, so timing does not tell which names exist.
+        let expected = self.passwords.get(user);
+        let matches = constant_time_eq(expected.map_or(&b"\0unknown user\0"[..], |e| e.as_bytes()), pwd.as_bytes());
+        match expected {
+            Some(_) if matches => Ok(Identity::User(user.to_string())),
             _ => Err(ApiError::unauthorized(format!("invalid user name or password for {user:?}"))),
         }
     }
@@ -179,10 +180,11 @@ impl Users {
 }
 
 /// Compares two byte strings in time independent of where they differ.
+/// Lengths are compared in full (not truncated to a byte), so no suffix can make unequal strings compare equal.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
+    let mut diff = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff));
     }
     diff == 0
 }
@@ -242,5 +244,19 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
+        // Regression: lengths differing by a multiple of 65536 used to cancel out, so a password followed by
+        // 65536 NUL bytes was accepted.
+        let mut padded = b"abc".to_vec();
+        padded.resize(3 + 65536, 0);
+        assert!(!constant_time_eq(b"abc", &padded));
+        assert!(!constant_time_eq(&padded, b"abc"));
+    }
+
+    #[test]
+    fn password_with_nul_padding_is_rejected() {
+        let u = users();
+        let pwd = format!("test{}", "\0".repeat(65536));
+        assert_eq!(u.authenticate(Some(&basic(&format!("test_user1:{pwd}")))).unwrap_err().status, 401);
+        assert_eq!(u.authenticate(Some(&basic("nobody:\0unknown user\0"))).unwrap_err().status, 401);
     }
 }

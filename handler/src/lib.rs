@@ -14,6 +14,7 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod event;
+pub mod logging;
 pub mod model;
 pub mod request;
 pub mod service;

@@ -17,7 +17,7 @@ use crate::model::query::Query;
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
 use crate::model::types::Datatype;
-use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts};
+use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts, MAX_VALUE_BYTES};
 use crate::model::ObjId;
 use crate::request::Response;
 
@@ -283,6 +283,14 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> Ap
         return Err(ApiError::bad_request(format!(
             "element_count {k} does not broadcast over a selection of {n} elements with {} bytes of data",
             data.len()
+        )));
+    }
+    // Refuse before allocating: element_count=1 over a 10^12-element selection must not try to build 1 TB.
+    let total = (data.len() as u64).checked_mul((n / k) as u64).filter(|b| *b <= MAX_VALUE_BYTES);
+    if total.is_none() {
+        return Err(ApiError::too_large(format!(
+            "broadcasting {k} element(s) over {n} selected elements exceeds the {MAX_VALUE_BYTES}-byte limit of one \
+             request; write a smaller selection at a time"
         )));
     }
     Ok(data.repeat(n / k))

@@ -10,11 +10,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        // LOG_LEVEL / RUST_LOG, with the runtime's raw-event dump (Authorization headers) kept out.
+        .with_env_filter(hsds_handler::logging::env_filter_from_env())
         .with_ansi(false)
         .without_time()
         .with_target(false)

@@ -33,6 +33,10 @@ impl DomainPath {
         if path.chars().any(|c| c.is_control()) {
             return Err(err("control characters are not allowed"));
         }
+        // A directory-backed store on Windows would read `\` as a separator (and `..\` as a way out).
+        if path.contains('\\') {
+            return Err(err("backslashes are not allowed"));
+        }
         for seg in path[1..].split('/') {
             match seg {
                 "" => return Err(err("empty path segment ('//')")),
@@ -117,7 +121,19 @@ mod tests {
 
     #[test]
     fn rejects_escapes_and_malformed_paths() {
-        for bad in ["", "/", "home/x", "/home/", "/home//x", "/home/../etc", "/./x", "/a\0b", "/a/.domain.json"] {
+        for bad in [
+            "",
+            "/",
+            "home/x",
+            "/home/",
+            "/home//x",
+            "/home/../etc",
+            "/./x",
+            "/a\0b",
+            "/a/.domain.json",
+            "/a\\..\\b",
+            "\\a",
+        ] {
             assert!(DomainPath::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(DomainPath::parse(&format!("/{}", "x".repeat(2000))).is_err());

@@ -71,10 +71,11 @@ fn rot(c: u8) -> u8 {
 }
 
 impl ObjId {
-    /// Parses an id; accepts `collection/id` forms too (`groups/g-...`), as HSDS does.
+    /// Parses an id; accepts `collection/id` forms too (`groups/g-...`), as HSDS does. Nothing else may come
+    /// before the id: `../../x/g-...` is not an id.
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         let bad = || ModelError::InvalidId(s.chars().take(80).collect());
-        let s2 = s.rsplit('/').next().unwrap_or(s);
+        let s2 = ["groups/", "datasets/", "datatypes/"].iter().find_map(|p| s.strip_prefix(p)).unwrap_or(s);
         let b = s2.as_bytes();
         if b.len() != 38 || b[1] != b'-' {
             return Err(bad());
@@ -246,6 +247,9 @@ mod tests {
         assert_eq!(d.chunk_key(&[7, 2]), "db/f9aaa28e-d42e10e5/d/0123-456789-abcdef/7_2");
         assert_eq!(d.chunk_id(&[7, 2]), "c-f9aaa28e-d42e10e5-0123-456789-abcdef_7_2");
         let g = ObjId::parse("groups/g-f9aaa28e-d42e10e5-0123-456789-abcdef").unwrap();
+        for bad in ["../../groups/g-f9aaa28e-d42e10e5-0123-456789-abcdef", "x/g-f9aaa28e-d42e10e5-0123-456789-abcdef"] {
+            assert!(ObjId::parse(bad).is_err(), "{bad} accepted");
+        }
         assert_eq!(g.s3_key(), "db/f9aaa28e-d42e10e5/g/0123-456789-abcdef/.group.json");
     }
 

@@ -24,6 +24,9 @@ use super::ModelError;
 /// Largest packed value built from one JSON request (256 MiB): bigger requests get 413 before allocating.
 pub const MAX_VALUE_BYTES: u64 = 256 << 20;
 
+/// Most bytes reserved before packing a JSON value; bigger values grow as their elements are packed.
+const INITIAL_CAPACITY: usize = 1 << 20;
+
 /// Largest single variable-length element (HSDS `MAX_VLEN_ELEMENT`).
 pub const MAX_VLEN_ELEMENT: usize = 1_000_000;
 
@@ -66,7 +69,9 @@ pub fn json_to_bytes(dtype: &Datatype, dims: &[u64], value: &Value) -> Result<Ve
         let total = (size as u64).checked_mul(n).filter(|t| *t <= MAX_VALUE_BYTES).ok_or_else(|| {
             ModelError::TooLarge(format!("{n} elements of {size} bytes exceed the {MAX_VALUE_BYTES}-byte value limit"))
         })?;
-        let mut out = Vec::with_capacity(total as usize);
+        // Grow as elements are packed rather than reserving `total` up front: a small body that names a huge type
+        // and then fails on its first element must not have allocated the whole size first.
+        let mut out = Vec::with_capacity((total as usize).min(INITIAL_CAPACITY));
         for e in elems {
             encode_top(dtype, e, &mut out)?;
         }
@@ -379,7 +384,8 @@ fn decode_nested(dt: &Datatype, dims: &[u64], b: &[u8], pos: &mut usize, o: Json
     match dims.split_first() {
         None => decode_elem(dt, b, pos, o),
         Some((d, rest)) => {
-            let mut out = Vec::with_capacity((*d).min(1 << 16) as usize);
+            // Every element takes at least one byte, so the bytes left bound the reservation (dims may be huge).
+            let mut out = Vec::with_capacity((*d).min(1 << 16).min((b.len() - *pos) as u64 + 1) as usize);
             for _ in 0..*d {
                 out.push(decode_nested(dt, rest, b, pos, o)?);
             }

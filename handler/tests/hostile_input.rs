@@ -1,0 +1,661 @@
+//! Hostile input: malformed requests through `Service::handle` always get a JSON error (400/404/409/413),
+//! never a 500 or a panic; and property tests drive the parsers the fuzz targets cover (`fuzz/`) with
+//! arbitrary input, checking they never panic and never make an allocation far larger than their input.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::*;
+use hsds_handler::chunk::codec::Pipeline;
+use hsds_handler::event::{decode, encode, Shape as EventShape};
+use hsds_handler::model::selection::Selection;
+use hsds_handler::model::shape::Shape;
+use hsds_handler::model::types::Datatype;
+use hsds_handler::model::value::{bytes_to_json, json_to_bytes};
+use hsds_handler::{Request, Response, Service};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Allocation accounting: the largest single allocation made by the current thread.
+
+/// The system allocator, recording per thread the largest single allocation requested.
+struct Largest;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+}
+
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Largest = Largest;
+
+/// Runs `f` and returns the largest single allocation it made (on this thread).
+fn largest_alloc(f: impl FnOnce()) -> usize {
+    LARGEST.with(|l| l.set(0));
+    f();
+    LARGEST.with(Cell::get)
+}
+
+/// Sends `r` (on this thread: `#[tokio::test]` runs on the test thread) and returns its status and the largest
+/// single allocation made while serving it.
+async fn status_and_largest_alloc(svc: &Service, r: Request, what: &str) -> (u16, usize) {
+    LARGEST.with(|l| l.set(0));
+    let status = no_server_error(svc, r, what).await;
+    (status, LARGEST.with(Cell::get))
+}
+
+/// Allocations a small input may cause: fixed overheads plus a multiple of the input.
+fn bounded(input_len: usize) -> usize {
+    (1 << 20) + 64 * input_len
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Requests
+
+const DOM: &str = "/home/test_user1/h.h5";
+
+struct World {
+    svc: Service,
+    root: String,
+    dset: String,
+    big: String,
+    dtype: String,
+}
+
+async fn ok(svc: &Service, r: Request, body: Value) -> Value {
+    let (s, v) = call_json(svc, r, &body).await;
+    assert!(s == 200 || s == 201, "setup failed: {s} {v}");
+    v
+}
+
+/// A domain with a small int dataset `d` (extensible), a huge sparse one `big` (10^12 bytes, nothing stored),
+/// a committed type and an attribute `a` on the root group.
+async fn world() -> World {
+    let (svc, _) = service();
+    let u = Some("test_user1");
+    ok(&svc, req("PUT", "/", Some("admin"), Some("/home")), json!({"folder": true})).await;
+    ok(&svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), json!({"folder": true, "owner": "test_user1"}))
+        .await;
+    let root = ok(&svc, req("PUT", "/", u, Some(DOM)), json!({})).await["root"].as_str().unwrap().to_string();
+    let dset = ok(
+        &svc,
+        req("POST", "/datasets", u, Some(DOM)),
+        json!({"type": "H5T_STD_I32LE", "shape": [4, 3], "maxdims": [8, 3], "link": {"id": root, "name": "d"}}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let big = ok(
+        &svc,
+        req("POST", "/datasets", u, Some(DOM)),
+        json!({"type": "H5T_STD_U8LE", "shape": [1_000_000_000_000u64]}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dtype = ok(&svc, req("POST", "/datatypes", u, Some(DOM)), json!({"type": "H5T_STD_U8LE"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &svc,
+        req("PUT", &format!("/groups/{root}/attributes/a"), u, Some(DOM)),
+        json!({"type": "H5T_STD_I32LE", "value": 1}),
+    )
+    .await;
+    World { svc, root, dset, big, dtype }
+}
+
+/// Sends `r` and checks the answer is a success or a proper JSON client error; returns the status.
+async fn no_server_error(svc: &Service, r: Request, what: &str) -> u16 {
+    let rsp = svc.handle(r).await;
+    let shown: String = what.chars().take(200).collect();
+    assert!(rsp.status < 500 || rsp.status == 501, "{shown}: {} {:?}", rsp.status, String::from_utf8_lossy(&rsp.body));
+    if rsp.status >= 400 {
+        let v = rsp.json_body().unwrap_or_else(|| panic!("{shown}: error body is not JSON"));
+        assert_eq!(v["error"]["status"], json!(rsp.status), "{shown}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{shown}: {v}");
+    }
+    rsp.status
+}
+
+/// Every route that reads a JSON body, with a valid body for it.
+fn body_routes(w: &World) -> Vec<(&'static str, String, Value)> {
+    let (root, d, t) = (&w.root, &w.dset, &w.dtype);
+    vec![
+        (
+            "PUT",
+            "/".into(),
+            json!({"folder": false, "owner": "test_user1", "root_id": null, "group": {"creationProperties": {}}}),
+        ),
+        ("POST", "/".into(), json!({"h5paths": ["/d"]})),
+        ("POST", "/groups".into(), json!({"link": {"id": root, "name": "g"}, "creationProperties": {}})),
+        (
+            "POST",
+            "/datasets".into(),
+            json!({"type": "H5T_STD_I32LE", "shape": [4], "maxdims": [8], "link": {"id": root, "name": "x"},
+                   "creationProperties": {"fillValue": 1, "layout": {"class": "H5D_CHUNKED", "dims": [2]},
+                   "filters": [{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]}}),
+        ),
+        (
+            "POST",
+            "/datatypes".into(),
+            json!({"type": {"class": "H5T_INTEGER", "base": "H5T_STD_I8LE"}, "link": {"id": root, "name": "y"}}),
+        ),
+        ("PUT", format!("/groups/{root}/links/l"), json!({"id": d})),
+        ("PUT", format!("/groups/{root}/links/s"), json!({"h5path": "/d", "file": "/other.h5"})),
+        ("PUT", format!("/groups/{root}/links"), json!({"links": {"m": {"id": d}}})),
+        ("POST", format!("/groups/{root}/links"), json!({"titles": ["d"], "grp_ids": [root]})),
+        (
+            "PUT",
+            format!("/groups/{root}/attributes/b"),
+            json!({"type": "H5T_STD_I32LE", "shape": [2], "value": [1, 2]}),
+        ),
+        (
+            "PUT",
+            format!("/groups/{root}/attributes"),
+            json!({"attributes": {"c": {"type": "H5T_STD_I8LE", "value": 1}}}),
+        ),
+        ("POST", format!("/groups/{root}/attributes"), json!({"attr_names": ["a"], "obj_ids": [root]})),
+        ("PUT", format!("/groups/{root}/attributes/a/value"), json!({"value": 3})),
+        (
+            "PUT",
+            format!("/datasets/{d}/value"),
+            json!({"value": [[1, 2, 3]], "start": [0, 0], "stop": [1, 3], "step": [1, 1]}),
+        ),
+        ("PUT", format!("/datasets/{d}/value"), json!({"value_base64": "AQAAAA==", "points": [[0, 0]]})),
+        ("POST", format!("/datasets/{d}/value"), json!({"points": [[0, 1]], "select": "[0:1,0:1]"})),
+        ("PUT", format!("/datasets/{d}/shape"), json!({"shape": [5, 3], "extend": 1, "extend_dim": 0})),
+        ("PUT", "/acls/test_user2".into(), json!({"read": true, "update": false})),
+        (
+            "PUT",
+            format!("/datatypes/{t}/attributes/z"),
+            json!({"type": {"class": "H5T_STRING", "charSet": "H5T_CSET_ASCII", "strPad": "H5T_STR_NULLPAD", "length": 4}, "value": "abcd"}),
+        ),
+    ]
+}
+
+/// Values of every JSON type, plus extreme numbers and deep structures.
+fn hostile_values() -> Vec<Value> {
+    let deep = (0..100).fold(json!(1), |v, _| json!([v]));
+    let deep_obj = (0..100).fold(json!(1), |v, _| json!({"a": v}));
+    vec![
+        Value::Null,
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(-1e300),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(""),
+        json!("x"),
+        json!("\u{0}"),
+        json!([]),
+        json!([null]),
+        json!([-1, u64::MAX]),
+        json!({}),
+        json!({"class": null}),
+        deep,
+        deep_obj,
+        json!("H5T_STD_I32LE"),
+        json!([1_000_000_000_000u64, 1_000_000_000_000u64]),
+    ]
+}
+
+/// Replaces `key` (top level, or one level down when `key` is `outer.inner`) in `body`.
+fn with(body: &Value, path: &[&str], v: &Value) -> Value {
+    let mut b = body.clone();
+    let mut cur = &mut b;
+    for k in &path[..path.len() - 1] {
+        cur = &mut cur[*k];
+    }
+    cur[path[path.len() - 1]] = v.clone();
+    b
+}
+
+/// Every key path of `body` to depth 3.
+fn key_paths(body: &Value) -> Vec<Vec<String>> {
+    fn walk(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        if prefix.len() >= 3 {
+            return;
+        }
+        if let Value::Object(m) = v {
+            for (k, sub) in m {
+                prefix.push(k.clone());
+                out.push(prefix.clone());
+                walk(sub, prefix, out);
+                prefix.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(body, &mut Vec::new(), &mut out);
+    out
+}
+
+#[tokio::test]
+async fn wrong_json_types_for_every_body_key_never_fail_the_server() {
+    let w = world().await;
+    let mut sent = 0;
+    for (method, path, body) in body_routes(&w) {
+        // The valid body itself must not fail either (it checks the route list is right).
+        let r = req(method, &path, Some("test_user1"), Some(DOM)).json(&body);
+        no_server_error(&w.svc, r, &format!("{method} {path} {body}")).await;
+        for keys in key_paths(&body) {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            for v in hostile_values() {
+                let b = with(&body, &keys, &v);
+                let dom = if path == "/" && method == "PUT" { "/home/test_user1/new.h5" } else { DOM };
+                let r = req(method, &path, Some("test_user1"), Some(dom)).json(&b);
+                no_server_error(&w.svc, r, &format!("{method} {path} {b}")).await;
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 1000, "only {sent} requests");
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400() {
+    let w = world().await;
+    let deep_list = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_obj = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let unclosed = "[".repeat(100_000);
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{".to_vec(),
+        b"{\"a\":}".to_vec(),
+        b"nul".to_vec(),
+        b"{\"value\": 1e999}".to_vec(),
+        b"{\"a\": \"\\ud800\"}".to_vec(),
+        vec![0xff, 0xfe, b'{', b'}'],
+        b"{\"a\": 1} trailing".to_vec(),
+        b"\"just a string\"".to_vec(),
+        b"[1, 2, 3]".to_vec(),
+        b"17".to_vec(),
+        deep_list.into_bytes(),
+        deep_obj.into_bytes(),
+        unclosed.into_bytes(),
+    ];
+    for (method, path, _) in body_routes(&w) {
+        for b in &bodies {
+            let r = req(method, &path, Some("test_user1"), Some(DOM))
+                .header("content-type", "application/json")
+                .body(b.clone());
+            let what = format!("{method} {path} with {:?}", String::from_utf8_lossy(&b[..b.len().min(40)]));
+            let s = no_server_error(&w.svc, r, &what).await;
+            assert!(s >= 400, "{what}: accepted with {s}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn huge_and_negative_numbers_in_params() {
+    let w = world().await;
+    let (root, d, big) = (&w.root, &w.dset, &w.big);
+    let limits = ["-1", "1e9", "99999999999999999999999", "18446744073709551615", "0x10", " ", "NaN", "\u{0}"];
+    for l in limits {
+        for path in
+            [format!("/groups/{root}/links"), format!("/groups/{root}/attributes"), "/domains".into(), "/groups".into()]
+        {
+            let dom = if path == "/domains" { "/home/test_user1/" } else { DOM };
+            let r = req("GET", &path, Some("test_user1"), Some(dom)).param("Limit", l);
+            no_server_error(&w.svc, r, &format!("GET {path} Limit={l}")).await;
+        }
+    }
+    let selects = [
+        "[-1:2,0:3]",
+        "[0:99999999999999999999,0:3]",
+        "[9223372036854775807:,:]",
+        "[0:4:-9223372036854775808,:]",
+        "[::0,:]",
+        "[--1,0]",
+        "[1e3,0]",
+        "[,]",
+        "[[],:]",
+        "[[0,1,2,3,4,5,6,7,8,9,10],:]",
+        "[[-1],:]",
+        "[0:2,0:3,0:1]",
+        "[0]",
+        "[",
+        "]",
+        "[[[0]]]",
+        "[0:2:1:1,:]",
+        "[\u{0},:]",
+        "[\u{ff10},:]",
+    ];
+    // Valid, if odd: one element per huge step; huge numbers elsewhere in the body are plain floats.
+    for s in ["[0:4:9223372036854775807,:]", "[0:4:18446744073709551616,:]"] {
+        let r = req("GET", &format!("/datasets/{d}/value"), Some("test_user1"), Some(DOM)).param("select", s);
+        no_server_error(&w.svc, r, s).await;
+    }
+    for s in selects {
+        for method in ["GET", "PUT"] {
+            let r = req(method, &format!("/datasets/{d}/value"), Some("test_user1"), Some(DOM)).param("select", s);
+            let r = if method == "PUT" {
+                r.header("content-type", "application/octet-stream").body(vec![0u8; 24])
+            } else {
+                r
+            };
+            let st = no_server_error(&w.svc, r, &format!("{method} value select={s}")).await;
+            assert!(st >= 400, "{method} select={s} accepted");
+        }
+    }
+    // Huge selections of a huge (sparse) dataset: refused before anything that big is allocated.
+    for (method, params, body) in [
+        ("GET", vec![], None),
+        ("GET", vec![("select", "[0:1000000000000]")], None),
+        ("PUT", vec![], Some(json!({"value": [1]}))),
+        ("PUT", vec![("element_count", "1")], Some(json!({"value": [1]}))),
+        ("PUT", vec![("element_count", "1000000000000")], Some(json!({"value": [1]}))),
+        ("PUT", vec![("element_count", "18446744073709551615")], Some(json!({"value": [1]}))),
+        ("POST", vec![], Some(json!({"start": [0], "stop": [1_000_000_000_000u64]}))),
+    ] {
+        let mut r = req(method, &format!("/datasets/{big}/value"), Some("test_user1"), Some(DOM));
+        for (k, v) in &params {
+            r = r.param(k, v);
+        }
+        if let Some(b) = &body {
+            r = r.json(b);
+        }
+        let what = format!("{method} big value {params:?} {body:?}");
+        let (status, peak) = status_and_largest_alloc(&w.svc, r, &what).await;
+        assert!(status >= 400, "{what}: accepted");
+        assert!(peak < 64 << 20, "{what}: allocated {peak} bytes at once");
+    }
+    // The same with a binary body broadcast by element_count.
+    for ec in ["1", "1000000000000", "0", "-1"] {
+        let r = req("PUT", &format!("/datasets/{big}/value"), Some("test_user1"), Some(DOM))
+            .param("element_count", ec)
+            .header("content-type", "application/octet-stream")
+            .body(vec![7u8]);
+        let what = format!("binary PUT big value element_count={ec}");
+        let (status, peak) = status_and_largest_alloc(&w.svc, r, &what).await;
+        assert!(status >= 400, "{what}: accepted");
+        assert!(peak < 64 << 20, "{what}: allocated {peak} bytes at once");
+    }
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_odd_paths() {
+    let w = world().await;
+    let root = &w.root;
+    for path in [
+        "/groups/%FF%FE",
+        &format!("/groups/{root}/links/%FF"),
+        &format!("/groups/{root}/attributes/%C3%28"),
+        "/%FF",
+        "/groups/%",
+        "/groups/%zz",
+        "//",
+        "/groups//links",
+        "/datasets/d-00000000-00000000-0000-000000-000000/value/extra",
+    ] {
+        for method in ["GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD"] {
+            let r = req(method, path, Some("test_user1"), Some(DOM)).json(&json!({}));
+            no_server_error(&w.svc, r, &format!("{method} {path}")).await;
+        }
+    }
+    // Invalid UTF-8 in the query string and body of an API Gateway event.
+    for raw in ["domain=%FF%FE", "domain=/home/test_user1/h.h5&select=%FF", "Limit=%C0%80&domain=%ED%A0%80"] {
+        let event = json!({"version": "2.0", "rawPath": format!("/groups/{root}/links"), "rawQueryString": raw,
+            "headers": {"authorization": basic("test_user1", "test")}, "requestContext": {"http": {"method": "GET"}}});
+        let (_, r) = decode(&event).unwrap();
+        no_server_error(&w.svc, r, raw).await;
+    }
+    let event = json!({"version": "2.0", "rawPath": "/", "body": "!!not base64!!", "isBase64Encoded": true,
+        "requestContext": {"http": {"method": "PUT"}}});
+    let (_, e) = decode(&event).unwrap_err();
+    assert_eq!(e.status, 400);
+    for ev in [
+        json!(null),
+        json!([]),
+        json!("x"),
+        json!({"path": 5}),
+        json!({"path": "/", "method": "BREW"}),
+        json!({"path": "/", "params": [1]}),
+        json!({"path": "/", "headers": "x"}),
+    ] {
+        let out = hsds_handler::event::handle_event(&w.svc, &ev, None).await;
+        assert_eq!(out["statusCode"], json!(400), "{ev}: {out}");
+    }
+}
+
+/// Regression: packing `false` as a 200 MB fixed-length string used to reserve the 200 MB before failing on
+/// the element.
+#[test]
+fn a_failing_value_does_not_reserve_its_full_size_first() {
+    let t = Datatype::from_json(&json!({"class": "H5T_STRING", "charSet": "H5T_CSET_ASCII",
+        "strPad": "H5T_STR_NULLPAD", "length": 200_000_000}))
+    .unwrap();
+    let peak = largest_alloc(|| assert!(json_to_bytes(&t, &[], &json!(false)).is_err()));
+    assert!(peak <= 2 << 20, "{peak} bytes reserved");
+    // ... and unpacking 4 bytes as 10^12 vlen strings reserved room for 65536 JSON values first.
+    let vlen = Datatype::from_json(&json!({"class": "H5T_STRING", "charSet": "H5T_CSET_UTF8",
+        "strPad": "H5T_STR_NULLTERM", "length": "H5T_VARIABLE"}))
+    .unwrap();
+    let peak = largest_alloc(|| assert!(bytes_to_json(&vlen, &[1_000_000_000_000], &[0; 4]).is_err()));
+    assert!(peak <= 4096, "{peak} bytes reserved");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Property tests over the parsers the fuzz targets cover
+
+/// Arbitrary JSON, a few levels deep, with the kinds of scalars that break parsers.
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<u64>().prop_map(|n| json!(n)),
+        (-1e300f64..1e300).prop_map(|f| json!(f)),
+        (0u64..40).prop_map(|n| json!(n)),
+        "[A-Za-z0-9_:\\[\\], -]{0,12}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "H5T_STD_I32LE",
+            "H5T_IEEE_F64BE",
+            "H5T_STRING",
+            "H5T_COMPOUND",
+            "H5T_ARRAY",
+            "H5T_ENUM",
+            "H5T_VLEN",
+            "H5T_OPAQUE",
+            "H5T_REFERENCE",
+            "H5T_INTEGER",
+            "H5T_FLOAT",
+            "H5T_VARIABLE",
+            "H5S_SIMPLE",
+            "H5S_SCALAR",
+            "H5S_NULL",
+            "H5S_UNLIMITED",
+            "H5T_CSET_UTF8",
+            "H5T_STR_NULLTERM",
+            "H5T_STD_REF_OBJ",
+        ])
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        let keys = prop::sample::select(vec![
+            "class", "base", "length", "charSet", "strPad", "fields", "name", "type", "dims", "maxdims", "members",
+            "value", "size", "order", "shape", "mapping", "id", "level",
+        ]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((keys, inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+/// A valid type JSON now and then, so value tests get past type parsing.
+fn arb_type() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            json!("H5T_STD_I8LE"),
+            json!("H5T_STD_U64BE"),
+            json!("H5T_IEEE_F32LE"),
+            json!({"class": "H5T_STRING", "charSet": "H5T_CSET_UTF8", "strPad": "H5T_STR_NULLTERM", "length": "H5T_VARIABLE"}),
+            json!({"class": "H5T_STRING", "charSet": "H5T_CSET_ASCII", "strPad": "H5T_STR_NULLPAD", "length": 3}),
+            json!({"class": "H5T_COMPOUND", "fields": [{"name": "a", "type": "H5T_STD_I16LE"}, {"name": "b", "type": "H5T_IEEE_F64LE"}]}),
+            json!({"class": "H5T_ARRAY", "base": "H5T_STD_I32LE", "dims": [2, 2]}),
+            json!({"class": "H5T_VLEN", "base": "H5T_STD_I8LE"}),
+            json!({"class": "H5T_OPAQUE", "size": 5}),
+            json!({"class": "H5T_ENUM", "base": "H5T_STD_I8LE", "mapping": {"A": 0, "B": 1}}),
+            json!({"class": "H5T_REFERENCE", "base": "H5T_STD_REF_OBJ"}),
+            json!({"class": "H5T_STRING", "charSet": "H5T_CSET_ASCII", "strPad": "H5T_STR_NULLPAD", "length": 200_000_000}),
+            json!({"class": "H5T_ARRAY", "base": "H5T_STD_I64LE", "dims": [1_000_000_000, 1_000_000_000]}),
+        ]),
+        arb_json(),
+    ]
+}
+
+fn arb_dims() -> impl Strategy<Value = Vec<u64>> {
+    prop::collection::vec(prop_oneof![0u64..5, Just(1_000_000_000_000u64), Just(u64::MAX)], 0..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn event_decode_and_encode_never_panic(ev in arb_json(), body in prop::collection::vec(any::<u8>(), 0..64),
+                                           path in "[/a-z%0-9.]{0,20}") {
+        let input_len = ev.to_string().len() + body.len();
+        let peak = largest_alloc(|| {
+            let mut ev = ev.clone();
+            if let Value::Object(m) = &mut ev {
+                m.insert("path".into(), json!(path));
+            }
+            match decode(&ev) {
+                Ok((shape, r)) => { let _ = encode(shape, Response::binary(r.body)); }
+                Err((shape, e)) => {
+                    assert_eq!(e.status, 400);
+                    let _ = encode(shape, e.to_response());
+                }
+            }
+            for shape in [EventShape::Direct, EventShape::ApiGatewayV1, EventShape::ApiGatewayV2] {
+                let _ = encode(shape, Response::binary(body.clone()));
+            }
+        });
+        prop_assert!(peak <= bounded(input_len), "{peak} bytes for a {input_len}-byte event");
+    }
+
+    #[test]
+    fn selections_never_panic(sel in "[\\[\\]0-9:, -]{0,24}", extent in arb_dims(),
+                              points in prop::collection::vec(any::<u8>(), 0..48), json_pts in arb_json()) {
+        let peak = largest_alloc(|| {
+            let check = |s: Selection| {
+                if let Ok(n) = s.count() {
+                    let _ = (s.shape(), s.reduced_shape(), s.to_string());
+                    if n <= 1 << 16 && s.extent().iter().all(|&e| e <= 1 << 16) {
+                        let total: u64 = s.chunks(&vec![3; s.extent().len()]).iter().map(|p| p.count()).sum();
+                        assert_eq!(total, n);
+                    }
+                }
+            };
+            let _ = Selection::parse(&sel, &extent).map(check);
+            let _ = Selection::points_from_bytes(&points, &extent).map(check);
+            let _ = Selection::points_from_json(&json_pts, &extent).map(check);
+        });
+        prop_assert!(peak <= bounded(sel.len() + points.len() + 1024));
+    }
+
+    #[test]
+    fn type_json_never_panics_and_round_trips(v in arb_type()) {
+        let peak = largest_alloc(|| {
+            if let Ok(t) = Datatype::from_json(&v) {
+                assert_eq!(Datatype::from_json(&t.to_json()).unwrap(), t, "{v}");
+            }
+        });
+        prop_assert!(peak <= bounded(v.to_string().len()));
+    }
+
+    #[test]
+    fn shape_json_never_panics(v in arb_json(), m in arb_json()) {
+        let peak = largest_alloc(|| {
+            if let Ok(s) = Shape::from_request(Some(&v)).and_then(|s| s.with_maxdims(Some(&m))) {
+                let _ = s.num_elements();
+                assert_eq!(Shape::from_json(&s.to_json()).unwrap(), s);
+            }
+            let _ = Shape::from_json(&v);
+        });
+        prop_assert!(peak <= bounded(v.to_string().len() + m.to_string().len()));
+    }
+
+    #[test]
+    fn values_never_panic(t in arb_type(), dims in arb_dims(), value in arb_json(),
+                          raw in prop::collection::vec(any::<u8>(), 0..64)) {
+        let Ok(dtype) = Datatype::from_json(&t) else { return Ok(()) };
+        let mut packed_len = 0;
+        let peak = largest_alloc(|| {
+            if let Ok(bytes) = json_to_bytes(&dtype, &dims, &value) {
+                packed_len = bytes.len();
+                bytes_to_json(&dtype, &dims, &bytes).expect("packed bytes unpack");
+            }
+            let _ = bytes_to_json(&dtype, &dims, &raw);
+        });
+        // The packed value itself may be as large as the type and dims say (capped at 256 MiB); nothing else.
+        prop_assert!(peak <= bounded(value.to_string().len() + raw.len()).max(packed_len),
+                     "{peak} bytes for {t} {dims:?} {value}");
+    }
+
+    #[test]
+    fn chunk_decoding_never_panics_or_overallocates(
+        filters in prop_oneof![
+            arb_json(),
+            prop::sample::select(vec![
+                json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 9}]),
+                json!(["shuffle", "gzip"]),
+                json!([{"class": "H5Z_FILTER_SHUFFLE", "id": 2}]),
+                json!([{"class": "H5Z_FILTER_BITSHUFFLE", "id": 32008, "name": "bitshuffle"}, {"class": "H5Z_FILTER_LZ4", "id": 32004}]),
+                json!([{"class": "H5Z_FILTER_BLOSC", "id": 32001, "name": "zstd"}]),
+                json!(["lz4", "blosclz", "lz4hc", "zstd", "deflate"]),
+                json!([{"class": "H5Z_FILTER_FLETCHER32", "id": 3}, {"class": "H5Z_FILTER_SCALEOFFSET", "id": 6}]),
+            ]),
+        ],
+        item_size in 0usize..17,
+        expected in prop_oneof![0usize..256, Just(1 << 20)],
+        stored in prop::collection::vec(any::<u8>(), 0..128),
+        claim in any::<u32>(),
+    ) {
+        let Ok(p) = Pipeline::from_filters(&filters, item_size) else { return Ok(()) };
+        // Also try the stored bytes dressed as a blosc1 frame header claiming `claim` bytes.
+        let mut framed = vec![2u8, 1, 1, item_size as u8];
+        framed.extend(claim.to_le_bytes());
+        framed.extend(claim.to_le_bytes());
+        framed.extend((stored.len() as u32 + 16).to_le_bytes());
+        framed.extend(&stored);
+        let peak = largest_alloc(|| {
+            for s in [&stored, &framed] {
+                if let Ok(raw) = p.decode(s, expected) { assert_eq!(raw.len(), expected); }
+                if let Ok(raw) = p.decode_bounded(s, expected) { assert!(raw.len() <= expected); }
+            }
+        });
+        prop_assert!(peak <= bounded(stored.len()) + 4 * expected, "{peak} bytes for expected {expected}");
+    }
+}
