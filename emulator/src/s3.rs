@@ -46,6 +46,9 @@ pub const ACCESS_KEY: &str = "hslambda";
 /// Secret key matching [`ACCESS_KEY`].
 pub const SECRET_KEY: &str = "hslambda-secret";
 
+/// Most bytes of a rejected PUT's body read before answering (larger bodies get the connection closed).
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
+
 /// Number of lock stripes; two keys sharing a stripe only serialise, never interfere.
 const LOCK_STRIPES: usize = 1024;
 
@@ -270,7 +273,21 @@ impl S3 for LocalS3 {
         let if_none_match = req.input.if_none_match.take();
         if if_match.is_some() || if_none_match.is_some() {
             let current = self.current_etag(&bucket, &key).await?;
-            check_write(current.as_deref(), if_match.as_ref(), if_none_match.as_ref())?;
+            if let Err(e) = check_write(current.as_deref(), if_match.as_ref(), if_none_match.as_ref()) {
+                // Read the body anyway: answering before it is consumed makes the server close the
+                // connection under a client still sending, which then sees a broken pipe, not the 412.
+                if let Some(mut body) = req.input.body.take() {
+                    use futures::StreamExt;
+                    let mut drained = 0usize;
+                    while let Some(Ok(chunk)) = body.next().await {
+                        drained += chunk.len();
+                        if drained > MAX_DRAIN {
+                            break;
+                        }
+                    }
+                }
+                return Err(e);
+            }
         }
         let result = self.fs.put_object(req).await;
         if result.is_err() {
