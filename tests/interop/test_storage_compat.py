@@ -76,3 +76,63 @@ def test_metadata_written_by_one_reads_identically_in_the_other(request, writer,
     if rd.name == "hslambda":
         # deliberate difference: HSDS 1.0.2 lets any authenticated user rewrite ACLs (no updateACL check)
         assert s2.put(rd.url("/acls/test_user2"), params={"domain": domain}, json={"update": True}).status_code == 403
+
+
+def write_datasets(endpoint, domain):
+    """Datasets of many types and filters, vlen, fill values and a resized one, written with h5pyd 1.0."""
+    import h5pyd
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    data = {
+        "i2_be": np.arange(600, dtype=">i2").reshape(20, 30),
+        "u8": np.arange(100, dtype="<u8") * 2**40,
+        "f4_gzip": rng.standard_normal((64, 48)).astype("<f4").cumsum(axis=0),
+        "f8_lz4": rng.standard_normal((50, 20)),
+        "f4_shuffle_gzip": rng.standard_normal((40, 40)).astype("<f4"),
+        "fixed_str": np.array([b"a", b"bb", b"ccc"], dtype="S3"),
+        "compound": np.array([(i, i * 0.5) for i in range(30)], dtype=[("n", "<i4"), ("x", "<f8")]),
+    }
+    filters = {"f4_gzip": {"compression": "gzip", "chunks": (16, 16)},
+               "f8_lz4": {"compression": "lz4", "chunks": (10, 10)},
+               "f4_shuffle_gzip": {"compression": "gzip", "shuffle": True, "chunks": (20, 20)}}
+    with h5pyd.File(domain, "w", endpoint=endpoint, username="test_user1", password="test") as f:
+        for name, arr in data.items():
+            f.create_dataset(name, data=arr, **filters.get(name, {}))
+        f.create_dataset("vlen_str", data=np.array(["α", "", "longer text"], dtype=object), dtype=h5pyd.string_dtype())
+        d = f.create_dataset("filled", (30, 30), dtype="<i4", chunks=(10, 10), fillvalue=-3)
+        d[5:12, 5:12] = 9
+        r = f.create_dataset("resized", (10,), maxshape=(None,), dtype="<f4", chunks=(4,))
+        r[:] = np.arange(10, dtype="<f4")
+    with h5pyd.File(domain, "a", endpoint=endpoint, username="test_user1", password="test") as f:
+        f["resized"].resize((25,))
+        f["resized"][10:25] = -1
+
+
+def read_datasets(endpoint, domain):
+    import h5pyd
+    import numpy as np
+
+    out = {}
+    with h5pyd.File(domain, "r", endpoint=endpoint, username="test_user1", password="test") as f:
+        for name in f:
+            d = f[name]
+            out[name] = (d.dtype.str if d.dtype.names is None else str(d.dtype), d.shape, d.chunks, d[...],
+                         d.fillvalue if d.dtype.names is None else None)
+    return {k: (v[0], v[1], v[2], np.asarray(v[3]).tolist(), None if v[4] is None else np.asarray(v[4]).tolist())
+            for k, v in out.items()}
+
+
+@pytest.mark.parametrize("writer,reader", [("hsds", "stack"), ("stack", "hsds")])
+def test_datasets_written_by_one_read_identically_by_the_other(request, writer, reader):
+    w, rd = request.getfixturevalue(writer), request.getfixturevalue(reader)
+    folder = f"/home/test_user1/compat-{uuid.uuid4().hex[:8]}"
+    assert session().put(w.url("/"), params={"domain": folder}, json={"folder": True}).status_code == 201
+    domain = folder + "/data.h5"
+    write_datasets(w.endpoint, domain)
+    flush(w, domain)
+    expected = read_datasets(w.endpoint, domain)
+    got = read_datasets(rd.endpoint, domain)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        assert got[name] == expected[name], name
