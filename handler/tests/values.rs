@@ -471,3 +471,69 @@ async fn append_extends_then_writes() {
     assert_eq!(v["shape"]["dims"], json!([4]));
     assert!(store.get("hsdstest", &chunk_key(&fixed, "0")).await.is_err());
 }
+
+/// Every kind of bad input gets a clear 400/409/413 and leaves every chunk and the shape as they were.
+#[tokio::test]
+async fn bad_input_is_rejected_with_clear_errors_and_no_chunk_changes() {
+    let (svc, store) = setup().await;
+    let id = stocks(&svc).await;
+    let snapshot = |store: std::sync::Arc<MemoryStore>, id: String| async move {
+        let mut tags = Vec::new();
+        for e in store.list_all("hsdstest", &chunk_key(&id, "")).await.unwrap() {
+            tags.push((e.key.clone(), store.get("hsdstest", &e.key).await.unwrap().etag));
+        }
+        tags
+    };
+    let before = snapshot(store.clone(), id.clone()).await;
+    let row = json!([["ABCD", 1.0, 1]]);
+    let bin = |r: Request, body: Vec<u8>| r.header("content-type", "application/octet-stream").body(body);
+    let cases: Vec<(u16, Request)> = vec![
+        (400, value_req("GET", &id).param("select", "[0:9]")),
+        (400, value_req("GET", &id).param("select", "[5:3]")),
+        (400, value_req("GET", &id).param("select", "[0:4,0:1]")),
+        (400, value_req("GET", &id).param("select", "[0:4:0]")),
+        (400, value_req("GET", &id).param("select", "[0:4:-1]")),
+        (400, value_req("GET", &id).param("select", "[a:b]")),
+        (400, value_req("GET", &id).param("select", "0:4")),
+        (400, value_req("GET", &id).param("fields", "sym:nope")),
+        (400, value_req("GET", &id).param("fields", "")),
+        (400, value_req("GET", &id).param("query", "vol >> 3")),
+        (400, value_req("GET", &id).param("query", "open > 1").param("Limit", "-1")),
+        (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value": [["ABCD", "x", 1]]}))),
+        (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value": [["ABCD", 1.0, 1.5]]}))),
+        (400, value_req("PUT", &id).param("select", "[0:2]").json(&json!({"value": row}))),
+        (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value_base64": "not base64!"}))),
+        (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value_base64": "AAAA"}))),
+        (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"nothing": 1}))),
+        (400, value_req("PUT", &id).json(&json!({"points": [[8]], "value": row}))),
+        (400, value_req("PUT", &id).json(&json!({"points": [[1, 1]], "value": row}))),
+        (400, value_req("PUT", &id).param("fields", "vol").param("select", "[0:1]").json(&json!({"value": [["x"]]}))),
+        (400, bin(value_req("PUT", &id).param("select", "[0:1]"), vec![0; 11])),
+        (400, bin(value_req("PUT", &id).param("select", "[0:1]").param("fields", "vol"), vec![0; 12])),
+        (400, bin(value_req("POST", &id), vec![0; 7])),
+        (400, bin(value_req("POST", &id), 9u64.to_le_bytes().to_vec())),
+        (400, value_req("PUT", &id).param("select", "[0:1]").param("element_count", "2").json(&json!({"value": row}))),
+        (400, value_req("PUT", &id).param("select", "[0:1]").param("element_count", "x").json(&json!({"value": row}))),
+        (400, value_req("PUT", &id).param("append", "-1").json(&json!({"value": row}))),
+        (400, value_req("PUT", &id).param("append", "1").param("append_dim", "1").json(&json!({"value": row}))),
+        (400, value_req("PUT", &id).body("{not json")),
+    ];
+    for (want, r) in cases {
+        let desc = format!("{} {:?}", r.method, r.params);
+        let rsp = svc.handle(r).await;
+        let body = rsp.json_body().unwrap_or(Value::Null);
+        assert_eq!(rsp.status, want, "{desc}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.len() > 10, "{desc}: unclear message {body}");
+    }
+    assert_eq!(snapshot(store.clone(), id.clone()).await, before);
+    // Shape changes: below 0 and past maxdims.
+    let fixed = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4], "maxdims": [6]})).await;
+    let shape_req = || req("PUT", &format!("/datasets/{fixed}/shape"), Some("test_user1"), Some(DOM));
+    for (want, body) in [(400, json!({"shape": [-1]})), (409, json!({"shape": [7]})), (409, json!({"extend": 3})), (400, json!({"extend": -2}))] {
+        let (s, v) = call_json(&svc, shape_req(), &body).await;
+        assert_eq!(s, want, "{body}: {v}");
+    }
+    let (_, v) = call(&svc, req("GET", &format!("/datasets/{fixed}/shape"), Some("test_user1"), Some(DOM))).await;
+    assert_eq!(v["shape"]["dims"], json!([4]));
+}
