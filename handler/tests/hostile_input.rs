@@ -403,6 +403,26 @@ async fn huge_and_negative_numbers_in_params() {
 }
 
 #[tokio::test]
+async fn broadcast_writes_respect_max_request_size() {
+    let (svc, store) = service_with(hsds_handler::Config { max_request_size: 1000, ..Default::default() });
+    let u = Some("test_user1");
+    ok(&svc, req("PUT", "/", Some("admin"), Some("/home")), json!({"folder": true})).await;
+    ok(&svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), json!({"folder": true, "owner": "test_user1"}))
+        .await;
+    ok(&svc, req("PUT", "/", u, Some(DOM)), json!({})).await;
+    let d = ok(&svc, req("POST", "/datasets", u, Some(DOM)), json!({"type": "H5T_STD_U8LE", "shape": [2000]})).await;
+    let path = format!("/datasets/{}/value", d["id"].as_str().unwrap());
+    let before = store.len();
+    let r = req("PUT", &path, u, Some(DOM)).param("element_count", "1").json(&json!({"value": [1]}));
+    let (s, v) = call(&svc, r).await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(store.len(), before, "nothing written");
+    let r = req("PUT", &path, u, Some(DOM)).param("element_count", "1").param("select", "[0:1000]");
+    let (s, v) = call(&svc, r.json(&json!({"value": [1]}))).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
 async fn invalid_utf8_and_odd_paths() {
     let w = world().await;
     let root = &w.root;

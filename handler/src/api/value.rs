@@ -92,7 +92,7 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         (sel, data)
     };
     let data = broadcast(ctx, data, &sel, is)?;
-    let want = value_bytes(&sel, is)?;
+    let want = value_bytes(&sel, is, write_limit(ctx))?;
     if data.len() != want {
         return Err(ApiError::bad_request(format!(
             "the request holds {} bytes of data but the selection needs {want}",
@@ -170,13 +170,19 @@ fn element_count(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
         .transpose()
 }
 
-/// Bytes of data a write over `sel` takes (`count × item size`), or 413 past the largest value one request may
-/// write ([`MAX_VALUE_BYTES`]), before anything of that size is allocated.
-fn value_bytes(sel: &Selection, is: usize) -> ApiResult<usize> {
+/// The most bytes one write may carry after `element_count` broadcasting: HSDS's `max_request_size`, and never
+/// more than [`MAX_VALUE_BYTES`].
+fn write_limit(ctx: &Ctx<'_>) -> u64 {
+    ctx.svc.config.max_request_size.min(MAX_VALUE_BYTES)
+}
+
+/// Bytes of data a write over `sel` takes (`count × item size`), or 413 past `limit`, before anything of that
+/// size is allocated.
+fn value_bytes(sel: &Selection, is: usize, limit: u64) -> ApiResult<usize> {
     let n = sel.count()?;
-    n.checked_mul(is as u64).filter(|b| *b <= MAX_VALUE_BYTES).map(|b| b as usize).ok_or_else(|| {
+    n.checked_mul(is as u64).filter(|b| *b <= limit).map(|b| b as usize).ok_or_else(|| {
         ApiError::too_large(format!(
-            "writing {n} elements of {is} bytes exceeds the {MAX_VALUE_BYTES}-byte limit of one request; \
+            "writing {n} elements of {is} bytes exceeds the {limit}-byte limit of one request; \
              write a smaller selection at a time"
         ))
     })
@@ -185,7 +191,7 @@ fn value_bytes(sel: &Selection, is: usize) -> ApiResult<usize> {
 /// `element_count=k`: the body holds k elements repeated over the selection (k = 1 or the trailing dims).
 fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, is: usize) -> ApiResult<Vec<u8>> {
     let Some(k) = element_count(ctx)? else { return Ok(data) };
-    value_bytes(sel, is)?;
+    value_bytes(sel, is, write_limit(ctx))?;
     let n = sel.count()? as usize;
     if k == 0 || n % k != 0 || data.len() != k * is {
         return Err(ApiError::bad_request(format!(
@@ -253,7 +259,7 @@ fn values_to_bytes(
     let is = dt.item_size().ok_or_else(vlen_unsupported)?;
     let n = match count {
         Some(k) => k,
-        None => value_bytes(sel, is)? / is.max(1),
+        None => value_bytes(sel, is, MAX_VALUE_BYTES)? / is.max(1),
     };
     // Reserve no more than the body can plausibly fill: a huge selection with a one-element body must fail
     // on its length, not on allocating the whole selection first.
