@@ -484,6 +484,19 @@ fn a_failing_value_does_not_reserve_its_full_size_first() {
     assert!(peak <= 4096, "{peak} bytes reserved");
 }
 
+/// Regression (found by `cargo fuzz run value`): an error message cut a long string value at byte 40, inside a
+/// multi-byte character, and panicked.
+#[tokio::test]
+async fn long_non_ascii_values_in_error_messages() {
+    let value = format!("{}\u{0586}tail", "x".repeat(38));
+    let t = Datatype::from_json(&json!("H5T_STD_I32LE")).unwrap();
+    assert!(json_to_bytes(&t, &[], &json!(value)).is_err());
+    let w = world().await;
+    let r = req("PUT", &format!("/groups/{}/attributes/u", w.root), Some("test_user1"), Some(DOM));
+    let (s, v) = call_json(&w.svc, r, &json!({"type": "H5T_STD_I32LE", "value": value})).await;
+    assert_eq!(s, 400, "{v}");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Property tests over the parsers the fuzz targets cover
 
