@@ -138,8 +138,14 @@ impl Users {
             ApiError::bad_request("invalid Authorization header: expected 'Basic <base64(user:password)>'")
         })?;
         if !scheme.eq_ignore_ascii_case("basic") {
+            // Echo only well-known scheme names: a mangled header may start with the credentials themselves.
+            const KNOWN: [&str; 7] = ["Bearer", "Digest", "Negotiate", "NTLM", "Token", "AWS4-HMAC-SHA256", "HOBA"];
+            let shown = match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(scheme)) {
+                Some(k) => format!(" {k:?}"),
+                None => String::new(),
+            };
             return Err(ApiError::bad_request(format!(
-                "unsupported Authorization scheme {scheme:?}: only Basic is supported"
+                "unsupported Authorization scheme{shown}: only Basic is supported"
             )));
         }
         let decoded = base64::engine::general_purpose::STANDARD
@@ -216,6 +222,13 @@ mod tests {
         assert_eq!(u.authenticate(Some("Basic !!!")).unwrap_err().status, 400);
         assert_eq!(u.authenticate(Some(&basic("nocolon"))).unwrap_err().status, 400);
         assert_eq!(u.authenticate(Some("Digest abc")).unwrap_err().status, 400);
+        assert!(u.authenticate(Some("Digest abc")).unwrap_err().message.contains("\"Digest\""));
+        // A header that starts with the credentials is not echoed into the error (and so into logs).
+        for header in ["test_user1:s3cr3t x", "s3cr3t x"] {
+            let e = u.authenticate(Some(header)).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+        }
         assert!(Users::default().load_passwd("ab:cdef").is_err());
     }
 

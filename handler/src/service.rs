@@ -5,9 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Users;
 use crate::chunk::cache::ChunkCache;
-use crate::config::{Config, WriteMode};
+use crate::config::Config;
+#[cfg(feature = "aws")]
+use crate::config::WriteMode;
 use crate::request::{Request, Response};
-use crate::store::{LastWriterWins, S3Store, Store};
+use crate::store::Store;
+#[cfg(feature = "aws")]
+use crate::store::{LastWriterWins, S3Store};
 
 /// The HDF REST API over one store. Built once per process and reused by every invocation.
 pub struct Service {
@@ -50,6 +54,7 @@ impl Service {
     }
 
     /// The service the `bootstrap` binary runs: S3 store and configuration from the environment.
+    #[cfg(feature = "aws")]
     pub fn from_env() -> Result<Self, String> {
         let config = Config::from_env();
         let store: Arc<dyn Store> = match config.write_mode {

@@ -403,6 +403,26 @@ async fn huge_and_negative_numbers_in_params() {
 }
 
 #[tokio::test]
+async fn broadcast_writes_respect_max_request_size() {
+    let (svc, store) = service_with(hsds_handler::Config { max_request_size: 1000, ..Default::default() });
+    let u = Some("test_user1");
+    ok(&svc, req("PUT", "/", Some("admin"), Some("/home")), json!({"folder": true})).await;
+    ok(&svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), json!({"folder": true, "owner": "test_user1"}))
+        .await;
+    ok(&svc, req("PUT", "/", u, Some(DOM)), json!({})).await;
+    let d = ok(&svc, req("POST", "/datasets", u, Some(DOM)), json!({"type": "H5T_STD_U8LE", "shape": [2000]})).await;
+    let path = format!("/datasets/{}/value", d["id"].as_str().unwrap());
+    let before = store.len();
+    let r = req("PUT", &path, u, Some(DOM)).param("element_count", "1").json(&json!({"value": [1]}));
+    let (s, v) = call(&svc, r).await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(store.len(), before, "nothing written");
+    let r = req("PUT", &path, u, Some(DOM)).param("element_count", "1").param("select", "[0:1000]");
+    let (s, v) = call(&svc, r.json(&json!({"value": [1]}))).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
 async fn invalid_utf8_and_odd_paths() {
     let w = world().await;
     let root = &w.root;
@@ -462,6 +482,19 @@ fn a_failing_value_does_not_reserve_its_full_size_first() {
     .unwrap();
     let peak = largest_alloc(|| assert!(bytes_to_json(&vlen, &[1_000_000_000_000], &[0; 4]).is_err()));
     assert!(peak <= 4096, "{peak} bytes reserved");
+}
+
+/// Regression (found by `cargo fuzz run value`): an error message cut a long string value at byte 40, inside a
+/// multi-byte character, and panicked.
+#[tokio::test]
+async fn long_non_ascii_values_in_error_messages() {
+    let value = format!("{}\u{0586}tail", "x".repeat(38));
+    let t = Datatype::from_json(&json!("H5T_STD_I32LE")).unwrap();
+    assert!(json_to_bytes(&t, &[], &json!(value)).is_err());
+    let w = world().await;
+    let r = req("PUT", &format!("/groups/{}/attributes/u", w.root), Some("test_user1"), Some(DOM));
+    let (s, v) = call_json(&w.svc, r, &json!({"type": "H5T_STD_I32LE", "value": value})).await;
+    assert_eq!(s, 400, "{v}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

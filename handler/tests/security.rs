@@ -675,6 +675,8 @@ async fn no_secrets_in_logs() {
         format!("Basic {}", "%%%not-base64"),
         format!("Bearer {secret}"),
         format!("Basic {secret}"),
+        format!("{secret} is-not-a-scheme"),
+        format!("alice:{secret} typed-raw"),
     ];
     for h in &headers {
         for (method, path) in [("GET", "/"), ("PUT", "/"), ("GET", "/groups/g-nope"), ("GET", "/about")] {

@@ -142,8 +142,8 @@ fn describe(v: &Value) -> String {
         Value::Object(_) => "an object".to_string(),
         other => {
             let s = other.to_string();
-            if s.len() > 40 {
-                format!("{}...", &s[..40])
+            if s.chars().count() > 40 {
+                format!("{}...", s.chars().take(40).collect::<String>())
             } else {
                 s
             }

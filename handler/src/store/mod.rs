@@ -7,10 +7,12 @@
 pub mod json;
 mod lww;
 mod memory;
+#[cfg(feature = "aws")]
 mod s3;
 
 pub use lww::LastWriterWins;
 pub use memory::MemoryStore;
+#[cfg(feature = "aws")]
 pub use s3::S3Store;
 
 use async_trait::async_trait;
