@@ -113,6 +113,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         Some(u) => println!("  users: {}", u.display()),
         None => println!("  users: none (anonymous access only; pass --users passwd.txt)"),
     }
+    if f.timeout > lambda_emulator::gateway::INTEGRATION_TIMEOUT {
+        println!(
+            "  note: the function timeout ({} s) exceeds API Gateway's 30 s integration timeout: front-door \
+             requests running longer get 503 (the Invoke API waits the full timeout)",
+            f.timeout.as_secs()
+        );
+    }
     for line in stack.endpoints() {
         println!("  {line}");
     }

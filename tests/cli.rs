@@ -62,6 +62,26 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
     let functions = children_of(child.id());
     assert_eq!(functions.len(), 1, "one warm function process");
 
+    // `hslambda invoke` sends an event file to the running stack and prints response + REPORT.
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"method": "GET", "path": "/about", "params": {}, "headers": {}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+        .arg("invoke")
+        .arg(&event)
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(response["statusCode"], 200);
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(report.starts_with("REPORT RequestId: ") && report.contains("Max Memory Used"), "{report}");
+    let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+        .args(["invoke", "/nonexistent.json", "--endpoint", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
+
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

@@ -100,6 +100,11 @@ async fn crashes_are_runtime_exit_errors_and_function_errors_pass_through() {
     assert!(a.body["errorMessage"].as_str().unwrap().ends_with("Runtime exited with error: exit status 42"));
     assert!(a.log.contains("\tStatus: error\tError Type: Runtime.ExitError"), "{}", a.log);
 
+    // Over Lambda's 6 MB response limit.
+    let a = invoke(&t, json!({"action": "big"})).await;
+    assert_eq!(a.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(a.body["errorType"], "Function.ResponseSizeTooLarge", "{}", a.body);
+
     let a = invoke(&t, json!({"action": "error"})).await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.function_error.as_deref(), Some("Unhandled"));
@@ -141,4 +146,25 @@ async fn invoke_api_throttles_at_the_concurrency_limit() {
     let r = t.http.get(t.url("/anything")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(busy.await.unwrap().status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn event_invocations_are_accepted_then_run() {
+    let t = stack(|_| {}).await;
+    let r = t
+        .http
+        .post(t.url("/2015-03-31/functions/hslambda/invocations"))
+        .header("x-amz-invocation-type", "Event")
+        .json(&json!({"action": "sleep", "seconds": 0.2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(t.stack.sandbox.idle_count(), 0, "answered before the function ran");
+    let t0 = std::time::Instant::now();
+    while t.stack.sandbox.idle_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the queued event never completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(t.stack.sandbox.live_count(), 1);
 }

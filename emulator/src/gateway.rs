@@ -16,6 +16,8 @@ use crate::AppState;
 
 /// API Gateway HTTP API's request payload limit (10 MB).
 pub const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
+/// API Gateway HTTP API's hard integration timeout: a slower function gets 503 at the front door.
+pub const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Lambda's synchronous invocation payload limit (6 MB), which the whole event must fit.
 pub const MAX_SYNC_EVENT: usize = 6 * 1024 * 1024;
 
@@ -222,7 +224,15 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
     if event.len() > MAX_SYNC_EVENT {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
-    let mut resp = match app.sandbox.invoke(event, None, Admission::Wait).await {
+    // API Gateway stops waiting after its integration timeout; the invocation itself runs on.
+    let sandbox = app.sandbox.clone();
+    let running = tokio::spawn(async move { sandbox.invoke(event, None, Admission::Wait).await });
+    let outcome = match tokio::time::timeout(INTEGRATION_TIMEOUT, running).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(join)) => Err(InvokeError::Spawn(join.to_string())),
+        Err(_) => return gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+    };
+    let mut resp = match outcome {
         Ok(done) if done.function_error => {
             if done.report.status == Some("timeout") {
                 gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")

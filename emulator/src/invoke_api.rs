@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::json;
 
-use crate::sandbox::{Admission, InvokeError, Invoked};
+use crate::sandbox::{Admission, InvokeError, Invoked, ACCOUNT_ID, REGION};
 use crate::AppState;
 
 /// Synchronous (RequestResponse) request payload limit.
@@ -60,9 +60,10 @@ pub async fn handle(
     let (name, path_qualifier) = parse_function_name(&function);
     let qualifier = query.iter().find(|(k, _)| k == "Qualifier").map(|(_, v)| v.clone()).or(path_qualifier);
     if name != cfg.name || qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}");
         let arn = match &qualifier {
-            Some(q) => format!("{}:{q}", cfg.arn().replace(&cfg.name, &name)),
-            None => cfg.arn().replace(&cfg.name, &name),
+            Some(q) => format!("{arn}:{q}"),
+            None => arn,
         };
         return service_error(
             StatusCode::NOT_FOUND,

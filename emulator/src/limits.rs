@@ -60,19 +60,35 @@ fn own_cgroup() -> Result<PathBuf, String> {
     Ok(root.join(rel.trim_start_matches('/')))
 }
 
+fn has_controllers(file: &Path) -> bool {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    ["memory", "cpu"].iter().all(|c| text.split_whitespace().any(|x| x == *c))
+}
+
+/// Prepares `<own cgroup>/hslambda-fns-<pid>` with the memory and cpu controllers delegated to its children.
+///
+/// cgroup v2 only lets a cgroup without processes hand controllers to its children, so when the
+/// emulator's own cgroup lacks them in `cgroup.subtree_control`, the emulator first moves itself
+/// into a leaf `<own>/hslambda-self` (this only works in a cgroup delegated to the user, e.g. a
+/// `systemd-run --user -p Delegate=yes` scope, or as root).
 fn try_cgroup_parent() -> Result<PathBuf, String> {
     let own = own_cgroup()?;
-    let controllers = std::fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default();
-    for c in ["memory", "cpu"] {
-        if !controllers.split_whitespace().any(|x| x == c) {
-            return Err(format!("the {c} controller is not available in {}", own.display()));
-        }
+    if !has_controllers(&own.join("cgroup.controllers")) {
+        return Err(format!("the memory and cpu controllers are not both available in {}", own.display()));
     }
-    let parent = own.join(format!("hslambda-{}", std::process::id()));
+    if !has_controllers(&own.join("cgroup.subtree_control")) {
+        let leaf = own.join("hslambda-self");
+        std::fs::create_dir_all(&leaf).map_err(|e| format!("{} is not writable: {e}", own.display()))?;
+        std::fs::write(leaf.join("cgroup.procs"), std::process::id().to_string())
+            .map_err(|e| format!("cannot move the emulator into {}: {e}", leaf.display()))?;
+        std::fs::write(own.join("cgroup.subtree_control"), "+memory +cpu")
+            .map_err(|e| format!("cannot delegate memory/cpu controllers below {}: {e}", own.display()))?;
+    }
+    let parent = own.join(format!("hslambda-fns-{}", std::process::id()));
     std::fs::create_dir_all(&parent).map_err(|e| format!("{} is not writable: {e}", own.display()))?;
     if let Err(e) = std::fs::write(parent.join("cgroup.subtree_control"), "+memory +cpu") {
         let _ = std::fs::remove_dir(&parent);
-        return Err(format!("cannot delegate memory/cpu controllers below {}: {e}", own.display()));
+        return Err(format!("cannot delegate memory/cpu controllers below {}: {e}", parent.display()));
     }
     Ok(parent)
 }

@@ -286,7 +286,11 @@ fn pipe_lines(
 
 impl Sandbox {
     /// A pool for `cfg`, limited as `limits` says. No process starts until the first invocation.
-    pub fn new(cfg: FunctionConfig, limits: Limits) -> Arc<Self> {
+    pub fn new(mut cfg: FunctionConfig, limits: Limits) -> Arc<Self> {
+        // The process runs in the binary's directory (LAMBDA_TASK_ROOT): a relative path would break.
+        if let Ok(abs) = cfg.bootstrap.canonicalize() {
+            cfg.bootstrap = abs;
+        }
         Arc::new(Sandbox {
             slots: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
             cfg,
@@ -501,8 +505,10 @@ impl Sandbox {
         };
         let ended = self.run(&mut inst, inv, started_rx, reply_rx).await;
 
-        // Let the log readers catch up with what the process printed before answering.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Let the log readers pick up what the process printed before answering (already in the pipe).
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
         let (payload, function_error, status, error_type, duration, keep) = match ended {
             Ended::Response(p, d) => (p, false, None, None, d, true),
             Ended::FunctionError(p, d) => (p, true, None, None, d, true),
@@ -559,6 +565,11 @@ impl Sandbox {
     ) -> Ended {
         let request_id = inv.request_id.clone();
         let crashed = |inst: &Instance, d: Duration| {
+            // A process that reported an init error and then exited failed with that error.
+            if let Some(err) = inst.api.init_error() {
+                let error_type = err.error_type.unwrap_or_else(|| "Runtime.Unknown".into());
+                return Ended::Sandbox { error_type, payload: err.body, d };
+            }
             let exit = inst.exited.borrow().clone().unwrap_or_else(|| "unknown exit".into());
             let error_type = if inst.oom.load(Ordering::SeqCst) || (exit == "signal: killed" && self.cgroup_oom(inst)) {
                 "Runtime.OutOfMemory"

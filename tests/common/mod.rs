@@ -48,7 +48,7 @@ pub fn bootstrap() -> PathBuf {
 /// `sleep` (`seconds`), `exit` (`code`), `alloc` (`mb`), `error`; anything else echoes back the
 /// event, the `/next` headers and the Lambda environment.
 pub const TEST_FUNCTION: &str = r#"#!/usr/bin/env python3
-import json, os, sys, time, urllib.request
+import json, os, sys, time, urllib.error, urllib.request
 base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
 def post(path, body, headers={}):
     req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers=headers, method="POST")
@@ -65,6 +65,12 @@ while True:
         time.sleep(event["seconds"])
     elif action == "exit":
         sys.exit(event.get("code", 42))
+    elif action == "big":
+        try:
+            post("/invocation/" + rid + "/response", "x" * (7 << 20))
+        except urllib.error.HTTPError as e:
+            print("response refused:", e.code, flush=True)
+        continue
     elif action == "alloc":
         hog = b"x" * (event["mb"] << 20)
         time.sleep(1)
