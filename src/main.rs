@@ -207,9 +207,8 @@ fn parse_s3_latency(s: &str) -> anyhow::Result<Option<S3Model>> {
 async fn bench_tune(a: TuneArgs) -> anyhow::Result<()> {
     let workload = match &a.event {
         Some(p) => Workload::Event(p.clone()),
-        None => Workload::from_name(&a.workload).with_context(|| {
-            format!("unknown workload {:?} (one of {})", a.workload, Workload::NAMES.join(", "))
-        })?,
+        None => Workload::from_name(&a.workload)
+            .with_context(|| format!("unknown workload {:?} (one of {})", a.workload, Workload::NAMES.join(", ")))?,
     };
     let modes = a
         .modes
@@ -263,7 +262,8 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
     let report = tune::selection::run(&opts).await?;
     print!("{}", tune::selection::markdown(&report));
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
         println!("JSON: {}", p.display());
     }
     Ok(())

@@ -40,7 +40,8 @@ pub struct S3Model {
 
 impl S3Model {
     /// S3 from Lambda in the same region (see the module documentation for the sources).
-    pub const LAMBDA_SAME_REGION: S3Model = S3Model { first_byte_p50_ms: 25.0, first_byte_p99_ms: 150.0, mb_per_s: 90.0 };
+    pub const LAMBDA_SAME_REGION: S3Model =
+        S3Model { first_byte_p50_ms: 25.0, first_byte_p99_ms: 150.0, mb_per_s: 90.0 };
 
     /// Parses `p50=25,p99=150,mbps=90` (fields optional, defaults from [`S3Model::LAMBDA_SAME_REGION`]);
     /// `default` alone means the defaults.

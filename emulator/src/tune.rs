@@ -308,7 +308,11 @@ impl TuneReport {
                     .iter()
                     .enumerate()
                     .filter(|(_, s)| s.mode == mode && s.clean())
-                    .map(|(i, s)| Candidate { index: i, cost: s.cost_of(arch).per_invocation, duration: s.compared_duration() })
+                    .map(|(i, s)| Candidate {
+                        index: i,
+                        cost: s.cost_of(arch).per_invocation,
+                        duration: s.compared_duration(),
+                    })
                     .collect();
                 if let Some(picks) = pick(&candidates, self.balanced_weight) {
                     self.recommendations.push(Recommendation { arch, mode, picks });
@@ -419,13 +423,22 @@ fn progress_bar(total: u64, show: bool) -> indicatif::ProgressBar {
     }
     let pb = indicatif::ProgressBar::new(total);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} invocations  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} invocations  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb
 }
 
-fn stack_config(data_dir: PathBuf, users: PathBuf, bootstrap: PathBuf, memory: u32, timeout: u64, cgroups: bool) -> StackConfig {
+fn stack_config(
+    data_dir: PathBuf,
+    users: PathBuf,
+    bootstrap: PathBuf,
+    memory: u32,
+    timeout: u64,
+    cgroups: bool,
+) -> StackConfig {
     let mut function = default_function(bootstrap);
     function.memory_mb = memory;
     function.timeout = Duration::from_secs(timeout);
@@ -513,7 +526,8 @@ pub async fn run(opts: &TuneOptions) -> anyhow::Result<TuneReport> {
     let mut cpu_shaped = true;
     for &memory in &opts.memories {
         for &timeout in &opts.timeouts {
-            let cfg = stack_config(data_dir.clone(), users.clone(), bootstrap.clone(), memory, timeout, opts.use_cgroups);
+            let cfg =
+                stack_config(data_dir.clone(), users.clone(), bootstrap.clone(), memory, timeout, opts.use_cgroups);
             let stack = Stack::start(cfg).await?;
             stack.faults.set_model(opts.s3_model).await;
             let l = stack.sandbox.limits();
@@ -569,7 +583,8 @@ async fn run_remote(
         "Ran against the running stack at {endpoint}: its memory size and timeout are fixed, so the matrix is that \
          one setting; the S3 latency model is whatever that stack applies."
     )];
-    let status: Option<Value> = match reqwest::get(format!("{}/_emulator/status", endpoint.trim_end_matches('/'))).await {
+    let status: Option<Value> = match reqwest::get(format!("{}/_emulator/status", endpoint.trim_end_matches('/'))).await
+    {
         Ok(r) if r.status().is_success() => r.json().await.ok(),
         _ => None,
     };
@@ -583,7 +598,9 @@ async fn run_remote(
         .unwrap_or_else(|| vec!["limits unknown (the endpoint has no /_emulator/status)".into()]);
     let cpu_shaped = limits.iter().any(|l| l.starts_with("CPU share") && l.contains(": applied"));
     if status.is_none() {
-        notes.push(format!("{endpoint} has no /_emulator/status: memory {memory} MB and timeout {timeout} s are assumed"));
+        notes.push(format!(
+            "{endpoint} has no /_emulator/status: memory {memory} MB and timeout {timeout} s are assumed"
+        ));
     }
     let setup_started = Instant::now();
     let fixture = if needs_data {

@@ -152,11 +152,8 @@ mod tests {
         assert!(svg.contains("t &lt;&amp;&gt;"));
         assert!(svg.contains("<polyline"));
         // The slower point is further right than the faster one.
-        let xs: Vec<f64> = svg
-            .split(r#"class="point" cx=""#)
-            .skip(1)
-            .map(|r| r.split('"').next().unwrap().parse().unwrap())
-            .collect();
+        let xs: Vec<f64> =
+            svg.split(r#"class="point" cx=""#).skip(1).map(|r| r.split('"').next().unwrap().parse().unwrap()).collect();
         assert!(xs[0] > xs[1] && xs.iter().all(|x| (LEFT..=W - RIGHT).contains(x)));
     }
 

@@ -135,7 +135,10 @@ pub struct Picks {
 /// Picks among `candidates` (None when empty); `weight` is Power Tuning's `balancedWeight` (0 = speed, 1 = cost).
 pub fn pick(candidates: &[Candidate], weight: f64) -> Option<Picks> {
     let by = |key: &dyn Fn(&Candidate) -> (f64, f64)| {
-        candidates.iter().min_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal)).map(|c| c.index)
+        candidates
+            .iter()
+            .min_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal))
+            .map(|c| c.index)
     };
     let max_cost = candidates.iter().map(|c| c.cost).fold(f64::MIN_POSITIVE, f64::max);
     let max_dur = candidates.iter().map(|c| c.duration).fold(f64::MIN_POSITIVE, f64::max);

@@ -60,7 +60,11 @@ pub fn cpu_warning(r: &TuneReport) -> Option<&'static str> {
 /// The terminal table plus recommendations.
 pub fn table(r: &TuneReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "hslambda bench tune — workload {}, {} invocations per setting, {}", r.workload, r.invocations, r.target);
+    let _ = writeln!(
+        s,
+        "hslambda bench tune — workload {}, {} invocations per setting, {}",
+        r.workload, r.invocations, r.target
+    );
     if let Some(w) = cpu_warning(r) {
         let _ = writeln!(s, "{w}");
     }
@@ -78,7 +82,18 @@ pub fn table(r: &TuneReport) -> String {
     let _ = writeln!(
         s,
         "{:>6} {:>5} {:>4} | {:>9} {:>9} {:>9} | {:>8} {:>8} | {:>6} | {:>11} | {:>10} {:>10}",
-        "MB", "tmo s", "mode", "p50 ms", "p95 ms", "p99 ms", "billed", "init", "maxMB", "ok/err/t/oom", "x86 $/M", "arm $/M"
+        "MB",
+        "tmo s",
+        "mode",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "billed",
+        "init",
+        "maxMB",
+        "ok/err/t/oom",
+        "x86 $/M",
+        "arm $/M"
     );
     for st in &r.settings {
         let init = st.init_ms.map(|i| format!("{:.1}", i.p50)).unwrap_or_else(|| "-".into());

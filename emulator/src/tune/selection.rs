@@ -101,7 +101,12 @@ pub fn patterns(cube: &CubeSpec) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn prepare(endpoint: &str, admin: (&str, &str), user: (&str, &str), cube: &CubeSpec) -> anyhow::Result<(RestClient, String)> {
+async fn prepare(
+    endpoint: &str,
+    admin: (&str, &str),
+    user: (&str, &str),
+    cube: &CubeSpec,
+) -> anyhow::Result<(RestClient, String)> {
     let folder = format!("/home/{}", user.0);
     workload::ensure_folder(endpoint, admin, &folder, user.0).await?;
     let domain = format!("{folder}/selbench-{}.h5", uuid::Uuid::new_v4().simple());
@@ -206,7 +211,7 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
 
 fn cell(t: Option<&Timing>) -> String {
     match t {
-        Some(t) if t.status == 200 => format!("{:.1} ({:.0} MB/s)", t.median_ms, t.mb_per_s),
+        Some(t) if t.status == 200 => format!("{:.1} ({:.1} MB/s)", t.median_ms, t.mb_per_s),
         Some(t) => format!("HTTP {}", t.status),
         None => "-".into(),
     }

@@ -56,7 +56,10 @@ impl Workload {
     }
 
     fn needs_cube(&self) -> bool {
-        matches!(self, Workload::Metadata | Workload::Timeseries | Workload::Block | Workload::Strided | Workload::Writes)
+        matches!(
+            self,
+            Workload::Metadata | Workload::Timeseries | Workload::Block | Workload::Strided | Workload::Writes
+        )
     }
 }
 
@@ -117,7 +120,6 @@ impl CubeSpec {
             }
         })
     }
-
 }
 
 /// Where the bench's data lives and who it acts as.
@@ -418,10 +420,11 @@ mod tests {
 
     #[test]
     fn put_blocks_cover_the_cube_in_whole_chunks_within_the_size_limit() {
-        for spec in [CubeSpec::default(), CubeSpec { shape: [2000, 200, 200], chunks: [250, 25, 25] }, CubeSpec {
-            shape: [10, 7, 9],
-            chunks: [4, 3, 4],
-        }] {
+        for spec in [
+            CubeSpec::default(),
+            CubeSpec { shape: [2000, 200, 200], chunks: [250, 25, 25] },
+            CubeSpec { shape: [10, 7, 9], chunks: [4, 3, 4] },
+        ] {
             let blocks = put_blocks(&spec);
             let total: usize = blocks.iter().map(|(_, d)| d.iter().product::<usize>()).sum();
             assert_eq!(total, spec.shape.iter().product::<usize>());
