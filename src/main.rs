@@ -10,7 +10,10 @@ use anyhow::Context;
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use lambda_emulator::faults::FaultRule;
+use lambda_emulator::s3_model::S3Model;
 use lambda_emulator::sandbox::locate_bootstrap;
+use lambda_emulator::tune::{self, cost::Prices, selection::SelectionOptions, workload::CubeSpec, workload::Workload};
+use lambda_emulator::tune::{StartMode, TuneOptions};
 use lambda_emulator::{default_function, Stack, StackConfig};
 
 #[derive(Parser)]
@@ -28,6 +31,9 @@ enum Command {
     Invoke(InvokeArgs),
     /// Concurrent writers against one function, then a check that no acknowledged write was lost.
     Race(race_cmd::RaceArgs),
+    /// Benchmarks: `tune` (memory size / timeout / cost) and `selection` (hslambda vs HSDS).
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Args)]
@@ -83,6 +89,188 @@ struct InvokeArgs {
     /// Function name.
     #[arg(long, default_value = "hslambda")]
     function: String,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Run a workload across memory sizes × timeouts × cold/warm; report durations, memory, cost and the
+    /// cheapest/fastest/balanced setting (table, Power-Tuning-compatible JSON, HTML with a chart).
+    Tune(TuneArgs),
+    /// selbench.py's selection patterns against an hslambda stack and, optionally, HSDS 1.0.2.
+    Selection(SelectionArgs),
+}
+
+#[derive(Args)]
+struct TuneArgs {
+    /// Built-in workload: metadata, timeseries, block, strided, writes (ignored with --event).
+    #[arg(long, default_value = "timeseries")]
+    workload: String,
+    /// Replay this recorded Invoke API event file instead of a built-in workload.
+    #[arg(long)]
+    event: Option<PathBuf>,
+    /// Memory sizes in MB, comma-separated (128-10240).
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024,1769,3008")]
+    memory: Vec<u32>,
+    /// Timeouts in seconds, comma-separated (1-900).
+    #[arg(long, value_delimiter = ',', default_value = "30")]
+    timeouts: Vec<u64>,
+    /// Start modes: cold (new instance per invocation), warm (one reused instance).
+    #[arg(long, value_delimiter = ',', default_value = "cold,warm")]
+    modes: Vec<String>,
+    /// Measured invocations per setting.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    invocations: usize,
+    /// Duration price per GB-s on x86_64 (USD).
+    #[arg(long, default_value_t = 0.0000166667)]
+    price_x86: f64,
+    /// Duration price per GB-s on arm64 (USD).
+    #[arg(long, default_value_t = 0.0000133334)]
+    price_arm: f64,
+    /// Price per million requests (USD).
+    #[arg(long, default_value_t = 0.20)]
+    price_requests: f64,
+    /// Power Tuning's balancedWeight: 0 = speed only, 1 = cost only.
+    #[arg(long, default_value_t = 0.5)]
+    balanced_weight: f64,
+    /// S3 latency model: p50=25,p99=150,mbps=90 (first-byte ms, MB/s per connection), or `none`.
+    #[arg(long, default_value = "default")]
+    s3_latency: String,
+    /// Drive a running `hslambda up` (front door URL) instead of the bench's own stacks.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// User the events authenticate as (with --endpoint; own stacks use test_user1).
+    #[arg(long, default_value = "test_user1")]
+    user: String,
+    /// Password of --user.
+    #[arg(long, default_value = "test")]
+    password: String,
+    /// Folder the bench's domain is created in.
+    #[arg(long, default_value = "/home/test_user1")]
+    folder: String,
+    /// Data directory for the bench's own stacks (default: a temporary one).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Cube shape T,Y,X for the data workloads.
+    #[arg(long, default_value = "1200,64,64")]
+    shape: String,
+    /// Cube chunk shape.
+    #[arg(long, default_value = "60,16,16")]
+    chunks: String,
+    /// Do not try cgroups (memory by RSS polling, CPU not shaped).
+    #[arg(long)]
+    no_cgroups: bool,
+    /// Write the Power-Tuning-compatible JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SelectionArgs {
+    /// HSDS endpoint to compare with (e.g. http://127.0.0.1:5130).
+    #[arg(long)]
+    hsds_endpoint: Option<String>,
+    /// HSDS user (its folder /home/<user> is created as admin:admin if missing).
+    #[arg(long, default_value = "test_user1")]
+    hsds_user: String,
+    /// HSDS password.
+    #[arg(long, default_value = "test")]
+    hsds_password: String,
+    /// Cube shape T,Y,X (selbench.py's default).
+    #[arg(long, default_value = "2000,200,200")]
+    shape: String,
+    /// Chunk shape.
+    #[arg(long, default_value = "250,25,25")]
+    chunks: String,
+    /// Measured requests per pattern.
+    #[arg(long, default_value_t = 15)]
+    reps: usize,
+    /// hslambda memory size (MB).
+    #[arg(long, default_value_t = 1769, value_parser = clap::value_parser!(u32).range(128..=10240))]
+    memory: u32,
+    /// S3 latency model for hslambda's S3 (`none` for local disk speed).
+    #[arg(long, default_value = "none")]
+    s3_latency: String,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn parse_s3_latency(s: &str) -> anyhow::Result<Option<S3Model>> {
+    if s == "none" {
+        return Ok(None);
+    }
+    S3Model::parse(s).map(Some).map_err(anyhow::Error::msg)
+}
+
+async fn bench_tune(a: TuneArgs) -> anyhow::Result<()> {
+    let workload = match &a.event {
+        Some(p) => Workload::Event(p.clone()),
+        None => Workload::from_name(&a.workload)
+            .with_context(|| format!("unknown workload {:?} (one of {})", a.workload, Workload::NAMES.join(", ")))?,
+    };
+    let modes = a
+        .modes
+        .iter()
+        .map(|m| StartMode::from_name(m).with_context(|| format!("unknown start mode {m:?} (cold, warm)")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = TuneOptions {
+        workload,
+        memories: a.memory,
+        timeouts: a.timeouts,
+        modes,
+        invocations: a.invocations,
+        prices: Prices { x86_64_gb_s: a.price_x86, arm64_gb_s: a.price_arm, per_million_requests: a.price_requests },
+        balanced_weight: a.balanced_weight,
+        s3_model: parse_s3_latency(&a.s3_latency)?,
+        endpoint: a.endpoint,
+        user: a.user,
+        password: a.password,
+        folder: a.folder,
+        data_dir: a.data_dir,
+        bootstrap: None,
+        use_cgroups: !a.no_cgroups,
+        cube: CubeSpec::parse(&a.shape, &a.chunks).map_err(anyhow::Error::msg)?,
+        progress: !a.quiet,
+    };
+    let report = tune::run(&opts).await?;
+    print!("{}", tune::report::table(&report));
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&tune::report::json(&report))?;
+        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+        println!("JSON: {}", p.display());
+    }
+    if let Some(p) = &a.html {
+        std::fs::write(p, tune::report::html(&report)).with_context(|| format!("writing {}", p.display()))?;
+        println!("HTML: {}", p.display());
+    }
+    Ok(())
+}
+
+async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
+    let opts = SelectionOptions {
+        cube: CubeSpec::parse(&a.shape, &a.chunks).map_err(anyhow::Error::msg)?,
+        reps: a.reps,
+        memory_mb: a.memory,
+        s3_model: parse_s3_latency(&a.s3_latency)?,
+        bootstrap: None,
+        hsds_endpoint: a.hsds_endpoint,
+        hsds_user: a.hsds_user,
+        hsds_password: a.hsds_password,
+    };
+    let report = tune::selection::run(&opts).await?;
+    print!("{}", tune::selection::markdown(&report));
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+        println!("JSON: {}", p.display());
+    }
+    Ok(())
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -192,5 +380,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Up(args) => up(args).await,
         Command::Invoke(args) => invoke(args).await,
         Command::Race(args) => race_cmd::race(args).await,
+        Command::Bench(BenchCommand::Tune(args)) => bench_tune(args).await,
+        Command::Bench(BenchCommand::Selection(args)) => bench_selection(args).await,
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use crate::s3_model::S3Model;
+
 /// One fault rule; the first rule whose prefix matches a key applies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRule {
@@ -80,12 +82,14 @@ pub enum Fault {
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     rules: Arc<RwLock<Vec<FaultRule>>>,
+    /// Optional latency model applied to every request (see [`crate::s3_model`]).
+    model: Arc<RwLock<Option<S3Model>>>,
 }
 
 impl Faults {
     /// A table holding `rules`.
     pub fn new(rules: Vec<FaultRule>) -> Self {
-        Faults { rules: Arc::new(RwLock::new(rules)) }
+        Faults { rules: Arc::new(RwLock::new(rules)), model: Arc::default() }
     }
 
     /// The current rules.
@@ -109,6 +113,23 @@ impl Faults {
             Fault::Status(rule.status)
         } else {
             Fault::None
+        }
+    }
+
+    /// Installs (or with `None` removes) the S3 latency model.
+    pub async fn set_model(&self, model: Option<S3Model>) {
+        *self.model.write().await = model;
+    }
+
+    /// The S3 latency model in force, if any.
+    pub async fn model(&self) -> Option<S3Model> {
+        *self.model.read().await
+    }
+
+    /// Sleeps the modelled latency of a request carrying `bytes` of payload (no-op without a model).
+    pub async fn model_delay(&self, bytes: u64) {
+        if let Some(m) = self.model().await {
+            tokio::time::sleep(m.sample(bytes)).await;
         }
     }
 }

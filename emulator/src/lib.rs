@@ -13,7 +13,9 @@ pub mod race;
 pub mod rest_client;
 pub mod runtime_api;
 pub mod s3;
+pub mod s3_model;
 pub mod sandbox;
+pub mod tune;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -464,6 +464,8 @@ impl S3 for LocalS3 {
 /// Lets anonymous requests in (the default rejects them once auth is configured) and injects faults.
 struct OpenAccess {
     faults: Faults,
+    /// The storage root, to size GETs for the latency model.
+    root: PathBuf,
 }
 
 #[async_trait::async_trait]
@@ -474,10 +476,34 @@ impl S3Access for OpenAccess {
             _ => String::new(),
         };
         match self.faults.roll(&key).await {
-            Fault::None => Ok(()),
+            Fault::None => {
+                self.model_delay(cx).await;
+                Ok(())
+            }
             Fault::Status(503) => Err(s3_error!(SlowDown, "Please reduce your request rate. (injected fault)")),
             Fault::Status(_) => Err(s3_error!(InternalError, "We encountered an internal error. (injected fault)")),
         }
+    }
+}
+
+impl OpenAccess {
+    /// Applies the S3 latency model: payload = request body for writes, object (or range) size for GETs.
+    async fn model_delay(&self, cx: &S3AccessContext<'_>) {
+        if self.faults.model().await.is_none() {
+            return;
+        }
+        let header = |n: &str| cx.headers().get(n).and_then(|v| v.to_str().ok());
+        let bytes = match (cx.method().as_str(), cx.s3_path()) {
+            ("GET", S3Path::Object { bucket, key }) => {
+                let size = tokio::fs::metadata(self.root.join(bucket.as_ref()).join(key.as_ref()))
+                    .await
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                crate::s3_model::range_len(header("range"), size)
+            }
+            _ => header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
+        };
+        self.faults.model_delay(bytes).await;
     }
 }
 
@@ -485,7 +511,7 @@ impl S3Access for OpenAccess {
 pub fn service(root: &Path, faults: Faults) -> anyhow::Result<S3Service> {
     let mut b = S3ServiceBuilder::new(LocalS3::new(root)?);
     b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    b.set_access(OpenAccess { faults });
+    b.set_access(OpenAccess { faults, root: root.to_path_buf() });
     Ok(b.build())
 }
 

@@ -322,6 +322,15 @@ impl Sandbox {
         self.live.lock().unwrap().len()
     }
 
+    /// Kills every idle (warm) instance, so the next invocation is a cold start; returns how many.
+    /// The tuning bench uses it to measure cold starts, as Lambda's idle reaping would cause them.
+    pub fn reap_idle(&self) -> usize {
+        let reaped: Vec<Instance> = std::mem::take(&mut *self.idle.lock().unwrap());
+        let n = reaped.len();
+        drop(reaped);
+        n
+    }
+
     /// Kills every function process and refuses further invocations.
     pub fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);

@@ -1,0 +1,254 @@
+//! `hslambda bench selection`: selbench.py's access patterns against the hslambda stack and, when
+//! given, HSDS 1.0.2, in one run: per-pattern median and p90 client-side latency, bytes, MB/s and the
+//! hslambda/HSDS ratio.
+//!
+//! Both servers get the same cube (same shape, chunks, gzip, values) through the REST API. Before each
+//! pattern the hslambda function's warm instances are reaped, so the pattern starts on a fresh instance
+//! (cold chunk caches); then, as selbench.py does, one unmeasured request and `reps` measured ones.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::workload::{self, CubeSpec};
+use super::BENCH_USERS;
+use crate::rest_client::{Body, RestClient};
+use crate::s3_model::S3Model;
+use crate::{default_function, Stack, StackConfig};
+
+/// What `bench selection` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SelectionOptions {
+    /// The cube (selbench.py's default is 2000×200×200 in 250×25×25 chunks).
+    pub cube: CubeSpec,
+    /// Measured requests per pattern.
+    pub reps: usize,
+    /// Memory size of the hslambda function.
+    pub memory_mb: u32,
+    /// S3 latency model for the hslambda stack.
+    pub s3_model: Option<S3Model>,
+    /// The function binary (default: located like `hslambda up` does).
+    pub bootstrap: Option<std::path::PathBuf>,
+    /// HSDS endpoint to compare with, its user and password, and admin credentials for the folder.
+    pub hsds_endpoint: Option<String>,
+    /// HSDS user.
+    pub hsds_user: String,
+    /// HSDS password.
+    pub hsds_password: String,
+}
+
+/// One server's timings of one pattern.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// HTTP status of the responses (the last one).
+    pub status: u16,
+    /// Median client-side latency (ms).
+    pub median_ms: f64,
+    /// 90th percentile (ms).
+    pub p90_ms: f64,
+    /// Response bytes.
+    pub bytes: usize,
+    /// Throughput at the median.
+    pub mb_per_s: f64,
+}
+
+/// One pattern's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatternResult {
+    /// selbench.py's pattern name.
+    pub pattern: String,
+    /// The selection.
+    pub select: String,
+    /// hslambda.
+    pub hslambda: Timing,
+    /// HSDS, when compared.
+    pub hsds: Option<Timing>,
+    /// hslambda median / HSDS median (both must have succeeded).
+    pub ratio: Option<f64>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelectionReport {
+    /// The cube.
+    pub cube: CubeSpec,
+    /// Measured requests per pattern.
+    pub reps: usize,
+    /// hslambda's memory size.
+    pub memory_mb: u32,
+    /// What the emulator applied (limits.rs).
+    pub limits: Vec<String>,
+    /// The S3 latency model, if any.
+    pub s3_model: Option<S3Model>,
+    /// HSDS endpoint, if compared.
+    pub hsds_endpoint: Option<String>,
+    /// Setup wall times (s): hslambda, HSDS.
+    pub setup_s: (f64, Option<f64>),
+    /// Per pattern.
+    pub patterns: Vec<PatternResult>,
+}
+
+/// selbench.py's patterns for `cube`, in its order.
+pub fn patterns(cube: &CubeSpec) -> Vec<(&'static str, String)> {
+    let [t, y, x] = cube.shape;
+    let [ct, cy, cx] = cube.chunks;
+    vec![
+        ("timeseries_point", format!("[0:{t},{},{}]", y / 2, x / 2)),
+        ("timeslice_plane", format!("[{},0:{y},0:{x}]", t / 2)),
+        ("block_1chunk", format!("[0:{ct},0:{cy},0:{cx}]")),
+        ("block_64chunks", format!("[0:{},0:{},0:{}]", (ct * 4).min(t), (cy * 4).min(y), (cx * 4).min(x))),
+        ("strided", format!("[0:{t}:10,0:{y}:10,0:{x}:10]")),
+    ]
+}
+
+async fn prepare(
+    endpoint: &str,
+    admin: (&str, &str),
+    user: (&str, &str),
+    cube: &CubeSpec,
+) -> anyhow::Result<(RestClient, String)> {
+    let folder = format!("/home/{}", user.0);
+    workload::ensure_folder(endpoint, admin, &folder, user.0).await?;
+    let domain = format!("{folder}/selbench-{}.h5", uuid::Uuid::new_v4().simple());
+    let client = RestClient::new(endpoint, user.0, user.1, &domain);
+    let root = client.create_domain().await?;
+    let id = workload::fill_cube(&client, &root, "cube", cube).await?;
+    Ok((client, id))
+}
+
+async fn time_pattern(client: &RestClient, id: &str, sel: &str, reps: usize) -> anyhow::Result<Timing> {
+    let path = format!("/datasets/{id}/value");
+    let params = [("select", sel.to_string())];
+    let get = || client.send(reqwest::Method::GET, &path, &params, None::<Body>, true);
+    let first = get().await?;
+    let mut ts = Vec::with_capacity(reps);
+    let mut last = first;
+    for _ in 0..reps {
+        let t = Instant::now();
+        last = get().await?;
+        ts.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ts.sort_by(f64::total_cmp);
+    let median = if ts.is_empty() { 0.0 } else { ts[ts.len() / 2] };
+    let p90 = if ts.is_empty() { 0.0 } else { ts[((ts.len() as f64 * 0.9) as usize).saturating_sub(1)] };
+    let bytes = last.bytes.len();
+    Ok(Timing {
+        status: last.status,
+        median_ms: median,
+        p90_ms: p90,
+        bytes,
+        mb_per_s: if median > 0.0 { bytes as f64 / 1e6 / (median / 1000.0) } else { 0.0 },
+    })
+}
+
+/// Runs every pattern against hslambda (own stack) and, if given, HSDS.
+pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
+    let bootstrap = match &opts.bootstrap {
+        Some(b) => b.clone(),
+        None => crate::sandbox::locate_bootstrap().map_err(anyhow::Error::msg)?,
+    };
+    let tmp = tempfile::tempdir()?;
+    let users = tmp.path().join("passwd.txt");
+    std::fs::write(&users, BENCH_USERS)?;
+    let mut function = default_function(bootstrap);
+    function.memory_mb = opts.memory_mb;
+    function.timeout = Duration::from_secs(60);
+    function.concurrency = 1;
+    let stack = Stack::start(StackConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        s3_port: 0,
+        invoke_port: None,
+        data_dir: tmp.path().join("data"),
+        bucket: "hsdstest".into(),
+        users_file: Some(users),
+        function,
+        s3_faults: Vec::new(),
+        use_cgroups: true,
+    })
+    .await?;
+    let front = format!("http://{}", stack.front_addr);
+    let t0 = Instant::now();
+    let (ours, our_id) = prepare(&front, ("admin", "admin"), ("test_user1", "test"), &opts.cube).await?;
+    let our_setup = t0.elapsed().as_secs_f64();
+    stack.faults.set_model(opts.s3_model).await;
+
+    let mut hsds = None;
+    let mut hsds_setup = None;
+    if let Some(ep) = &opts.hsds_endpoint {
+        let t0 = Instant::now();
+        hsds = Some(prepare(ep, ("admin", "admin"), (&opts.hsds_user, &opts.hsds_password), &opts.cube).await?);
+        hsds_setup = Some(t0.elapsed().as_secs_f64());
+    }
+
+    let mut out = Vec::new();
+    for (name, sel) in patterns(&opts.cube) {
+        stack.sandbox.reap_idle();
+        let ours_t = time_pattern(&ours, &our_id, &sel, opts.reps).await?;
+        let theirs = match &hsds {
+            Some((c, id)) => Some(time_pattern(c, id, &sel, opts.reps).await?),
+            None => None,
+        };
+        let ratio = theirs
+            .as_ref()
+            .filter(|h| h.status == 200 && ours_t.status == 200 && h.median_ms > 0.0)
+            .map(|h| ours_t.median_ms / h.median_ms);
+        out.push(PatternResult { pattern: name.into(), select: sel, hslambda: ours_t, hsds: theirs, ratio });
+    }
+    let limits = stack.sandbox.limits().describe();
+    stack.shutdown();
+    Ok(SelectionReport {
+        cube: opts.cube,
+        reps: opts.reps,
+        memory_mb: opts.memory_mb,
+        limits,
+        s3_model: opts.s3_model,
+        hsds_endpoint: opts.hsds_endpoint.clone(),
+        setup_s: (our_setup, hsds_setup),
+        patterns: out,
+    })
+}
+
+fn cell(t: Option<&Timing>) -> String {
+    match t {
+        Some(t) if t.status == 200 => format!("{:.1} ({:.1} MB/s)", t.median_ms, t.mb_per_s),
+        Some(t) => format!("HTTP {}", t.status),
+        None => "-".into(),
+    }
+}
+
+/// A Markdown table (for BENCHMARKS.md and the terminal).
+pub fn markdown(r: &SelectionReport) -> String {
+    let mut s = format!(
+        "cube {:?} float32 gzip, chunks {:?}; {} reps per pattern (median of client-side wall time); hslambda {} MB\n\n\
+         | pattern | select | bytes | hslambda median ms | HSDS median ms | hslambda / HSDS |\n|---|---|---:|---:|---:|---:|\n",
+        r.cube.shape, r.cube.chunks, r.reps, r.memory_mb
+    );
+    for p in &r.patterns {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            p.pattern,
+            p.select,
+            p.hsds.as_ref().map(|h| h.bytes).unwrap_or(p.hslambda.bytes),
+            cell(Some(&p.hslambda)),
+            cell(p.hsds.as_ref()),
+            p.ratio.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selbench_patterns() {
+        let p = patterns(&CubeSpec { shape: [2000, 200, 200], chunks: [250, 25, 25] });
+        let names: Vec<&str> = p.iter().map(|x| x.0).collect();
+        assert_eq!(names, ["timeseries_point", "timeslice_plane", "block_1chunk", "block_64chunks", "strided"]);
+        assert_eq!(p[0].1, "[0:2000,100,100]");
+        assert_eq!(p[3].1, "[0:1000,0:100,0:100]");
+        assert_eq!(p[4].1, "[0:2000:10,0:200:10,0:200:10]");
+    }
+}
