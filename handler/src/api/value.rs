@@ -17,7 +17,9 @@ use crate::model::query::Query;
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
 use crate::model::types::Datatype;
-use crate::model::value::{bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts, MAX_VALUE_BYTES};
+use crate::model::value::{
+    bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts, MAX_VALUE_BYTES,
+};
 use crate::model::ObjId;
 use crate::request::Response;
 
