@@ -288,10 +288,12 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> Ap
         )));
     }
     // Refuse before allocating: element_count=1 over a 10^12-element selection must not try to build 1 TB.
-    let total = (data.len() as u64).checked_mul((n / k) as u64).filter(|b| *b <= MAX_VALUE_BYTES);
+    // The limit is HSDS's max_request_size (as HSDS applies it to broadcast writes), at most MAX_VALUE_BYTES.
+    let limit = ctx.svc.config.max_request_size.min(MAX_VALUE_BYTES);
+    let total = (data.len() as u64).checked_mul((n / k) as u64).filter(|b| *b <= limit);
     if total.is_none() {
         return Err(ApiError::too_large(format!(
-            "broadcasting {k} element(s) over {n} selected elements exceeds the {MAX_VALUE_BYTES}-byte limit of one \
+            "broadcasting {k} element(s) over {n} selected elements exceeds the {limit}-byte limit of one \
              request; write a smaller selection at a time"
         )));
     }
