@@ -24,7 +24,10 @@ fn status_kb(field: &str) -> u64 {
 
 fn auth(r: Request, user: &str, pwd: &str) -> Request {
     use base64::Engine;
-    r.header("authorization", &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pwd}"))))
+    r.header(
+        "authorization",
+        &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pwd}"))),
+    )
 }
 
 async fn call(svc: &Service, r: Request, body: Option<Value>) -> (u16, Value) {

@@ -530,7 +530,12 @@ async fn bad_input_is_rejected_with_clear_errors_and_no_chunk_changes() {
     // Shape changes: below 0 and past maxdims.
     let fixed = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4], "maxdims": [6]})).await;
     let shape_req = || req("PUT", &format!("/datasets/{fixed}/shape"), Some("test_user1"), Some(DOM));
-    for (want, body) in [(400, json!({"shape": [-1]})), (409, json!({"shape": [7]})), (409, json!({"extend": 3})), (400, json!({"extend": -2}))] {
+    for (want, body) in [
+        (400, json!({"shape": [-1]})),
+        (409, json!({"shape": [7]})),
+        (409, json!({"extend": 3})),
+        (400, json!({"extend": -2})),
+    ] {
         let (s, v) = call_json(&svc, shape_req(), &body).await;
         assert_eq!(s, want, "{body}: {v}");
     }
