@@ -14,7 +14,7 @@ use hsds_handler::model::layout::{ChunkGrid, ChunkSource};
 use hsds_handler::model::selection::Selection;
 use hsds_handler::model::types::Datatype;
 use hsds_handler::model::ObjId;
-use hsds_handler::store::MemoryStore;
+use hsds_handler::store::{MemoryStore, Store};
 use serde_json::json;
 
 const SHAPE: [u64; 3] = [2000, 200, 200];
@@ -117,6 +117,13 @@ fn engine_read(c: &mut Criterion) {
             assert_eq!(out.len(), data.len());
             black_box(out)
         })
+    });
+    // The codec alone, one chunk on one thread: 64 x this is the serial decode cost of the read above.
+    let stored = rt.block_on(store.get("b", &ds.chunk_key(&[0, 0, 0]))).unwrap().body;
+    let chunk_len = ds.chunk_bytes();
+    g.throughput(Throughput::Bytes(chunk_len as u64));
+    g.bench_function("decode_one_625KB_chunk", |b| {
+        b.iter(|| black_box(ds.pipeline.decode(black_box(&stored), chunk_len).unwrap()))
     });
     g.finish();
 }
