@@ -262,7 +262,17 @@ impl Datatype {
         Self::parse(v, 0)
     }
 
+    /// Parses one (possibly nested) type and refuses zero-size ones: HDF5 has none, and an element of no
+    /// bytes would let a tiny request describe any number of elements.
     fn parse(v: &Value, depth: usize) -> Result<Datatype, ModelError> {
+        let dt = Self::parse_inner(v, depth)?;
+        if matches!(dt.checked_item_size(), Ok(Some(0))) {
+            return Err(ModelError::invalid(format!("type {v} has a size of 0 bytes; every type needs at least 1")));
+        }
+        Ok(dt)
+    }
+
+    fn parse_inner(v: &Value, depth: usize) -> Result<Datatype, ModelError> {
         if depth > 32 {
             return Err(ModelError::invalid("type is nested too deeply (more than 32 levels)"));
         }
