@@ -199,7 +199,7 @@ impl Stack {
             v.push(format!("Lambda Invoke API (separate port): http://{i}"));
         }
         v.push(format!(
-            "S3: http://{}  bucket {:?} in {}  (AWS_ENDPOINT_URL_S3=http://{}, any credentials or none)",
+            "S3: http://{}  bucket {:?} in {}  (AWS_ENDPOINT_URL_S3=http://{}, unsigned, or signed with AWS_ACCESS_KEY_ID=hslambda AWS_SECRET_ACCESS_KEY=hslambda-secret)",
             self.s3_addr,
             self.config.bucket,
             self.config.data_dir.display(),

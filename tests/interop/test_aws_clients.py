@@ -15,7 +15,8 @@ from botocore.config import Config
 from conftest import VENV_DIR, session
 
 FUNCTION = "hslambda"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "hslambda", "AWS_SECRET_ACCESS_KEY": "hslambda", "AWS_DEFAULT_REGION": "us-east-1"}
+# The emulator's S3 checks SigV4 signatures against these (unsigned requests are accepted too).
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "hslambda", "AWS_SECRET_ACCESS_KEY": "hslambda-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def lam(stack):
 @pytest.fixture
 def s3(stack):
     return boto3.client("s3", endpoint_url=stack.s3_endpoint, region_name="us-east-1",
-                        aws_access_key_id="x", aws_secret_access_key="y")
+                        aws_access_key_id="hslambda", aws_secret_access_key="hslambda-secret")
 
 
 def direct_event(method, path, params=None, body=None, auth=True):
