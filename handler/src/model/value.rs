@@ -24,6 +24,9 @@ use super::ModelError;
 /// Largest packed value built from one JSON request (256 MiB): bigger requests get 413 before allocating.
 pub const MAX_VALUE_BYTES: u64 = 256 << 20;
 
+/// Most elements turned into one JSON value.
+pub const MAX_JSON_ELEMENTS: u64 = 1 << 22;
+
 /// Most bytes reserved before packing a JSON value; bigger values grow as their elements are packed.
 const INITIAL_CAPACITY: usize = 1 << 20;
 
@@ -339,6 +342,21 @@ pub fn bytes_to_json(dtype: &Datatype, dims: &[u64], bytes: &[u8]) -> Result<Val
 pub fn bytes_to_json_with(dtype: &Datatype, dims: &[u64], bytes: &[u8], opts: JsonOpts) -> Result<Value, ModelError> {
     let n = checked_product(dims)?;
     check_fixed_len(dtype, n, bytes.len())?;
+    // A JSON value costs tens of bytes per element in memory: refuse before building millions of them
+    // (e.g. a scalar attribute value broadcast to a 200-million-element shape would need ~20 GB).
+    // Also count the nested lists: dims like [10^12, 0] hold no element but 10^12 empty lists.
+    let mut lists = 1u64;
+    let too_many_lists = dims.iter().any(|d| {
+        lists = lists.saturating_mul(*d);
+        lists > MAX_JSON_ELEMENTS
+    });
+    if n > MAX_JSON_ELEMENTS || too_many_lists || (bytes.len() as u64) > MAX_JSON_ELEMENTS * 8 {
+        return Err(ModelError::TooLarge(format!(
+            "{n} elements ({} bytes) are too many to answer as JSON (at most {MAX_JSON_ELEMENTS}); \
+             use Accept: application/octet-stream or a smaller selection",
+            bytes.len()
+        )));
+    }
     let mut pos = 0usize;
     let v = decode_nested(dtype, dims, bytes, &mut pos, opts)?;
     if pos != bytes.len() {
