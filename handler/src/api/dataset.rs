@@ -224,15 +224,20 @@ pub async fn delete_dataset(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     Ok(Response::json(200, &json!({})))
 }
 
+/// The `hrefs` of a dataset's sub-resource (`shape`, `type`): self, owner and root.
+fn part_hrefs(ctx: &Ctx<'_>, id: &ObjId, part: &str) -> Value {
+    json!([
+        ctx.rel("self", &format!("/datasets/{id}/{part}")),
+        ctx.rel("owner", &format!("/datasets/{id}")),
+        ctx.rel("root", &format!("/groups/{}", id.root()))
+    ])
+}
+
 /// `GET /datasets/{id}/shape`: `{shape, created, lastModified, hrefs}`.
 pub async fn get_shape(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Read).await?;
     let (obj, _) = ctx.load_object(&dom, id).await?;
-    let hrefs = json!([
-        ctx.rel("self", &format!("/datasets/{id}/shape")),
-        ctx.rel("owner", &format!("/datasets/{id}")),
-        ctx.rel("root", &format!("/groups/{}", id.root()))
-    ]);
+    let hrefs = part_hrefs(ctx, id, "shape");
     Ok(Response::json(
         200,
         &json!({"shape": obj["shape"], "created": obj["created"], "lastModified": obj["lastModified"], "hrefs": hrefs}),
@@ -323,11 +328,7 @@ pub async fn put_shape(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
 pub async fn get_type(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Read).await?;
     let (obj, _) = ctx.load_object(&dom, id).await?;
-    let hrefs = json!([
-        ctx.rel("self", &format!("/datasets/{id}/type")),
-        ctx.rel("owner", &format!("/datasets/{id}")),
-        ctx.rel("root", &format!("/groups/{}", id.root()))
-    ]);
+    let hrefs = part_hrefs(ctx, id, "type");
     Ok(Response::json(200, &json!({"type": obj["type"], "hrefs": hrefs})))
 }
 
