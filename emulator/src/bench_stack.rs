@@ -33,19 +33,7 @@ impl BenchStack {
         let dir = tempfile::Builder::new().prefix("hslambda-bench-").tempdir()?;
         let users: PathBuf = dir.path().join("passwd.txt");
         std::fs::write(&users, format!("admin:admin\n{BENCH_USER}:{BENCH_PASSWORD}\n"))?;
-        let config = StackConfig {
-            host: "127.0.0.1".into(),
-            port: 0,
-            s3_port: 0,
-            invoke_port: None,
-            data_dir: dir.path().join("data"),
-            bucket: "hsdstest".into(),
-            users_file: Some(users),
-            function,
-            s3_faults: Vec::new(),
-            use_cgroups: true,
-        };
-        let stack = Stack::start(config).await?;
+        let stack = Stack::start(StackConfig::local(dir.path().join("data"), users, function, true)).await?;
         let endpoint = format!("http://{}", stack.front_addr);
         for (folder, owner) in [("/home", None), ("/home/bench", Some(BENCH_USER))] {
             let admin = RestClient::new(&endpoint, "admin", "admin", folder);

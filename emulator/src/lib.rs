@@ -68,6 +68,24 @@ pub struct AppState {
     pub faults: Faults,
 }
 
+impl StackConfig {
+    /// A private stack on loopback with free ports, bucket `hsdstest`, no faults: what benches and tests start.
+    pub fn local(data_dir: PathBuf, users_file: PathBuf, function: FunctionConfig, use_cgroups: bool) -> Self {
+        StackConfig {
+            host: "127.0.0.1".into(),
+            port: 0,
+            s3_port: 0,
+            invoke_port: None,
+            data_dir,
+            bucket: "hsdstest".into(),
+            users_file: Some(users_file),
+            function,
+            s3_faults: Vec::new(),
+            use_cgroups,
+        }
+    }
+}
+
 /// A running stack; dropping it (or [`Stack::shutdown`]) stops the servers and kills the functions.
 pub struct Stack {
     /// Front door address.

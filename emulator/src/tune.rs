@@ -443,18 +443,7 @@ fn stack_config(
     function.memory_mb = memory;
     function.timeout = Duration::from_secs(timeout);
     function.concurrency = 1;
-    StackConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        s3_port: 0,
-        invoke_port: None,
-        data_dir,
-        bucket: "hsdstest".into(),
-        users_file: Some(users),
-        function,
-        s3_faults: Vec::new(),
-        use_cgroups: cgroups,
-    }
+    StackConfig::local(data_dir, users, function, cgroups)
 }
 
 /// Measures one setting: `n` invocations cycling through `events`.

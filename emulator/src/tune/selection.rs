@@ -154,19 +154,7 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
     function.memory_mb = opts.memory_mb;
     function.timeout = Duration::from_secs(60);
     function.concurrency = 1;
-    let stack = Stack::start(StackConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        s3_port: 0,
-        invoke_port: None,
-        data_dir: tmp.path().join("data"),
-        bucket: "hsdstest".into(),
-        users_file: Some(users),
-        function,
-        s3_faults: Vec::new(),
-        use_cgroups: true,
-    })
-    .await?;
+    let stack = Stack::start(StackConfig::local(tmp.path().join("data"), users, function, true)).await?;
     let front = format!("http://{}", stack.front_addr);
     let t0 = Instant::now();
     let (ours, our_id) = prepare(&front, ("admin", "admin"), ("test_user1", "test"), &opts.cube).await?;
