@@ -10,6 +10,7 @@ use anyhow::Context;
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use lambda_emulator::faults::FaultRule;
+use lambda_emulator::gateway::FrontDoor;
 use lambda_emulator::s3_model::S3Model;
 use lambda_emulator::sandbox::locate_bootstrap;
 use lambda_emulator::tune::{self, cost::Prices, selection::SelectionOptions, workload::CubeSpec, workload::Workload};
@@ -77,6 +78,19 @@ struct UpArgs {
     /// Do not try cgroups (enforce memory by polling RSS; CPU not shaped).
     #[arg(long)]
     no_cgroups: bool,
+    /// Seconds a warm function instance may stay idle before it is reaped (the next request is a cold start).
+    #[arg(long, default_value_t = 600.0, value_parser = parse_seconds)]
+    idle_timeout: f64,
+    /// Retries of a failed Event (asynchronous) invocation, as Lambda's MaximumRetryAttempts (0-2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=2))]
+    event_max_retries: u32,
+    /// Seconds before the first retry of a failed Event invocation; the second waits twice as long.
+    #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
+    event_retry_delay: f64,
+    /// What the HTTP port imitates: api-gateway (HTTP API: 30 s cap, throttled -> 500) or function-url
+    /// (no cap beyond the function timeout, throttled -> 429).
+    #[arg(long, default_value = "api-gateway", value_parser = FrontDoor::parse)]
+    front_door: FrontDoor,
 }
 
 #[derive(Args)]
@@ -273,6 +287,14 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A duration in seconds (fractions allowed) between 0 and an hour.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 3600")),
+    }
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
@@ -285,6 +307,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     function.concurrency = args.concurrency as usize;
     function.env = args.env;
     function.print_logs = true;
+    function.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
+    function.event_max_retries = args.event_max_retries;
+    function.event_retry_delay = Duration::from_secs_f64(args.event_retry_delay);
     let config = StackConfig {
         host: args.host,
         port: args.port,
@@ -296,6 +321,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         function,
         s3_faults: args.s3_faults,
         use_cgroups: !args.no_cgroups,
+        front_door: args.front_door,
     };
     let stack = Stack::start(config).await?;
     let f = stack.sandbox.config();
@@ -305,7 +331,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         Some(u) => println!("  users: {}", u.display()),
         None => println!("  users: none (anonymous access only; pass --users passwd.txt)"),
     }
-    if f.timeout > lambda_emulator::gateway::INTEGRATION_TIMEOUT {
+    println!(
+        "  idle instances reaped after {} s; failed Event invocations retried {} time(s), first after {} s",
+        f.idle_timeout.as_secs_f64(),
+        f.event_max_retries,
+        f.event_retry_delay.as_secs_f64()
+    );
+    if stack.config.front_door == FrontDoor::ApiGateway && f.timeout > lambda_emulator::gateway::INTEGRATION_TIMEOUT {
         println!(
             "  note: the function timeout ({} s) exceeds API Gateway's 30 s integration timeout: front-door \
              requests running longer get 503 (the Invoke API waits the full timeout)",

@@ -1,5 +1,6 @@
 //! Lambda's execution-environment behaviour, driven through the Invoke API with a tiny Python function:
-//! Runtime API headers and environment, timeouts, crashes, function errors, memory limit, throttling.
+//! Runtime API headers and environment, timeouts, crashes, function errors, memory limit, throttling,
+//! Event retries and idle reaping.
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use common::{start, test_function, Opts, TestStack};
+use lambda_emulator::gateway::FrontDoor;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -142,10 +144,174 @@ async fn invoke_api_throttles_at_the_concurrency_limit() {
     assert_eq!(r.headers()["x-amzn-errortype"], "TooManyRequestsException");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["Reason"], "ReservedFunctionConcurrentInvocationLimitExceeded");
-    // The front door queues instead of failing.
+    // API Gateway (the default front door) does not pass Lambda's 429 through: its client sees a 500.
+    let r = t.http.get(t.url("/anything")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.headers().contains_key("apigw-requestid"));
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"message": "Internal Server Error"}));
+    assert_eq!(busy.await.unwrap().status, StatusCode::OK);
+    // Once the instance is free again, the front door is served by it.
     let r = t.http.get(t.url("/anything")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(t.stack.sandbox.live_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_function_url_front_door_answers_429_when_throttled() {
+    let t = Arc::new(
+        stack(|o| {
+            o.concurrency = 1;
+            o.front_door = FrontDoor::FunctionUrl;
+        })
+        .await,
+    );
+    let busy = {
+        let t = t.clone();
+        tokio::spawn(async move { invoke(&t, json!({"action": "sleep", "seconds": 1.5})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = t.http.get(t.url("/anything")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["x-amzn-errortype"], "TooManyRequestsException");
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"message": "Rate Exceeded."}));
     assert_eq!(busy.await.unwrap().status, StatusCode::OK);
+    let r = t.http.get(t.url("/anything")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Sends `event` as an Event (asynchronous) invocation; returns the request id of the 202.
+async fn invoke_async(t: &TestStack, event: &Value) -> String {
+    let r = t
+        .http
+        .post(t.url("/2015-03-31/functions/hslambda/invocations"))
+        .header("x-amz-invocation-type", "Event")
+        .json(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    r.headers()["x-amzn-requestid"].to_str().unwrap().to_string()
+}
+
+/// The attempts the test function recorded in `path`: (request id, epoch seconds).
+fn attempts(path: &std::path::Path) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let (id, at) = l.split_once(' ').unwrap();
+            (id.to_string(), at.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Waits (at most 30 s) until `path` holds `n` attempts, then returns them.
+async fn wait_for_attempts(path: &std::path::Path, n: usize) -> Vec<(String, f64)> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let a = attempts(path);
+        if a.len() >= n {
+            return a;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{} attempts in {}, expected {n}", a.len(), path.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_event_invocations_are_retried_twice_under_their_request_id() {
+    let delay = Duration::from_millis(300);
+    let t = stack(|o| {
+        o.timeout = Duration::from_secs(1);
+        o.event_retry_delay = delay;
+    })
+    .await;
+    let record = |name: &str| t.dir.path().join(format!("{name}.attempts"));
+    let cases = [
+        ("error", json!({"action": "error"})),
+        ("timeout", json!({"action": "sleep", "seconds": 3})),
+        ("crash", json!({"action": "exit", "code": 3})),
+        ("ok", json!({})),
+    ];
+    let mut ids = Vec::new();
+    for (name, event) in &cases {
+        let mut event = event.clone();
+        event["record"] = json!(record(name));
+        ids.push(invoke_async(&t, &event).await);
+    }
+    for ((name, _), id) in cases.iter().zip(&ids).take(3) {
+        let a = wait_for_attempts(&record(name), 3).await;
+        assert!(a.iter().all(|(rid, _)| rid == id), "{name}: retries keep the request id {id}: {a:?}");
+        // Lambda's schedule scaled down: the first retry after `delay`, the second after twice that.
+        assert!(a[1].1 - a[0].1 >= delay.as_secs_f64(), "{name}: {a:?}");
+        assert!(a[2].1 - a[1].1 >= 2.0 * delay.as_secs_f64(), "{name}: {a:?}");
+    }
+    assert_eq!(wait_for_attempts(&record("ok"), 1).await[0].0, ids[3]);
+    // Longer than any retry would wait: a success is never retried, and two retries are the most.
+    tokio::time::sleep(4 * delay).await;
+    assert_eq!(attempts(&record("ok")).len(), 1, "a successful event runs once");
+    for (name, _) in cases.iter().take(3) {
+        assert_eq!(attempts(&record(name)).len(), 3, "{name}: one attempt and two retries");
+    }
+}
+
+#[tokio::test]
+async fn event_retries_can_be_turned_off() {
+    let t = stack(|o| {
+        o.event_max_retries = 0;
+        o.event_retry_delay = Duration::from_millis(100);
+    })
+    .await;
+    let path = t.dir.path().join("once.attempts");
+    invoke_async(&t, &json!({"action": "error", "record": path})).await;
+    wait_for_attempts(&path, 1).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(attempts(&path).len(), 1, "MaximumRetryAttempts 0: the failed event is not retried");
+}
+
+fn process_gone(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie waiting to be reaped by its parent is dead too.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[tokio::test]
+async fn idle_instances_are_reaped_and_stop_counting() {
+    let t = stack(|o| {
+        o.concurrency = 1;
+        o.idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let sandbox = &t.stack.sandbox;
+    invoke(&t, json!({})).await;
+    assert_eq!(sandbox.live_count(), 1);
+    // Reaping on demand (the tuning bench's cold mode) stops counting the process at once.
+    assert_eq!(sandbox.reap_idle(), 1);
+    assert_eq!((sandbox.live_count(), sandbox.idle_count()), (0, 0));
+
+    let a = invoke(&t, json!({})).await;
+    assert!(a.log.contains("Init Duration"), "a new instance after reaping: {}", a.log);
+    assert_eq!(sandbox.live_count(), 1, "one instance, counted once");
+    let pid = a.body["pid"].as_u64().unwrap();
+    // Left idle past the idle timeout, it is reaped: killed and no longer counted.
+    let t0 = std::time::Instant::now();
+    while sandbox.live_count() > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the idle instance was never reaped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sandbox.idle_count(), 0);
+    while !process_gone(pid) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "reaped instance {pid} still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // At concurrency 1 the next request is neither throttled nor served by the dead process.
+    let a = invoke(&t, json!({})).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.function_error.is_none(), "{}", a.body);
+    assert!(a.log.contains("Init Duration"), "{}", a.log);
+    assert_ne!(a.body["pid"].as_u64().unwrap(), pid);
+    assert_eq!(sandbox.live_count(), 1);
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ async fn stack(bootstrap: &std::path::Path, dir: &std::path::Path) -> Stack {
         function,
         s3_faults: Vec::new(),
         use_cgroups: false,
+        front_door: Default::default(),
     })
     .await
     .expect("stack starts")

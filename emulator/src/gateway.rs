@@ -21,6 +21,62 @@ pub const INTEGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// Lambda's synchronous invocation payload limit (6 MB), which the whole event must fit.
 pub const MAX_SYNC_EVENT: usize = 6 * 1024 * 1024;
 
+/// Which AWS front door the HTTP port imitates. Both send the same payload 2.0 event and map the
+/// response alike; they differ when Lambda is slow or at its concurrency limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrontDoor {
+    /// API Gateway HTTP API: 30 s integration timeout (then 503); a throttled invocation is a 500
+    /// `{"message":"Internal Server Error"}` (API Gateway does not pass Lambda's 429 through).
+    #[default]
+    ApiGateway,
+    /// Lambda Function URL: only the function timeout applies; a throttled invocation is a 429
+    /// `TooManyRequestsException` `{"message":"Rate Exceeded."}`.
+    FunctionUrl,
+}
+
+impl FrontDoor {
+    /// The names `--front-door` accepts.
+    pub const NAMES: [&'static str; 2] = ["api-gateway", "function-url"];
+
+    /// Parses `api-gateway` or `function-url`.
+    pub fn parse(s: &str) -> Result<FrontDoor, String> {
+        match s {
+            "api-gateway" => Ok(FrontDoor::ApiGateway),
+            "function-url" => Ok(FrontDoor::FunctionUrl),
+            other => Err(format!("unknown front door {other:?}: one of {}", FrontDoor::NAMES.join(", "))),
+        }
+    }
+
+    /// Its `--front-door` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrontDoor::ApiGateway => "api-gateway",
+            FrontDoor::FunctionUrl => "function-url",
+        }
+    }
+
+    /// How long the front door waits for the function before answering 503 itself (None: as long as
+    /// the function may run).
+    pub fn integration_timeout(self) -> Option<std::time::Duration> {
+        match self {
+            FrontDoor::ApiGateway => Some(INTEGRATION_TIMEOUT),
+            FrontDoor::FunctionUrl => None,
+        }
+    }
+
+    /// The answer when every instance is busy (Lambda throttled the invocation).
+    fn throttled(self) -> Response {
+        match self {
+            FrontDoor::ApiGateway => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+            FrontDoor::FunctionUrl => {
+                let mut r = gateway_error(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.");
+                r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static("TooManyRequestsException"));
+                r
+            }
+        }
+    }
+}
+
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Whether a body of this content type travels as text (else base64), as API Gateway decides it.
@@ -224,14 +280,18 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
     if event.len() > MAX_SYNC_EVENT {
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     }
+    // A synchronous invocation: at the concurrency limit Lambda throttles it rather than queueing.
     // API Gateway stops waiting after its integration timeout; the invocation itself runs on.
     let sandbox = app.sandbox.clone();
-    let running = tokio::spawn(async move { sandbox.invoke(event, None, Admission::Wait).await });
-    let outcome = match tokio::time::timeout(INTEGRATION_TIMEOUT, running).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(join)) => Err(InvokeError::Spawn(join.to_string())),
-        Err(_) => return gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+    let running = tokio::spawn(async move { sandbox.invoke(event, None, Admission::Throttle).await });
+    let joined = match app.front_door.integration_timeout() {
+        Some(limit) => match tokio::time::timeout(limit, running).await {
+            Ok(joined) => joined,
+            Err(_) => return gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        },
+        None => running.await,
     };
+    let outcome = joined.unwrap_or_else(|join| Err(InvokeError::Spawn(join.to_string())));
     let mut resp = match outcome {
         Ok(done) if done.function_error => {
             if done.report.status == Some("timeout") {
@@ -241,7 +301,7 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
             }
         }
         Ok(done) => v2_response(&done.payload),
-        Err(InvokeError::Throttled) => gateway_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+        Err(InvokeError::Throttled) => app.front_door.throttled(),
         Err(e) => {
             tracing::error!("front door: {e}");
             gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -307,6 +367,15 @@ mod tests {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(v2_response(b"not json").status(), 500);
+    }
+
+    #[test]
+    fn front_door_names() {
+        for name in FrontDoor::NAMES {
+            assert_eq!(FrontDoor::parse(name).unwrap().name(), name);
+        }
+        assert!(FrontDoor::parse("alb").unwrap_err().contains("api-gateway, function-url"));
+        assert_eq!(FrontDoor::default(), FrontDoor::ApiGateway);
     }
 
     #[test]

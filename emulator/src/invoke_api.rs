@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::json;
 
+use crate::event_queue;
 use crate::sandbox::{Admission, InvokeError, Invoked, ACCOUNT_ID, REGION};
 use crate::AppState;
 
@@ -118,15 +119,11 @@ pub async fn handle(
     match invocation_type {
         "DryRun" => (StatusCode::NO_CONTENT, [("x-amz-executed-version", "$LATEST")]).into_response(),
         "Event" => {
-            let sandbox = app.sandbox.clone();
-            tokio::spawn(async move {
-                if let Err(e) = sandbox.invoke(event, client_context, Admission::Wait).await {
-                    tracing::warn!("queued (Event) invocation did not run: {e}");
-                }
-            });
+            // Queued: runs when an instance is free; failures are retried under this request id.
+            let request_id = uuid::Uuid::new_v4().to_string();
             let mut r = (StatusCode::ACCEPTED, "").into_response();
-            r.headers_mut()
-                .insert("x-amzn-requestid", HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap());
+            r.headers_mut().insert("x-amzn-requestid", HeaderValue::from_str(&request_id).unwrap());
+            event_queue::enqueue(app.sandbox.clone(), request_id, event, client_context);
             r
         }
         _ => {

@@ -5,6 +5,7 @@
 //! this crate never links the handler. [`Stack::start`] brings everything up in the current tokio runtime.
 
 pub mod bench_stack;
+pub mod event_queue;
 pub mod faults;
 pub mod gateway;
 pub mod invoke_api;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::faults::{FaultRule, Faults};
+use crate::gateway::FrontDoor;
 use crate::limits::Limits;
 use crate::sandbox::{FunctionConfig, Sandbox};
 
@@ -57,6 +59,8 @@ pub struct StackConfig {
     pub s3_faults: Vec<FaultRule>,
     /// Use cgroups when the host allows (else RSS polling only).
     pub use_cgroups: bool,
+    /// Which AWS front door the HTTP port imitates.
+    pub front_door: FrontDoor,
 }
 
 /// State shared by the front-door routes.
@@ -66,6 +70,8 @@ pub struct AppState {
     pub sandbox: Arc<Sandbox>,
     /// The live S3 fault table.
     pub faults: Faults,
+    /// Which AWS front door the HTTP port imitates.
+    pub front_door: FrontDoor,
 }
 
 impl StackConfig {
@@ -82,6 +88,7 @@ impl StackConfig {
             function,
             s3_faults: Vec::new(),
             use_cgroups,
+            front_door: FrontDoor::default(),
         }
     }
 }
@@ -133,6 +140,10 @@ async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
         "memory_mb": cfg.memory_mb,
         "timeout_s": cfg.timeout.as_secs_f64(),
         "concurrency": cfg.concurrency,
+        "front_door": app.front_door.name(),
+        "idle_timeout_s": cfg.idle_timeout.as_secs_f64(),
+        "event_max_retries": cfg.event_max_retries,
+        "event_retry_delay_s": cfg.event_retry_delay.as_secs_f64(),
         "live_instances": app.sandbox.live_count(),
         "idle_instances": app.sandbox.idle_count(),
         "limits": app.sandbox.limits().describe(),
@@ -179,10 +190,10 @@ impl Stack {
             Limits::polling_only(function.memory_mb, "cgroups not requested")
         };
         let sandbox = Sandbox::new(function, limits);
-        let state = AppState { sandbox: sandbox.clone(), faults: faults.clone() };
+        let state = AppState { sandbox: sandbox.clone(), faults: faults.clone(), front_door: config.front_door };
 
         let s3_service = s3::service(&config.data_dir, faults.clone())?;
-        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service))];
+        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service)), sandbox.spawn_reaper()];
 
         let front = Router::new()
             .merge(invoke_routes())
@@ -207,7 +218,13 @@ impl Stack {
     pub fn endpoints(&self) -> Vec<String> {
         let f = self.front_addr;
         let mut v = vec![
-            format!("HTTP front door (API Gateway HTTP API, payload 2.0): http://{f}/  e.g. curl http://{f}/about"),
+            format!(
+                "HTTP front door ({}, payload 2.0): http://{f}/  e.g. curl http://{f}/about",
+                match self.config.front_door {
+                    FrontDoor::ApiGateway => "API Gateway HTTP API",
+                    FrontDoor::FunctionUrl => "Lambda Function URL",
+                }
+            ),
             format!(
                 "Lambda Invoke API: http://{f}/2015-03-31/functions/{}/invocations  (AWS_ENDPOINT_URL_LAMBDA=http://{f})",
                 self.sandbox.config().name
@@ -244,7 +261,8 @@ impl Drop for Stack {
     }
 }
 
-/// A function configuration with Lambda's defaults for hslambda (1024 MB, 30 s, concurrency 10).
+/// A function configuration with Lambda's defaults for hslambda (1024 MB, 30 s, concurrency 10;
+/// idle instances reaped after 10 minutes; failed Event invocations retried twice, after 1 and 2 minutes).
 pub fn default_function(bootstrap: PathBuf) -> FunctionConfig {
     FunctionConfig {
         bootstrap,
@@ -254,5 +272,8 @@ pub fn default_function(bootstrap: PathBuf) -> FunctionConfig {
         concurrency: 10,
         env: Vec::new(),
         print_logs: false,
+        idle_timeout: Duration::from_secs(600),
+        event_max_retries: 2,
+        event_retry_delay: Duration::from_secs(60),
     }
 }

@@ -43,6 +43,14 @@ pub struct FunctionConfig {
     pub env: Vec<(String, String)>,
     /// Print the functions' log lines and REPORT lines on stdout.
     pub print_logs: bool,
+    /// How long a warm instance may sit idle before it is reaped (Lambda recycles idle environments
+    /// after minutes; the next invocation is then a cold start).
+    pub idle_timeout: Duration,
+    /// Retries of a failed Event (asynchronous) invocation: Lambda's `MaximumRetryAttempts`, 0-2.
+    pub event_max_retries: u32,
+    /// Wait before the first retry of a failed Event invocation; the n-th retry waits n times this
+    /// (Lambda: about 1 minute, then 2).
+    pub event_retry_delay: Duration,
 }
 
 impl FunctionConfig {
@@ -168,6 +176,9 @@ pub enum InvokeError {
 
 /// One running `bootstrap` process and its Runtime API.
 struct Instance {
+    /// Key of this process in the sandbox's `live` table.
+    id: u64,
+    live: Arc<StdMutex<HashMap<u64, u32>>>,
     pid: u32,
     tx: mpsc::Sender<Invocation>,
     api: Arc<RuntimeApi>,
@@ -178,6 +189,8 @@ struct Instance {
     spawned: Instant,
     /// Cold until its first invocation has reported the Init Duration.
     cold: bool,
+    /// When it last went back to the idle pool.
+    idle_since: Instant,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -206,6 +219,8 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         self.kill();
+        // The exit waiter is aborted below and never sees this exit: the process is no longer live.
+        self.live.lock().unwrap().remove(&self.id);
         for t in &self.tasks {
             t.abort();
         }
@@ -325,10 +340,38 @@ impl Sandbox {
     /// Kills every idle (warm) instance, so the next invocation is a cold start; returns how many.
     /// The tuning bench uses it to measure cold starts, as Lambda's idle reaping would cause them.
     pub fn reap_idle(&self) -> usize {
-        let reaped: Vec<Instance> = std::mem::take(&mut *self.idle.lock().unwrap());
-        let n = reaped.len();
-        drop(reaped);
-        n
+        self.reap_idle_for(Duration::ZERO)
+    }
+
+    /// Kills the warm instances idle for at least `age`; returns how many.
+    pub fn reap_idle_for(&self, age: Duration) -> usize {
+        let reaped: Vec<Instance> = {
+            let mut idle = self.idle.lock().unwrap();
+            let (old, keep) = std::mem::take(&mut *idle).into_iter().partition(|i| i.idle_since.elapsed() >= age);
+            *idle = keep;
+            old
+        };
+        reaped.len()
+    }
+
+    /// Reaps instances idle longer than the configured `idle_timeout`, checking a few times per timeout,
+    /// until the sandbox is dropped or shut down.
+    pub fn spawn_reaper(self: &Arc<Self>) -> JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        let every = (self.cfg.idle_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(sandbox) = weak.upgrade() else { return };
+                if sandbox.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let n = sandbox.reap_idle_for(sandbox.cfg.idle_timeout);
+                if n > 0 {
+                    tracing::info!("reaped {n} instance(s) idle for {:?}", sandbox.cfg.idle_timeout);
+                }
+            }
+        })
     }
 
     /// Kills every function process and refuses further invocations.
@@ -446,6 +489,8 @@ impl Sandbox {
         };
 
         Ok(Instance {
+            id,
+            live: self.live.clone(),
             pid,
             tx,
             api,
@@ -455,6 +500,7 @@ impl Sandbox {
             logs,
             spawned,
             cold: true,
+            idle_since: Instant::now(),
             tasks: vec![server, out, err, waiter, monitor],
         })
     }
@@ -489,12 +535,23 @@ impl Sandbox {
         client_context: Option<String>,
         admission: Admission,
     ) -> Result<Invoked, InvokeError> {
+        self.invoke_as(uuid::Uuid::new_v4().to_string(), event, client_context, admission).await
+    }
+
+    /// [`Sandbox::invoke`] under a given request id: Lambda retries an Event invocation under the id
+    /// the caller was given.
+    pub async fn invoke_as(
+        &self,
+        request_id: String,
+        event: Bytes,
+        client_context: Option<String>,
+        admission: Admission,
+    ) -> Result<Invoked, InvokeError> {
         let _slot = self.admit(admission).await?;
         let mut inst = match self.take_idle() {
             Some(inst) => inst,
             None => self.spawn().await?,
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
         inst.logs.lock().unwrap().clear();
         let start_line = format!("START RequestId: {request_id} Version: $LATEST");
         if self.cfg.print_logs {
@@ -558,6 +615,7 @@ impl Sandbox {
             log
         };
         if keep && inst.alive() && !self.closed.load(Ordering::SeqCst) {
+            inst.idle_since = Instant::now();
             self.idle.lock().unwrap().push(inst);
         } else {
             inst.kill();

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use lambda_emulator::faults::FaultRule;
+use lambda_emulator::gateway::FrontDoor;
 use lambda_emulator::{default_function, Stack, StackConfig};
 
 /// The `target/<profile>` directory the test binary was built into.
@@ -46,7 +47,8 @@ pub fn bootstrap() -> PathBuf {
 
 /// A Python function speaking the Runtime API. The event's `action` picks its behaviour:
 /// `sleep` (`seconds`), `exit` (`code`), `alloc` (`mb`), `error`; anything else echoes back the
-/// event, the `/next` headers and the Lambda environment.
+/// event, the `/next` headers, the Lambda environment and its pid. With `record` (a file path) every attempt
+/// first appends `<request id> <epoch seconds>` to that file.
 pub const TEST_FUNCTION: &str = r#"#!/usr/bin/env python3
 import json, os, sys, time, urllib.error, urllib.request
 base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
@@ -60,6 +62,9 @@ while True:
         event = json.loads(r.read() or b"{}")
     rid = headers["lambda-runtime-aws-request-id"]
     action = event.get("action")
+    if "record" in event:
+        with open(event["record"], "a") as f:
+            f.write(rid + " " + repr(time.time()) + "\n")
     print("handling", action, flush=True)
     if action == "sleep":
         time.sleep(event["seconds"])
@@ -79,7 +84,7 @@ while True:
              {"Lambda-Runtime-Function-Error-Type": "Boom"})
         continue
     env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "BUCKET", "PASSWORD", "_HANDLER", "LAMBDA_"))}
-    post("/invocation/" + rid + "/response", {"event": event, "headers": headers, "env": env})
+    post("/invocation/" + rid + "/response", {"event": event, "headers": headers, "env": env, "pid": os.getpid()})
 "#;
 
 /// Writes [`TEST_FUNCTION`] as an executable into `dir` and returns its path.
@@ -99,6 +104,10 @@ pub struct Opts {
     pub concurrency: usize,
     pub faults: Vec<FaultRule>,
     pub users: Option<String>,
+    pub idle_timeout: Duration,
+    pub event_max_retries: u32,
+    pub event_retry_delay: Duration,
+    pub front_door: FrontDoor,
 }
 
 impl Opts {
@@ -111,6 +120,10 @@ impl Opts {
             concurrency: 10,
             faults: Vec::new(),
             users: None,
+            idle_timeout: Duration::from_secs(600),
+            event_max_retries: 2,
+            event_retry_delay: Duration::from_secs(60),
+            front_door: FrontDoor::ApiGateway,
         }
     }
 
@@ -161,6 +174,9 @@ pub async fn start(opts: Opts) -> TestStack {
     function.memory_mb = opts.memory_mb;
     function.timeout = opts.timeout;
     function.concurrency = opts.concurrency;
+    function.idle_timeout = opts.idle_timeout;
+    function.event_max_retries = opts.event_max_retries;
+    function.event_retry_delay = opts.event_retry_delay;
     let stack = Stack::start(StackConfig {
         host: "127.0.0.1".into(),
         port: 0,
@@ -172,6 +188,7 @@ pub async fn start(opts: Opts) -> TestStack {
         function,
         s3_faults: opts.faults,
         use_cgroups: false,
+        front_door: opts.front_door,
     })
     .await
     .expect("stack starts");
