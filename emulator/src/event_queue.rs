@@ -11,9 +11,6 @@ use tokio::task::JoinHandle;
 
 use crate::sandbox::{Admission, InvokeError, Invoked, Sandbox};
 
-/// Longest wait before a retry that `hslambda up` accepts (Lambda's own schedule is minutes).
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
-
 /// The wait before retry number `retry` (1-based): `first_delay × retry`, i.e. 1 then 2 minutes on Lambda.
 pub fn retry_delay(first_delay: Duration, retry: u32) -> Duration {
     first_delay * retry
@@ -90,6 +87,35 @@ mod tests {
         let first = Duration::from_secs(60);
         assert_eq!(retry_delay(first, 1), Duration::from_secs(60));
         assert_eq!(retry_delay(first, 2), Duration::from_secs(120));
+    }
+
+    fn failed(payload: &str, status: Option<&'static str>, error_type: Option<&str>) -> Invoked {
+        Invoked {
+            request_id: "r".into(),
+            payload: Bytes::from(payload.to_string()),
+            function_error: true,
+            log: String::new(),
+            report: crate::sandbox::Report {
+                duration_ms: 1.0,
+                billed_ms: 1,
+                memory_mb: 128,
+                max_memory_used_mb: 10,
+                init_duration_ms: None,
+                status,
+                error_type: error_type.map(str::to_string),
+            },
+        }
+    }
+
+    #[test]
+    fn failures_are_named_like_lambda() {
+        assert_eq!(
+            failure_type(&failed(r#"{"errorType":"Sandbox.Timedout"}"#, Some("timeout"), None)),
+            "Sandbox.Timedout"
+        );
+        assert_eq!(failure_type(&failed("{}", Some("error"), Some("Runtime.ExitError"))), "Runtime.ExitError");
+        assert_eq!(failure_type(&failed(r#"{"errorType":"Boom","errorMessage":"x"}"#, None, None)), "Boom");
+        assert_eq!(failure_type(&failed("not json", None, None)), "Unhandled");
     }
 
     #[test]
