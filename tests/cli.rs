@@ -96,6 +96,8 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
         "memory limit 512 MB".to_string(),
         "CPU share 0.29 vCPU".to_string(),
         "REPORT RequestId: ".to_string(),
+        "HTTP front door (API Gateway HTTP API".to_string(),
+        "idle instances reaped after 600 s; failed Event invocations retried 2 time(s), first after 60 s".to_string(),
     ] {
         assert!(out.contains(&expected), "`up` output lacks {expected:?}:\n{out}");
     }
@@ -116,4 +118,18 @@ fn up_explains_a_missing_bootstrap() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cargo build --release") && err.contains("/nonexistent/bootstrap"), "{err}");
+}
+
+#[test]
+fn up_refuses_bad_emulation_settings_with_a_reason() {
+    for (args, reason) in [
+        (&["--front-door", "alb"][..], "api-gateway, function-url"),
+        (&["--event-max-retries", "3"][..], "0..=2"),
+        (&["--idle-timeout", "5000"][..], "between 0 and 3600"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hslambda")).arg("up").args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
 }
