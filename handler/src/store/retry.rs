@@ -104,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn gives_up_with_contention_before_the_deadline_margin() {
         let deadline = Instant::now() + MARGIN + CLEANUP_RESERVE + Duration::from_millis(150);
-        let out = with_deadline(Some(deadline), async {
+        let out: Result<(), StoreError> = with_deadline(Some(deadline), async {
             let mut retry = CasRetry::new("k");
             loop {
                 retry.begin_attempt()?;
@@ -112,6 +112,6 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(out, Err::<(), _>(StoreError::Contention("k".into())));
+        assert_eq!(out, Err(StoreError::Contention("k".into())));
     }
 }
