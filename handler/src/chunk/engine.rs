@@ -7,6 +7,10 @@
 //! output as soon as it arrives. Writes are a compare-and-swap per chunk on its ETag: read (or start from
 //! fill), apply, write with `If-Match` (`If-None-Match: *` for a new chunk), and re-read and re-apply on a
 //! lost race. Unchanged chunks, and new chunks that would hold only fill, are not written (as HSDS).
+//! A write then re-reads the dataset's JSON, so one racing a `DELETE` or a shrink removes or trims what it
+//! wrote (410 / 409) instead of leaving orphan or stale chunks; and when one chunk of a write fails (e.g.
+//! gives up on contention before the deadline), the chunks already written are taken back (503, nothing
+//! half-applied).
 //!
 //! Variable-length types (vlen strings and sequences, compounds holding them): a chunk is its elements
 //! packed one after the other (4-byte byte count + bytes for each vlen part, HSDS `arrayToBytes`), so
@@ -15,6 +19,7 @@
 //!
 //! With a [`ChunkCache`], decoded chunks are reused across requests after the store confirms their ETag.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -359,10 +364,14 @@ pub async fn write_merged(
     let parts = sel.chunks(&ds.grid.chunk_dims);
     let touched = parts.len();
     let (shape, elems) = (&shape, &elems);
+    let failed = &AtomicBool::new(false);
     let writes: Vec<_> = parts
         .iter()
         .map(|part| async move {
             let mut undo = None;
+            if failed.load(Ordering::Relaxed) {
+                return (part, Ok((false, 0)), undo); // another chunk failed: the write is being taken back
+            }
             let outcome = write_chunk(store, bucket, ds, &part.index, |chunk: &mut Vec<u8>| {
                 let before = ds.part_elements(part, shape, chunk)?;
                 let changed = match elems {
@@ -373,6 +382,9 @@ pub async fn write_merged(
                 Ok(changed)
             })
             .await;
+            if outcome.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
             (part, outcome, undo)
         })
         .collect();
@@ -382,13 +394,13 @@ pub async fn write_merged(
     let mut failure = None;
     let mut retries = 0;
     for (part, outcome, undo) in outcomes {
-        match outcome {
-            Ok((true, r)) => {
+        match (outcome, undo) {
+            (Ok((true, r)), Some(undo)) => {
                 retries += r;
-                written.push((part, undo.expect("a written chunk was applied")));
+                written.push((part, undo));
             }
-            Ok((false, r)) => retries += r,
-            Err(e) => failure = failure.or(Some(e)),
+            (Ok((_, r)), _) => retries += r,
+            (Err(e), _) => failure = failure.or(Some(e)),
         }
     }
     if let Some(e) = failure {
