@@ -35,7 +35,8 @@ pub struct RaceArgs {
     /// Writes per writer.
     #[arg(long, default_value_t = 10)]
     rounds: usize,
-    /// Scenario to run, repeatable (default: all): chunk-elements, chunk-borders, links, attributes, acls, resize.
+    /// Scenario to run, repeatable (default: all): chunk-elements, chunk-borders, links, attributes, acls, resize,
+    /// write-vs-delete, write-vs-shrink.
     #[arg(long = "scenario", value_parser = parse_scenario)]
     scenarios: Vec<Scenario>,
     /// Write mode of the private stack's function.
@@ -97,7 +98,7 @@ fn print(label: &str, reports: &[RaceReport], json: bool) {
 /// Runs `hslambda race`; fails (non-zero exit) when a compare-and-swap run lost an acknowledged update.
 pub async fn race(args: RaceArgs) -> anyhow::Result<()> {
     let scenarios = if args.scenarios.is_empty() { Scenario::ALL.to_vec() } else { args.scenarios.clone() };
-    let lost = |r: &[RaceReport]| r.iter().map(|r| r.lost).sum::<usize>();
+    let lost = |r: &[RaceReport]| r.iter().map(RaceReport::violations).sum::<usize>();
     if let Some(endpoint) = &args.endpoint {
         let opts = RaceOptions {
             endpoint: endpoint.clone(),
@@ -109,7 +110,11 @@ pub async fn race(args: RaceArgs) -> anyhow::Result<()> {
         };
         let reports = run_all(&opts, &scenarios).await?;
         print(endpoint, &reports, args.json);
-        anyhow::ensure!(lost(&reports) == 0, "{} acknowledged updates were lost", lost(&reports));
+        anyhow::ensure!(
+            lost(&reports) == 0,
+            "{} acknowledged updates were lost or stale data remained",
+            lost(&reports)
+        );
         return Ok(());
     }
     let modes: &[WriteMode] =
@@ -129,11 +134,11 @@ pub async fn race(args: RaceArgs) -> anyhow::Result<()> {
         }
     }
     if args.compare {
-        println!("lost acknowledged updates: compare-and-swap {cas_lost}, last-writer-wins {lww_lost}");
+        println!("lost acknowledged updates + stale data: compare-and-swap {cas_lost}, last-writer-wins {lww_lost}");
     }
-    anyhow::ensure!(cas_lost == 0, "{cas_lost} acknowledged updates were lost with compare-and-swap");
+    anyhow::ensure!(cas_lost == 0, "{cas_lost} acknowledged updates were lost or stale with compare-and-swap");
     if !args.compare && args.write_mode == WriteMode::LastWriterWins && lww_lost > 0 {
-        anyhow::bail!("{lww_lost} acknowledged updates were lost (last-writer-wins)");
+        anyhow::bail!("{lww_lost} acknowledged updates were lost or stale (last-writer-wins)");
     }
     Ok(())
 }

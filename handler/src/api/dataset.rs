@@ -213,14 +213,18 @@ pub async fn get_dataset(ctx: &Ctx<'_>, id: Option<ObjId>) -> ApiResult<Response
     Ok(Response::json(200, &body))
 }
 
-/// `DELETE /datasets/{id}`: its chunks first (prefix listing), then its JSON. 200 `{}`.
+/// `DELETE /datasets/{id}`: its JSON first, then its chunks (prefix listing). 200 `{}`.
+///
+/// JSON first (as HSDS, whose chunks are collected later): a value write racing the delete re-reads the
+/// JSON after writing its chunks, so either it sees the dataset gone and removes what it wrote, or its
+/// chunks were written before the JSON went and this listing finds them — no orphan chunk either way.
 pub async fn delete_dataset(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Delete).await?;
     ctx.load_object(&dom, id).await?;
+    ctx.store().delete(&ctx.bucket, &id.s3_key()).await?;
     let chunks = engine::list_chunks(ctx.store(), &ctx.bucket, id).await?;
     object::run_all(chunks.iter().map(|c| async move { Ok(ctx.store().delete(&ctx.bucket, &c.key).await?) }).collect())
         .await?;
-    ctx.store().delete(&ctx.bucket, &id.s3_key()).await?;
     Ok(Response::json(200, &json!({})))
 }
 

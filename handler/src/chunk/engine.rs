@@ -7,6 +7,10 @@
 //! output as soon as it arrives. Writes are a compare-and-swap per chunk on its ETag: read (or start from
 //! fill), apply, write with `If-Match` (`If-None-Match: *` for a new chunk), and re-read and re-apply on a
 //! lost race. Unchanged chunks, and new chunks that would hold only fill, are not written (as HSDS).
+//! A write then re-reads the dataset's JSON, so one racing a `DELETE` or a shrink removes or trims what it
+//! wrote (410 / 409) instead of leaving orphan or stale chunks; and when one chunk of a write fails (e.g.
+//! gives up on contention before the deadline), the chunks already written are taken back (503, nothing
+//! half-applied).
 //!
 //! Variable-length types (vlen strings and sequences, compounds holding them): a chunk is its elements
 //! packed one after the other (4-byte byte count + bytes for each vlen part, HSDS `arrayToBytes`), so
@@ -15,6 +19,7 @@
 //!
 //! With a [`ChunkCache`], decoded chunks are reused across requests after the store confirms their ETag.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,10 +31,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::elements::{split_elements, zero_element};
 use crate::model::layout::{split_file_uri, ChunkGrid, ChunkSource};
 use crate::model::selection::{ChunkPart, Selection};
+use crate::model::shape::Shape;
 use crate::model::types::Datatype;
 use crate::model::value::MAX_VLEN_ELEMENT;
 use crate::model::ObjId;
-use crate::store::json::{backoff, CAS_ATTEMPTS};
+use crate::store::json::get_json;
+use crate::store::retry::CasRetry;
 use crate::store::{ETag, ListEntry, PutMode, Store, StoreError};
 
 /// Bytes of raw chunk data the engine keeps in flight at once (fetching, decoding or encoding).
@@ -357,21 +364,209 @@ pub async fn write_merged(
     let parts = sel.chunks(&ds.grid.chunk_dims);
     let touched = parts.len();
     let (shape, elems) = (&shape, &elems);
+    let failed = &AtomicBool::new(false);
     let writes: Vec<_> = parts
         .iter()
-        .map(|part| {
-            write_chunk(store, bucket, ds, &part.index, move |chunk: &mut Vec<u8>| match elems {
-                Some(elems) => apply_elements(ds, part, shape, elems, chunk),
-                None => Ok(apply_in(part, shape, data, ds.item_size, merge, chunk)),
+        .map(|part| async move {
+            let mut undo = None;
+            if failed.load(Ordering::Relaxed) {
+                return (part, Ok((false, 0)), undo); // another chunk failed: the write is being taken back
+            }
+            let outcome = write_chunk(store, bucket, ds, &part.index, |chunk: &mut Vec<u8>| {
+                let before = ds.part_elements(part, shape, chunk)?;
+                let changed = match elems {
+                    Some(elems) => apply_elements(ds, part, shape, elems, chunk)?,
+                    None => apply_in(part, shape, data, ds.item_size, merge, chunk),
+                };
+                undo = Some(Undo { before, after: ds.part_elements(part, shape, chunk)? });
+                Ok(changed)
+            })
+            .await;
+            if outcome.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            (part, outcome, undo)
+        })
+        .collect();
+    // Every chunk's write runs to its end (none is dropped half-way), so a failure knows what to undo.
+    let outcomes: Vec<_> = stream::iter(writes).buffer_unordered(ds.max_in_flight()).collect().await;
+    let mut written = Vec::new();
+    let mut failure = None;
+    let mut retries = 0;
+    for (part, outcome, undo) in outcomes {
+        match (outcome, undo) {
+            (Ok((true, r)), Some(undo)) => {
+                retries += r;
+                written.push((part, undo));
+            }
+            (Ok((_, r)), _) => retries += r,
+            (Err(e), _) => failure = failure.or(Some(e)),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(undo_written(store, bucket, ds, shape, &written, e).await);
+    }
+    let parts: Vec<&ChunkPart> = written.iter().map(|w| w.0).collect();
+    if ds.cas && !parts.is_empty() {
+        confirm_written(store, bucket, ds, shape, &parts).await?;
+    }
+    Ok(WriteStats { touched, written: parts.len(), retries })
+}
+
+/// The elements of one chunk that a write replaced, as they were before and after it: enough to take the
+/// write back out of the chunk while keeping any later write to the same elements.
+struct Undo {
+    before: PartElements,
+    after: PartElements,
+}
+
+/// The selected elements of one chunk, in run order: packed bytes for fixed-size types, one entry per
+/// element for variable-length ones.
+enum PartElements {
+    Fixed(Vec<u8>),
+    Vlen(Vec<Vec<u8>>),
+}
+
+impl ChunkedDataset {
+    /// Copies out the elements of `chunk` that `part` selects.
+    fn part_elements(&self, part: &ChunkPart, shape: &[u64], chunk: &[u8]) -> ApiResult<PartElements> {
+        if self.is_vlen() {
+            let els = self.elements(chunk)?;
+            let mut out = Vec::with_capacity(part.count() as usize);
+            part.for_each_run(shape, |_, c, len| out.extend_from_slice(&els[c as usize..(c + len) as usize]));
+            return Ok(PartElements::Vlen(out));
+        }
+        let is = self.item_size;
+        let mut out = Vec::with_capacity(part.count() as usize * is);
+        part.for_each_run(shape, |_, c, len| out.extend_from_slice(&chunk[c as usize * is..(c + len) as usize * is]));
+        Ok(PartElements::Fixed(out))
+    }
+
+    /// Puts back the `before` value of every element of the part that still holds its `after` value (an
+    /// element another request wrote since is left alone); true when anything changed.
+    fn restore_part(&self, part: &ChunkPart, shape: &[u64], undo: &Undo, chunk: &mut Vec<u8>) -> ApiResult<bool> {
+        let mut changed = false;
+        let mut k = 0usize;
+        match (&undo.before, &undo.after) {
+            (PartElements::Fixed(before), PartElements::Fixed(after)) => {
+                let is = self.item_size;
+                part.for_each_run(shape, |_, c, len| {
+                    for e in c as usize..(c + len) as usize {
+                        let (stored, saved) = (e * is..(e + 1) * is, k * is..(k + 1) * is);
+                        if chunk[stored.clone()] == after[saved.clone()]
+                            && before[saved.clone()] != after[saved.clone()]
+                        {
+                            chunk[stored].copy_from_slice(&before[saved]);
+                            changed = true;
+                        }
+                        k += 1;
+                    }
+                });
+            }
+            (PartElements::Vlen(before), PartElements::Vlen(after)) => {
+                let mut els = self.elements(chunk)?;
+                part.for_each_run(shape, |_, c, len| {
+                    for e in c as usize..(c + len) as usize {
+                        if els[e] == after[k] && before[k] != after[k] {
+                            els[e].clone_from(&before[k]);
+                            changed = true;
+                        }
+                        k += 1;
+                    }
+                });
+                if changed {
+                    *chunk = els.concat();
+                }
+            }
+            _ => return Err(ApiError::internal("chunk undo record of the wrong kind")),
+        }
+        Ok(changed)
+    }
+}
+
+/// After one chunk of a write failed (e.g. gave up on contention): takes the write back out of the chunks
+/// that were already written, so a failed write leaves nothing half-applied, and returns the error to
+/// answer (the original one, or a 500 saying the undo failed too).
+async fn undo_written(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    shape: &[u64],
+    written: &[(&ChunkPart, Undo)],
+    failure: ApiError,
+) -> ApiError {
+    let undos: Vec<_> = written
+        .iter()
+        .map(|(part, undo)| {
+            let retry = CasRetry::for_cleanup(&ds.chunk_key(&part.index));
+            write_chunk_with(store, bucket, ds, &part.index, retry, move |chunk| {
+                ds.restore_part(part, shape, undo, chunk)
             })
         })
         .collect();
-    let outcomes: Vec<(bool, usize)> = stream::iter(writes).buffer_unordered(ds.max_in_flight()).try_collect().await?;
-    Ok(WriteStats {
-        touched,
-        written: outcomes.iter().filter(|o| o.0).count(),
-        retries: outcomes.iter().map(|o| o.1).sum(),
-    })
+    let results: Vec<_> = stream::iter(undos).buffer_unordered(ds.max_in_flight()).collect().await;
+    match results.into_iter().find_map(Result::err) {
+        None => failure,
+        Some(e) => {
+            tracing::error!("dataset {}: undoing a failed write failed: {e}", ds.id);
+            ApiError::internal(format!(
+                "{} — and taking back the chunks already written failed too ({}): some of the write may remain",
+                failure.message, e.message
+            ))
+        }
+    }
+}
+
+/// After writing chunks, re-reads the dataset's JSON so that a write racing a `DELETE` or a shrink never
+/// leaves chunks behind: a deleted dataset (or one replaced under the same key) gets the chunks just
+/// written removed and a 410; a dataset shrunk so that written elements now fall outside it gets those
+/// chunks trimmed to its new extent and a 409. Either way nothing outside the object's current shape
+/// remains. (`DELETE` removes the JSON before listing chunks and a shrink swaps the JSON before trimming, so
+/// whichever side runs second cleans up.)
+async fn confirm_written(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    shape: &[u64],
+    written: &[&ChunkPart],
+) -> ApiResult<()> {
+    let id = ds.id.to_string();
+    let current = match get_json(store, bucket, &ds.id.s3_key()).await {
+        Ok((json, _)) if json["id"].as_str() == Some(id.as_str()) => Some(json),
+        Ok(_) | Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(json) = current else {
+        for part in written {
+            delete_chunk(store, bucket, ds, &part.index).await?;
+        }
+        return Err(ApiError::new(
+            410,
+            format!("dataset {id} was deleted while this write was in flight; nothing of the write was kept"),
+        ));
+    };
+    let extent = match Shape::from_json(&json["shape"]) {
+        Ok(Shape::Simple { dims, .. }) => dims,
+        Ok(_) => return Ok(()),
+        Err(e) => return Err(ApiError::internal(format!("{id}: stored shape: {e}"))),
+    };
+    if extent.len() != ds.extent.len() || extent.iter().zip(&ds.extent).all(|(now, was)| now >= was) {
+        return Ok(());
+    }
+    let cd = &ds.grid.chunk_dims;
+    let mut discarded = false;
+    for part in written {
+        let outside = outside_extent(&part.index, cd, &extent);
+        part.for_each_run(shape, |_, c, len| discarded |= (c..c + len).any(|e| outside(e as usize)));
+        trim_chunk(store, bucket, ds, &part.index, &extent).await?;
+    }
+    if discarded {
+        return Err(ApiError::conflict(format!(
+            "dataset {id} was resized to {extent:?} while this write was in flight; the elements of the write \
+             outside the new shape were discarded"
+        )));
+    }
+    Ok(())
 }
 
 /// Copies the part's elements (or fields of them) from `data` into `chunk`; true when any byte changed.
@@ -432,16 +627,30 @@ pub async fn write_chunk(
     bucket: &str,
     ds: &ChunkedDataset,
     index: &[u64],
+    apply: impl FnMut(&mut Vec<u8>) -> ApiResult<bool>,
+) -> ApiResult<(bool, usize)> {
+    let retry = CasRetry::new(&ds.chunk_key(index));
+    write_chunk_with(store, bucket, ds, index, retry, apply).await
+}
+
+/// [`write_chunk`] on a given retry schedule.
+async fn write_chunk_with(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    index: &[u64],
+    mut retry: CasRetry,
     mut apply: impl FnMut(&mut Vec<u8>) -> ApiResult<bool>,
 ) -> ApiResult<(bool, usize)> {
     let key = ds.chunk_key(index);
-    for attempt in 0..CAS_ATTEMPTS {
+    loop {
+        retry.begin_attempt()?;
         let (mut chunk, mode) = match ds.load(store, bucket, &key).await? {
             Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
             None => (ds.fill_chunk(), PutMode::Create),
         };
         if !apply(&mut chunk)? || (mode == PutMode::Create && ds.is_all_fill(&chunk)) {
-            return Ok((false, attempt as usize));
+            return Ok((false, retry.lost()));
         }
         let mode = if ds.cas { mode } else { PutMode::Overwrite };
         let raw = Bytes::from(chunk);
@@ -450,18 +659,17 @@ pub async fn write_chunk(
                 if let Some(c) = &ds.cache {
                     c.put(bucket, &key, etag, raw);
                 }
-                return Ok((true, attempt as usize));
+                return Ok((true, retry.lost()));
             }
             Err(StoreError::Precondition(_)) => {
                 if let Some(c) = &ds.cache {
                     c.remove(bucket, &key);
                 }
-                backoff(attempt).await
+                retry.lost_race().await?
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Contention(key).into())
 }
 
 /// Every stored chunk object of dataset `id` (keys under its directory not ending in `json`).
@@ -485,57 +693,83 @@ pub fn chunk_index_of_key(key: &str) -> Option<Vec<u64>> {
 /// # Errors
 /// Store and codec failures.
 pub async fn trim_to_extent(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, new_extent: &[u64]) -> ApiResult<()> {
-    let cd = ds.grid.chunk_dims.clone();
     for entry in list_chunks(store, bucket, &ds.id).await? {
         let Some(index) = chunk_index_of_key(&entry.key) else { continue };
-        if index.len() != cd.len() {
-            continue;
+        if index.len() == ds.grid.chunk_dims.len() {
+            trim_chunk(store, bucket, ds, &index, new_extent).await?;
         }
-        if index.iter().zip(&cd).zip(new_extent).any(|((&i, &c), &e)| i * c >= e) {
-            store.delete(bucket, &entry.key).await?;
-            if let Some(c) = &ds.cache {
-                c.remove(bucket, &entry.key);
-            }
-            continue;
+    }
+    Ok(())
+}
+
+/// Deletes one chunk object (and its cache entry).
+async fn delete_chunk(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, index: &[u64]) -> ApiResult<()> {
+    let key = ds.chunk_key(index);
+    match store.delete(bucket, &key).await {
+        Ok(()) | Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(c) = &ds.cache {
+        c.remove(bucket, &key);
+    }
+    Ok(())
+}
+
+/// Whether element `e` (C-order index inside chunk `index`) lies outside `extent`.
+fn outside_extent<'a>(index: &'a [u64], cd: &'a [u64], extent: &'a [u64]) -> impl Fn(usize) -> bool + 'a {
+    move |e: usize| {
+        let mut rem = e as u64;
+        let mut out = false;
+        for d in (0..cd.len()).rev() {
+            let x = rem % cd[d];
+            rem /= cd[d];
+            out |= index[d] * cd[d] + x >= extent[d];
         }
-        if index.iter().zip(&cd).zip(new_extent).all(|((&i, &c), &e)| (i + 1) * c <= e) {
-            continue;
-        }
-        let outside = |e: usize| {
-            let mut rem = e as u64;
-            let mut out = false;
-            for d in (0..cd.len()).rev() {
-                let x = rem % cd[d];
-                rem /= cd[d];
-                out |= index[d] * cd[d] + x >= new_extent[d];
-            }
-            out
-        };
-        write_chunk(store, bucket, ds, &index, |chunk| {
-            let mut changed = false;
-            if ds.is_vlen() {
-                let mut els = ds.elements(chunk)?;
-                for (e, elem) in els.iter_mut().enumerate() {
-                    if outside(e) && *elem != ds.fill {
-                        elem.clone_from(&ds.fill);
-                        changed = true;
-                    }
-                }
-                if changed {
-                    *chunk = els.concat();
-                }
-                return Ok(changed);
-            }
-            for (e, elem) in chunk.chunks_exact_mut(ds.item_size.max(1)).enumerate() {
-                if outside(e) && elem != ds.fill.as_slice() {
-                    elem.copy_from_slice(&ds.fill);
+        out
+    }
+}
+
+/// Fits chunk `index` to `new_extent`: deleted when wholly outside, untouched when wholly inside, else its
+/// elements beyond the extent reset to fill (a compare-and-swap).
+async fn trim_chunk(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    index: &[u64],
+    new_extent: &[u64],
+) -> ApiResult<()> {
+    let cd = &ds.grid.chunk_dims;
+    if index.iter().zip(cd).zip(new_extent).any(|((&i, &c), &e)| i * c >= e) {
+        return delete_chunk(store, bucket, ds, index).await;
+    }
+    if index.iter().zip(cd).zip(new_extent).all(|((&i, &c), &e)| (i + 1) * c <= e) {
+        return Ok(());
+    }
+    let outside = outside_extent(index, cd, new_extent);
+    write_chunk(store, bucket, ds, index, |chunk| {
+        let mut changed = false;
+        if ds.is_vlen() {
+            let mut els = ds.elements(chunk)?;
+            for (e, elem) in els.iter_mut().enumerate() {
+                if outside(e) && *elem != ds.fill {
+                    elem.clone_from(&ds.fill);
                     changed = true;
                 }
             }
-            Ok(changed)
-        })
-        .await?;
-    }
+            if changed {
+                *chunk = els.concat();
+            }
+            return Ok(changed);
+        }
+        for (e, elem) in chunk.chunks_exact_mut(ds.item_size.max(1)).enumerate() {
+            if outside(e) && elem != ds.fill.as_slice() {
+                elem.copy_from_slice(&ds.fill);
+                changed = true;
+            }
+        }
+        Ok(changed)
+    })
+    .await?;
     Ok(())
 }
 
@@ -572,6 +806,12 @@ mod tests {
         }
     }
 
+    /// Stores the dataset's JSON (id and shape), which writes re-read to confirm the dataset still holds them.
+    async fn stored(store: &dyn Store, ds: &ChunkedDataset) {
+        let doc = json!({"id": ds.id.to_string(), "shape": {"class": "H5S_SIMPLE", "dims": ds.extent}});
+        crate::store::json::put_json(store, "b", &ds.id.s3_key(), &doc).await.unwrap();
+    }
+
     fn ints(v: &[i32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
@@ -580,6 +820,7 @@ mod tests {
     async fn write_then_read_with_fill_and_edges() {
         let store = MemoryStore::new();
         let ds = dataset(&[40, 30], &[10, 10], json!(null), 7);
+        stored(&store, &ds).await;
         let sel = Selection::parse("[5:15,8:12]", &[40, 30]).unwrap();
         let data: Vec<i32> = (0..40).collect();
         let stats = write(&store, "b", &ds, &sel, &ints(&data)).await.unwrap();
@@ -598,6 +839,7 @@ mod tests {
     async fn unchanged_and_fill_only_chunks_are_not_written() {
         let store = MemoryStore::new();
         let ds = dataset(&[40, 30], &[10, 10], json!(null), 7);
+        stored(&store, &ds).await;
         let sel = Selection::parse("[30:31,0:1]", &[40, 30]).unwrap();
         let stats = write(&store, "b", &ds, &sel, &ints(&[7])).await.unwrap();
         assert_eq!(stats.written, 0);
@@ -613,6 +855,7 @@ mod tests {
         let store = MemoryStore::new();
         let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "name": "deflate", "level": 5}]);
         let ds = dataset(&[100], &[50], f, 0);
+        stored(&store, &ds).await;
         let sel = Selection::all(&[100]);
         let data: Vec<i32> = (0..100).collect();
         write(&store, "b", &ds, &sel, &ints(&data)).await.unwrap();
@@ -625,6 +868,7 @@ mod tests {
     async fn wrong_length_is_rejected_before_any_write() {
         let store = MemoryStore::new();
         let ds = dataset(&[10], &[10], json!(null), 0);
+        stored(&store, &ds).await;
         let e = write(&store, "b", &ds, &Selection::all(&[10]), &ints(&[1, 2])).await.unwrap_err();
         assert_eq!(e.status, 400);
         assert!(list_chunks(&store, "b", &ds.id).await.unwrap().is_empty());
@@ -634,6 +878,7 @@ mod tests {
     async fn concurrent_writers_to_one_chunk_lose_nothing() {
         let store = Arc::new(MemoryStore::new());
         let ds = Arc::new(dataset(&[64], &[64], json!(null), 0));
+        stored(store.as_ref(), &ds).await;
         let mut tasks = Vec::new();
         for i in 0..32u64 {
             let (store, ds) = (store.clone(), ds.clone());
@@ -653,6 +898,7 @@ mod tests {
     async fn cached_chunks_are_revalidated_and_never_stale() {
         let store = MemoryStore::new();
         let mut ds = dataset(&[8], &[4], json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 0);
+        stored(&store, &ds).await;
         let cache = Arc::new(ChunkCache::new(1 << 20));
         ds.cache = Some(cache.clone());
         let all = Selection::all(&[8]);
@@ -677,6 +923,7 @@ mod tests {
     async fn trim_resets_edges_and_deletes_outside_chunks() {
         let store = MemoryStore::new();
         let ds = dataset(&[20], &[5], json!(null), 9);
+        stored(&store, &ds).await;
         let data: Vec<i32> = (0..20).collect();
         write(&store, "b", &ds, &Selection::all(&[20]), &ints(&data)).await.unwrap();
         trim_to_extent(&store, "b", &ds, &[7]).await.unwrap();

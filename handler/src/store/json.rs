@@ -4,15 +4,11 @@
 //! update. Here every update reads the object with its ETag, applies the change in memory and writes
 //! it back with `If-Match`; a 412 means someone else won, so the loop re-reads and re-applies the change.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::retry::CasRetry;
 use super::{ETag, PutMode, Store, StoreError, StoreResult};
-
-/// How many times a compare-and-swap is attempted before giving up with `Contention`.
-pub const CAS_ATTEMPTS: u32 = 24;
 
 /// Reads and parses a JSON object; returns it with its ETag.
 pub async fn get_json(store: &dyn Store, bucket: &str, key: &str) -> StoreResult<(Value, ETag)> {
@@ -49,14 +45,17 @@ pub enum Change<T> {
 ///
 /// `apply` gets the current value and changes it in place; it may run several times (once per lost
 /// race), so it must derive everything from the value it is given. Errors from `apply` abort the update
-/// with nothing written. `NotFound` is returned (converted into `E`) when the object does not exist.
+/// with nothing written. `NotFound` is returned (converted into `E`) when the object does not exist — an
+/// update never recreates a deleted object, since `If-Match` fails on a missing key. Lost races are retried
+/// on the [`CasRetry`] schedule (until the deadline margin); then `Contention`, with nothing written.
 pub async fn update_json<T, E, F>(store: &dyn Store, bucket: &str, key: &str, mut apply: F) -> Result<T, E>
 where
     F: FnMut(&mut Value) -> Result<Change<T>, E>,
     E: From<StoreError>,
 {
-    for attempt in 0..CAS_ATTEMPTS {
-        crate::deadline::check(&format!("updating {key}"))?;
+    let mut retry = CasRetry::new(key);
+    loop {
+        retry.begin_attempt()?;
         let (mut value, etag) = get_json(store, bucket, key).await?;
         let out = match apply(&mut value)? {
             Change::Keep(out) => return Ok(out),
@@ -64,18 +63,11 @@ where
         };
         match store.put(bucket, key, to_bytes(&value), PutMode::Update(etag)).await {
             Ok(_) => return Ok(out),
-            Err(StoreError::Precondition(_)) => backoff(attempt).await,
+            // The object changed since it was read, or was deleted (a missing object fails `If-Match`).
+            Err(StoreError::Precondition(_)) => retry.lost_race().await?,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Contention(key.to_string()).into())
-}
-
-/// Sleeps a jittered, exponentially growing time before retry `attempt` (1 ms … ~64 ms).
-pub async fn backoff(attempt: u32) {
-    let cap_us = 1000u64 << attempt.min(6);
-    let us = rand::random_range(cap_us / 4..=cap_us);
-    tokio::time::sleep(Duration::from_micros(us)).await;
 }
 
 #[cfg(test)]

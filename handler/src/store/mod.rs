@@ -7,6 +7,7 @@
 pub mod json;
 mod lww;
 mod memory;
+pub mod retry;
 #[cfg(feature = "aws")]
 mod s3;
 
