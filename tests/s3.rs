@@ -116,6 +116,32 @@ async fn get_and_head_honour_preconditions() {
 }
 
 #[tokio::test]
+async fn conditional_gets_see_every_write_at_once() {
+    // The server remembers ETags between requests (a warm 304 reads no sidecar): a write must never
+    // leave a remembered ETag behind, whether the object was read before or not.
+    let t = start(Opts::s3_only()).await;
+    let url = t.s3("db/0123abcd-4567/g/0001/.group.json");
+    let mut etag = etag_of(&put(&t.http, &url, b"{\"v\": 0}", None).await);
+    for i in 1..20 {
+        let r = t.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "round {i}: unchanged object");
+        // Same size every time, so only the write itself can invalidate what the server remembers.
+        let body = format!("{{\"v\": {}}}", i % 10);
+        let r = put(&t.http, &url, body.as_bytes(), Some(("if-match", &etag))).await;
+        assert_eq!(r.status(), StatusCode::OK, "round {i}: compare-and-swap on the current ETag");
+        let new_etag = etag_of(&r);
+        let r = t.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "round {i}: the old ETag must not be current any more");
+        assert_eq!(etag_of(&r), new_etag);
+        assert_eq!(r.text().await.unwrap(), body);
+        etag = new_etag;
+    }
+    t.http.delete(&url).send().await.unwrap();
+    let r = t.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn files_written_directly_get_md5_etags_and_fresh_ones_after_rewrite() {
     let t = start(Opts::s3_only()).await;
     // As HSDS 1.0.2's POSIX storage writes them: plain files, no s3s-fs sidecar.

@@ -23,8 +23,10 @@
 //! check, before any operation runs.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex as StdMutex;
 
 use base64::Engine;
 use md5::{Digest, Md5};
@@ -61,6 +63,25 @@ pub struct LocalS3 {
     /// Held shared by writers (which may create directories) and exclusively while a delete removes
     /// the directories it emptied, so a directory is never removed under a concurrent write.
     tree: RwLock<()>,
+    /// ETags known for (bucket, key), each with the identity of the file it was computed for; see
+    /// [`LocalS3::known_etag`].
+    etags: StdMutex<HashMap<(String, String), (FileId, String)>>,
+}
+
+/// What identifies one version of a file on disk: inode, size and modification time. A rewrite by
+/// another program (HSDS writes a new file and renames it into place) changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    ino: u64,
+    len: u64,
+    mtime: Option<std::time::SystemTime>,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileId { ino: meta.ino(), len: meta.len(), mtime: meta.modified().ok() }
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> S3Error {
@@ -78,7 +99,13 @@ impl LocalS3 {
         std::fs::create_dir_all(root)?;
         let root = root.canonicalize()?;
         let fs = FileSystem::new(&root).map_err(|e| anyhow::anyhow!("s3s-fs on {}: {e:?}", root.display()))?;
-        Ok(LocalS3 { fs, root, locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(), tree: RwLock::new(()) })
+        Ok(LocalS3 {
+            fs,
+            root,
+            locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
+            tree: RwLock::new(()),
+            etags: StdMutex::new(HashMap::new()),
+        })
     }
 
     fn lock(&self, bucket: &str, key: &str) -> &RwLock<()> {
@@ -94,13 +121,50 @@ impl LocalS3 {
         Ok(self.root.join(bucket).join(key))
     }
 
+    /// The ETag remembered for the file now at `path`, if it is still the same file.
+    ///
+    /// This is the fast path of every warm GET (and of the 304 a conditional GET answers): one `stat`,
+    /// done inline because it is cheaper than a hop to the blocking pool, and no sidecar read. Our own
+    /// writes and deletes [`forget`](LocalS3::forget_etag) the entry under the key lock; a file replaced
+    /// behind our back has another inode, size or mtime and misses.
+    fn known_etag(&self, bucket: &str, key: &str, path: &Path) -> Option<String> {
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let etags = self.etags.lock().unwrap_or_else(|p| p.into_inner());
+        let (id, etag) = etags.get(&(bucket.to_string(), key.to_string()))?;
+        (*id == FileId::of(&meta)).then(|| etag.clone())
+    }
+
+    /// Drops the remembered ETag of a key that is being written or deleted. Call under the key's write lock.
+    fn forget_etag(&self, bucket: &str, key: &str) {
+        self.etags.lock().unwrap_or_else(|p| p.into_inner()).remove(&(bucket.to_string(), key.to_string()));
+    }
+
     /// The object's current ETag (unquoted MD5 hex), or `None` if there is no such object.
     ///
-    /// Uses s3s-fs's sidecar when it is at least as new as the file; otherwise (a file written by HSDS
-    /// or another program) hashes the file and records the result in the sidecar. Call under the key lock.
+    /// Uses the ETag remembered for this very file when there is one ([`LocalS3::known_etag`]), else
+    /// s3s-fs's sidecar when it is at least as new as the file; otherwise (a file written by HSDS or
+    /// another program) hashes the file and records the result in the sidecar. Call under the key lock.
     async fn current_etag(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
         let path = self.object_path(bucket, key)?;
-        let meta = match tokio::fs::metadata(&path).await {
+        if let Some(etag) = self.known_etag(bucket, key, &path) {
+            return Ok(Some(etag));
+        }
+        let file_id = || std::fs::metadata(&path).ok().map(|m| FileId::of(&m));
+        let before = file_id();
+        let etag = self.etag_from_disk(bucket, key, &path).await?;
+        if let (Some(etag), Some(id)) = (&etag, before) {
+            // Remember it only if the file did not change while it was read.
+            if file_id() == Some(id) {
+                let mut etags = self.etags.lock().unwrap_or_else(|p| p.into_inner());
+                etags.insert((bucket.to_string(), key.to_string()), (id, etag.clone()));
+            }
+        }
+        Ok(etag)
+    }
+
+    /// [`LocalS3::current_etag`] without the in-memory fast path: sidecar or hash.
+    async fn etag_from_disk(&self, bucket: &str, key: &str, path: &Path) -> S3Result<Option<String>> {
+        let meta = match tokio::fs::metadata(path).await {
             Ok(m) if m.is_file() => m,
             Ok(_) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -121,7 +185,7 @@ impl LocalS3 {
                 }
             }
         }
-        let etag = md5_file(&path).await.map_err(internal)?;
+        let etag = md5_file(path).await.map_err(internal)?;
         // A stale content-type sidecar describes the old bytes: drop it.
         let _ = tokio::fs::remove_file(self.root.join(sidecar_name(bucket, key, "metadata"))).await;
         let tmp = self.root.join(format!(".hslambda-tmp-{}", uuid::Uuid::new_v4()));
@@ -289,6 +353,7 @@ impl S3 for LocalS3 {
                 return Err(e);
             }
         }
+        self.forget_etag(&bucket, &key);
         let result = self.fs.put_object(req).await;
         if result.is_err() {
             if let Some(other) = self.collision(&bucket, &key) {
@@ -324,6 +389,7 @@ impl S3 for LocalS3 {
         let resp = {
             let _tree = self.tree.read().await;
             let _g = self.lock(&bucket, &key).write().await;
+            self.forget_etag(&bucket, &key);
             let resp = self.fs.delete_object(req).await?;
             self.forget(&bucket, &key).await;
             resp
@@ -352,6 +418,9 @@ impl S3 for LocalS3 {
             for s in stripes {
                 guards.push(self.locks[s].write().await);
             }
+            for k in &keys {
+                self.forget_etag(&bucket, k);
+            }
             let resp = self.fs.delete_objects(req).await?;
             for k in &keys {
                 self.forget(&bucket, k).await;
@@ -371,6 +440,7 @@ impl S3 for LocalS3 {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let _tree = self.tree.read().await;
         let _g = self.lock(&bucket, &key).write().await;
+        self.forget_etag(&bucket, &key);
         self.fs.copy_object(req).await
     }
 
@@ -457,6 +527,7 @@ impl S3 for LocalS3 {
             let current = self.current_etag(&bucket, &key).await?;
             check_write(current.as_deref(), if_match.as_ref(), if_none_match.as_ref())?;
         }
+        self.forget_etag(&bucket, &key);
         self.fs.complete_multipart_upload(req).await
     }
 }

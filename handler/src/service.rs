@@ -25,7 +25,13 @@ pub struct Service {
     pub start_time: f64,
     /// Decoded chunks kept across invocations (validated by ETag on every use), sized from the function memory.
     pub chunk_cache: Arc<ChunkCache>,
+    /// Raw JSON of domains and objects kept across invocations, validated by ETag on every use
+    /// (`Ctx::get_json_cached`): a warm metadata read is a conditional GET answered "not modified".
+    pub meta_cache: Arc<ChunkCache>,
 }
+
+/// Bytes of metadata JSON a warm instance keeps: small enough for the 128 MB setting.
+pub const META_CACHE_BYTES: usize = 8 << 20;
 
 /// Current time as float Unix seconds, the timestamp format of every HSDS JSON object.
 pub fn now() -> f64 {
@@ -50,7 +56,14 @@ impl Service {
         if let Some(f) = &config.function_name {
             users.add(f, "lambda");
         }
-        Ok(Service { store, config, users, start_time: now(), chunk_cache: Arc::new(ChunkCache::from_env()) })
+        Ok(Service {
+            store,
+            config,
+            users,
+            start_time: now(),
+            chunk_cache: Arc::new(ChunkCache::from_env()),
+            meta_cache: Arc::new(ChunkCache::new(META_CACHE_BYTES)),
+        })
     }
 
     /// The service the `bootstrap` binary runs: S3 store and configuration from the environment.

@@ -175,9 +175,7 @@ fn glob_match(name: &[char], pat: &[char]) -> bool {
 
 /// Loads the domain (checking `action`) and the object.
 async fn load(ctx: &Ctx<'_>, id: &ObjId, action: Action) -> ApiResult<(DomainDoc, Value)> {
-    let dom = ctx.authorize(action).await?;
-    let (obj, _) = ctx.load_object(&dom, id).await?;
-    Ok((dom, obj))
+    ctx.authorize_object(action, id).await
 }
 
 // ---------------------------------------------------------------------------------------------------

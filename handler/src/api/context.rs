@@ -8,8 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{DomainPath, ObjId};
 use crate::request::Request;
 use crate::service::Service;
-use crate::store::json::get_json;
-use crate::store::{validate_bucket, ETag, Store, StoreError};
+use crate::store::{validate_bucket, ETag, Object, Store, StoreError, StoreResult};
 
 /// Per-request context handed to every route function.
 pub struct Ctx<'a> {
@@ -96,9 +95,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Reads and parses the JSON object at `key`, reusing the bytes of the service's metadata cache when a
+    /// conditional GET with their ETag says they are still current ("not modified" moves no body).
+    /// Every call asks the store, so an object another invocation rewrote is never served stale.
+    pub async fn get_json_cached(&self, key: &str) -> StoreResult<(Value, ETag)> {
+        let cache = &self.svc.meta_cache;
+        let obj = match cache.get(&self.bucket, key) {
+            Some((etag, body)) => match self.store().get_if_none_match(&self.bucket, key, &etag).await {
+                Ok(None) => Object { body, etag },
+                Ok(Some(fresh)) => fresh,
+                Err(e) => {
+                    cache.remove(&self.bucket, key);
+                    return Err(e);
+                }
+            },
+            None => self.store().get(&self.bucket, key).await?,
+        };
+        match serde_json::from_slice(&obj.body) {
+            Ok(value) => {
+                cache.put(&self.bucket, key, obj.etag.clone(), obj.body);
+                Ok((value, obj.etag))
+            }
+            Err(e) => {
+                cache.remove(&self.bucket, key);
+                Err(StoreError::Other(format!("{key} holds invalid JSON: {e}")))
+            }
+        }
+    }
+
     /// Loads a domain or folder JSON; 404 when absent.
     pub async fn load_domain(&self, path: &DomainPath) -> ApiResult<DomainDoc> {
-        match get_json(self.store(), &self.bucket, &path.key()).await {
+        match self.get_json_cached(&path.key()).await {
             Ok((json, etag)) => Ok(DomainDoc { path: path.clone(), json, etag }),
             Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!("domain not found: {path}"))),
             Err(e) => Err(e.into()),
@@ -149,7 +176,23 @@ impl<'a> Ctx<'a> {
     /// Loads an object's JSON after checking it belongs to `dom`; 404 when absent.
     pub async fn load_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<(Value, ETag)> {
         self.check_member(dom, id)?;
-        match get_json(self.store(), &self.bucket, &id.s3_key()).await {
+        self.fetch_object(id).await
+    }
+
+    /// The domain (after the `action` check, as [`Ctx::authorize`]) and the JSON of its object `id`
+    /// (as [`Ctx::load_object`]): the first step of every route on one object. Both are read from the
+    /// store concurrently, so the request waits for one S3 round trip instead of two; the object is only
+    /// returned when the domain's checks pass, and a failed check wins over a missing object.
+    pub async fn authorize_object(&self, action: Action, id: &ObjId) -> ApiResult<(DomainDoc, Value)> {
+        let (dom, obj) = tokio::join!(self.authorize(action), self.fetch_object(id));
+        let dom = dom?;
+        self.check_member(&dom, id)?;
+        Ok((dom, obj?.0))
+    }
+
+    /// Reads an object's JSON without any check; 404 when absent.
+    async fn fetch_object(&self, id: &ObjId) -> ApiResult<(Value, ETag)> {
+        match self.get_json_cached(&id.s3_key()).await {
             Ok(found) => Ok(found),
             Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!("{id} not found"))),
             Err(e) => Err(e.into()),

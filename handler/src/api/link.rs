@@ -175,9 +175,7 @@ fn filter_links(ctx: &Ctx<'_>, links: Vec<(String, Value)>) -> ApiResult<Vec<(St
 
 /// Loads a group of the request's domain after the `action` check.
 async fn group_for(ctx: &Ctx<'_>, id: &ObjId, action: Action) -> ApiResult<(DomainDoc, Value)> {
-    let dom = ctx.authorize(action).await?;
-    let (group, _) = ctx.load_object(&dom, id).await?;
-    Ok((dom, group))
+    ctx.authorize_object(action, id).await
 }
 
 /// `hrefs` of the link collection routes: self, home, owner.

@@ -471,10 +471,13 @@ pub fn object_hrefs(ctx: &Ctx<'_>, id: &ObjId) -> Value {
 /// Serves `GET /{collection}/{id}` (or `/{collection}/?h5path=`) for any kind: read check, resolve
 /// the id, load, describe with `include_*`, `getalias`, hrefs. `id` `None` means "take `h5path`".
 pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiResult<Response> {
-    let dom = ctx.authorize(Action::Read).await?;
-    let id = match id {
-        Some(id) => id,
+    let (dom, id, obj) = match id {
+        Some(id) => {
+            let (dom, obj) = ctx.authorize_object(Action::Read, &id).await?;
+            (dom, id, obj)
+        }
         None => {
+            let dom = ctx.authorize(Action::Read).await?;
             let h5path = ctx
                 .req
                 .get_param("h5path")
@@ -488,10 +491,10 @@ pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiR
                     kind.collection().trim_end_matches('s')
                 )));
             }
-            found
+            let (obj, _) = ctx.load_object(&dom, &found).await?;
+            (dom, found, obj)
         }
     };
-    let (obj, _) = ctx.load_object(&dom, &id).await?;
     let mut rsp = object_response(ctx, &dom, &obj, Include::from_request(ctx));
     if ctx.req.flag("getalias") {
         let paths = alias_paths(ctx, &dom, &id).await?;

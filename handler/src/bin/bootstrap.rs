@@ -7,7 +7,11 @@ use hsds_handler::{event, Service};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread runs the I/O: an invocation is a strict request → S3 → response chain, and on a multi-thread
+// runtime every hop between the handler, the HTTP connection tasks of the S3 client and the Runtime API
+// client wakes another worker thread. Chunk decoding still runs in parallel on the blocking pool
+// (`chunk::engine` uses `spawn_blocking`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt()
         // LOG_LEVEL / RUST_LOG, with the runtime's raw-event dump (Authorization headers) kept out.

@@ -1,0 +1,161 @@
+//! Warm-instance metadata reads: domain and object JSON are cached across invocations and validated by
+//! ETag on every use, so a warm read moves no body, yet another instance's write is seen at once and
+//! the ACLs of the current domain JSON always apply.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use common::*;
+use hsds_handler::store::{ETag, Listing, MemoryStore, Object, PutMode, Store, StoreResult};
+use hsds_handler::{Config, Service};
+use serde_json::json;
+
+const DOM: &str = "/home/test_user1/warm.h5";
+
+/// A store that counts the object bodies it hands out (full GETs, and conditional GETs that were not
+/// answered "not modified").
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStore,
+    bodies: AtomicUsize,
+    not_modified: AtomicUsize,
+}
+
+impl Counting {
+    /// (bodies, not-modified answers) so far, then reset.
+    fn take(&self) -> (usize, usize) {
+        (self.bodies.swap(0, Ordering::SeqCst), self.not_modified.swap(0, Ordering::SeqCst))
+    }
+}
+
+#[async_trait]
+impl Store for Counting {
+    async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+        let o = self.inner.get(bucket, key).await?;
+        self.bodies.fetch_add(1, Ordering::SeqCst);
+        Ok(o)
+    }
+    async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+        let o = self.inner.get_if_none_match(bucket, key, etag).await?;
+        let counter = if o.is_some() { &self.bodies } else { &self.not_modified };
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(o)
+    }
+    async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+        self.inner.get_range(bucket, key, offset, len).await
+    }
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+        self.inner.put(bucket, key, body, mode).await
+    }
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: Option<usize>,
+    ) -> StoreResult<Listing> {
+        self.inner.list(bucket, prefix, delimiter, start_after, max_keys).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        self.inner.delete(bucket, key).await
+    }
+}
+
+/// Two warm instances (`a`, `b`) of the function over one store, a domain of test_user1 and a group in it.
+async fn setup() -> (Service, Service, Arc<Counting>, String) {
+    let store = Arc::new(Counting::default());
+    let instance = || {
+        let mut svc = Service::new(store.clone(), Config::default()).expect("service");
+        svc.users.load_passwd(PASSWD).expect("passwd");
+        svc
+    };
+    let (a, b) = (instance(), instance());
+    call_json(&a, req("PUT", "/", Some("admin"), Some("/home")), &json!({"folder": true})).await;
+    let body = json!({"folder": true, "owner": "test_user1"});
+    call_json(&a, req("PUT", "/", Some("admin"), Some("/home/test_user1")), &body).await;
+    let (s, dom) = call(&a, req("PUT", "/", Some("test_user1"), Some(DOM))).await;
+    assert_eq!(s, 201);
+    let link = json!({"link": {"id": dom["root"], "name": "g"}});
+    let (s, g) = call_json(&a, req("POST", "/groups", Some("test_user1"), Some(DOM)), &link).await;
+    assert_eq!(s, 201);
+    (a, b, store, g["id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn warm_reads_are_answered_not_modified() {
+    let (a, _b, store, gid) = setup().await;
+    let group = format!("/groups/{gid}");
+    let (s, first) = call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await;
+    assert_eq!(s, 200);
+    call(&a, req("GET", "/", Some("test_user1"), Some(DOM))).await;
+    store.take();
+    let (s, again) = call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await;
+    assert_eq!(s, 200);
+    assert_eq!(again, first);
+    // The domain and the group were each validated, and neither body was transferred again.
+    assert_eq!(store.take(), (0, 2));
+    assert_eq!(call(&a, req("GET", "/", Some("test_user1"), Some(DOM))).await.0, 200);
+    assert_eq!(store.take(), (0, 1));
+}
+
+#[tokio::test]
+async fn another_instances_writes_are_seen_at_once() {
+    let (a, b, _store, gid) = setup().await;
+    let group = format!("/groups/{gid}");
+    let (_, before) = call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await;
+    assert_eq!(before["linkCount"], 0);
+    let link = json!({"h5path": "somewhere"});
+    let path = format!("{group}/links/soft");
+    assert_eq!(call_json(&b, req("PUT", &path, Some("test_user1"), Some(DOM)), &link).await.0, 201);
+    let (_, after) = call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await;
+    assert_eq!(after["linkCount"], 1);
+    let (s, links) = call(&a, req("GET", &format!("{group}/links"), Some("test_user1"), Some(DOM))).await;
+    assert_eq!(s, 200);
+    assert_eq!(links["links"][0]["title"], "soft");
+
+    // Deleted by b: a answers 404, not its cached copy.
+    assert_eq!(call(&b, req("DELETE", &group, Some("test_user1"), Some(DOM))).await.0, 200);
+    assert_eq!(call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await.0, 404);
+}
+
+#[tokio::test]
+async fn acl_changes_by_another_instance_apply_at_once() {
+    let (a, b, _store, gid) = setup().await;
+    let group = format!("/groups/{gid}");
+    // test_user2 has no access: a caches the domain while refusing.
+    assert_eq!(call(&a, req("GET", &group, Some("test_user2"), Some(DOM))).await.0, 403);
+    assert_eq!(call(&a, req("GET", "/", Some("test_user2"), Some(DOM))).await.0, 403);
+    let grant = json!({"read": true});
+    let acl = req("PUT", "/acls/test_user2", Some("test_user1"), Some(DOM));
+    assert_eq!(call_json(&b, acl, &grant).await.0, 201);
+    assert_eq!(call(&a, req("GET", &group, Some("test_user2"), Some(DOM))).await.0, 200);
+    assert_eq!(call(&a, req("GET", "/", Some("test_user2"), Some(DOM))).await.0, 200);
+    let revoke = json!({"read": false});
+    let acl = req("PUT", "/acls/test_user2", Some("test_user1"), Some(DOM));
+    assert_eq!(call_json(&b, acl, &revoke).await.0, 201);
+    assert_eq!(call(&a, req("GET", &group, Some("test_user2"), Some(DOM))).await.0, 403);
+    assert_eq!(call(&a, req("GET", "/", Some("test_user2"), Some(DOM))).await.0, 403);
+}
+
+#[tokio::test]
+async fn checks_win_over_a_missing_object() {
+    let (a, _b, _store, gid) = setup().await;
+    // An id of this domain that does not exist: 404 for the owner, but 403 for a user without access and
+    // 401 for anonymous (the concurrent object read must not leak existence).
+    let missing = gid[..gid.len() - 4].to_string() + "0000";
+    let path = format!("/groups/{missing}");
+    assert_eq!(call(&a, req("GET", &path, Some("test_user1"), Some(DOM))).await.0, 404);
+    assert_eq!(call(&a, req("GET", &path, Some("test_user2"), Some(DOM))).await.0, 403);
+    let anonymous = call(&a, req("GET", &path, None, Some(DOM))).await.0;
+    assert!(anonymous == 401 || anonymous == 403, "anonymous got {anonymous}");
+    // A group of another domain: 400 (not a member), whether or not it exists.
+    let (_, other) = call(&a, req("PUT", "/", Some("test_user1"), Some("/home/test_user1/other.h5"))).await;
+    let other_root = other["root"].as_str().unwrap();
+    let path = format!("/groups/{other_root}");
+    assert_eq!(call(&a, req("GET", &path, Some("test_user1"), Some(DOM))).await.0, 400);
+}
