@@ -9,12 +9,14 @@ pub mod faults;
 pub mod gateway;
 pub mod invoke_api;
 pub mod limits;
+pub mod load;
 pub mod race;
 pub mod rest_client;
 pub mod runtime_api;
 pub mod s3;
 pub mod s3_model;
 pub mod sandbox;
+pub mod soak;
 pub mod tune;
 
 use std::net::SocketAddr;
@@ -182,7 +184,7 @@ impl Stack {
         let state = AppState { sandbox: sandbox.clone(), faults: faults.clone() };
 
         let s3_service = s3::service(&config.data_dir, faults.clone())?;
-        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service))];
+        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service, faults.clone()))];
 
         let front = Router::new()
             .merge(invoke_routes())
