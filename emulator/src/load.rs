@@ -246,11 +246,14 @@ async fn client(http: reqwest::Client, url: String, events: Arc<Vec<bytes::Bytes
         let t0 = Instant::now();
         let sent = http.post(&url).body(events[i % events.len()].clone()).send().await;
         let reply = match sent {
-            Ok(r) => Ok((r.status().as_u16(), r.bytes().await.unwrap_or_default())),
+            Ok(r) => {
+                let error_type = r.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(String::from);
+                Ok((r.status().as_u16(), error_type, r.bytes().await.unwrap_or_default()))
+            }
             Err(e) => Err(e),
         };
         match reply {
-            Ok((200, body)) => {
+            Ok((200, _, body)) => {
                 t.latencies.push(t0.elapsed());
                 let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 if payload["statusCode"].as_u64() == Some(200) {
@@ -259,10 +262,8 @@ async fn client(http: reqwest::Client, url: String, events: Arc<Vec<bytes::Bytes
                     *t.other.entry(200).or_default() += 1;
                 }
             }
-            Ok((429, body)) => {
-                let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let named = body.windows(25).any(|w| w == b"TooManyRequestsException") || doc["Type"].is_string();
-                if named {
+            Ok((429, error_type, _)) => {
+                if error_type.as_deref() == Some("TooManyRequestsException") {
                     t.throttled += 1;
                 } else {
                     *t.other.entry(429).or_default() += 1;
@@ -270,7 +271,7 @@ async fn client(http: reqwest::Client, url: String, events: Arc<Vec<bytes::Bytes
                 // A throttled client backs off briefly, as SDKs do, instead of spinning.
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            Ok((status, _)) => *t.other.entry(status).or_default() += 1,
+            Ok((status, _, _)) => *t.other.entry(status).or_default() += 1,
             Err(_) => t.transport_errors += 1,
         }
     }
