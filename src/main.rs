@@ -2,6 +2,7 @@
 //! Argument parsing and wiring only; the work is in the `lambda-emulator` crate.
 
 mod race_cmd;
+mod soak_cmd;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +33,10 @@ enum Command {
     Invoke(InvokeArgs),
     /// Concurrent writers against one function, then a check that no acknowledged write was lost.
     Race(race_cmd::RaceArgs),
+    /// Mixed reads and writes under S3 faults, then a check that every acknowledged write is intact.
+    Soak(soak_cmd::SoakArgs),
+    /// Invocations at and above the concurrency limit: no leaked processes or descriptors, bounded RSS, 429s.
+    Load(soak_cmd::LoadArgs),
     /// Benchmarks: `tune` (memory size / timeout / cost) and `selection` (hslambda vs HSDS).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -412,6 +417,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Up(args) => up(args).await,
         Command::Invoke(args) => invoke(args).await,
         Command::Race(args) => race_cmd::race(args).await,
+        Command::Soak(args) => soak_cmd::soak(args).await,
+        Command::Load(args) => soak_cmd::load(args).await,
         Command::Bench(BenchCommand::Tune(args)) => bench_tune(args).await,
         Command::Bench(BenchCommand::Selection(args)) => bench_selection(args).await,
     }

@@ -1,8 +1,12 @@
-//! S3 fault injection: added latency and a rate of 500 InternalError / 503 SlowDown answers, per key prefix.
+//! S3 fault injection, per key prefix: added latency (on every request, or as occasional spikes), a rate
+//! of 500 InternalError / 503 SlowDown answers, and a rate of dropped connections (closed without an
+//! answer, before the request is served).
 //!
-//! Rules are given at start (`--s3-fault prefix=db/,latency=50,rate=0.1,status=503`) and can be
+//! Rules are given at start (`--s3-fault prefix=db/,latency=50,rate=0.1,status=503,drop=0.02`) and can be
 //! replaced while running through the admin route (`PUT /_emulator/s3/faults` with a JSON list).
+//! [`Faults::counts`] says how many faults of each kind were injected since start.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,22 +24,38 @@ pub struct FaultRule {
     /// Latency added before the request is served, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Fraction (0..=1) of requests the latency is added to (1, the default: every request; lower values
+    /// make occasional latency spikes).
+    #[serde(default = "always")]
+    pub latency_rate: f64,
     /// Fraction (0..=1) of requests answered with `status` instead of being served.
     #[serde(default)]
     pub error_rate: f64,
     /// The injected status: 503 (SlowDown, the default) or 500 (InternalError).
     #[serde(default = "default_status")]
     pub status: u16,
+    /// Fraction (0..=1) of requests whose connection is closed without an answer (a dropped connection).
+    #[serde(default)]
+    pub drop_rate: f64,
 }
 
 fn default_status() -> u16 {
     503
 }
 
+fn always() -> f64 {
+    1.0
+}
+
+/// Parses a fraction field of a rule spec.
+fn fraction(name: &str, v: &str) -> Result<f64, String> {
+    v.parse().map_err(|_| format!("fault {name} {v:?} is not a number"))
+}
+
 impl FaultRule {
-    /// Parses `prefix=db/,latency=50ms,rate=0.1,status=503` (every field optional).
+    /// Parses `prefix=db/,latency=50ms,latency_rate=0.05,rate=0.1,status=503,drop=0.01` (every field optional).
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut rule = FaultRule { prefix: String::new(), latency_ms: 0, error_rate: 0.0, status: 503 };
+        let mut rule = FaultRule::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| format!("fault field {part:?} is not key=value"))?;
             match k.trim() {
@@ -46,27 +66,79 @@ impl FaultRule {
                         .parse()
                         .map_err(|_| format!("fault latency {v:?} is not a number of milliseconds"))?
                 }
-                "rate" | "error_rate" => {
-                    rule.error_rate = v.parse().map_err(|_| format!("fault rate {v:?} is not a number"))?
-                }
+                "latency_rate" => rule.latency_rate = fraction("latency_rate", v)?,
+                "rate" | "error_rate" => rule.error_rate = fraction("rate", v)?,
                 "status" => rule.status = v.parse().map_err(|_| format!("fault status {v:?} is not a number"))?,
-                other => return Err(format!("unknown fault field {other:?} (prefix, latency, rate, status)")),
+                "drop" | "drop_rate" => rule.drop_rate = fraction("drop", v)?,
+                other => {
+                    return Err(format!(
+                        "unknown fault field {other:?} (prefix, latency, latency_rate, rate, status, drop)"
+                    ))
+                }
             }
         }
         rule.validate()?;
         Ok(rule)
     }
 
-    /// Checks the rate is a fraction and the status one S3 would send.
+    /// Checks the rates are fractions and the status one S3 would send.
     pub fn validate(&self) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&self.error_rate) {
-            return Err(format!("fault rate {} must be between 0 and 1", self.error_rate));
+        for (name, rate) in [("rate", self.error_rate), ("latency_rate", self.latency_rate), ("drop", self.drop_rate)] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("fault {name} {rate} must be between 0 and 1"));
+            }
         }
         if self.status != 500 && self.status != 503 {
             return Err(format!("fault status {} must be 500 or 503", self.status));
         }
         Ok(())
     }
+}
+
+impl Default for FaultRule {
+    /// No fault: every prefix, no latency, no errors, no drops (status 503 once a rate is set).
+    fn default() -> Self {
+        FaultRule {
+            prefix: String::new(),
+            latency_ms: 0,
+            latency_rate: 1.0,
+            error_rate: 0.0,
+            status: 503,
+            drop_rate: 0.0,
+        }
+    }
+}
+
+/// How many faults were injected since the table was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FaultCounts {
+    /// Requests answered 503 SlowDown.
+    pub slow_down_503: u64,
+    /// Requests answered 500 InternalError.
+    pub internal_500: u64,
+    /// Connections closed without an answer.
+    pub dropped: u64,
+    /// Requests delayed by a rule's latency.
+    pub delayed: u64,
+}
+
+impl FaultCounts {
+    /// All injected faults together.
+    pub fn total(&self) -> u64 {
+        self.slow_down_503 + self.internal_500 + self.dropped + self.delayed
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    slow_down_503: AtomicU64,
+    internal_500: AtomicU64,
+    dropped: AtomicU64,
+    delayed: AtomicU64,
+}
+
+fn hit(rate: f64) -> bool {
+    rate > 0.0 && rand::random::<f64>() < rate
 }
 
 /// What to do with one request.
@@ -84,12 +156,13 @@ pub struct Faults {
     rules: Arc<RwLock<Vec<FaultRule>>>,
     /// Optional latency model applied to every request (see [`crate::s3_model`]).
     model: Arc<RwLock<Option<S3Model>>>,
+    counters: Arc<Counters>,
 }
 
 impl Faults {
     /// A table holding `rules`.
     pub fn new(rules: Vec<FaultRule>) -> Self {
-        Faults { rules: Arc::new(RwLock::new(rules)), model: Arc::default() }
+        Faults { rules: Arc::new(RwLock::new(rules)), model: Arc::default(), counters: Arc::default() }
     }
 
     /// The current rules.
@@ -102,17 +175,46 @@ impl Faults {
         *self.rules.write().await = rules;
     }
 
-    /// Applies the first matching rule to a request for `key`: sleeps its latency, then rolls its error rate.
+    /// The first rule whose prefix matches `key`.
+    async fn rule_for(&self, key: &str) -> Option<FaultRule> {
+        self.rules.read().await.iter().find(|r| key.starts_with(&r.prefix)).cloned()
+    }
+
+    /// Applies the first matching rule to a request for `key`: sleeps its latency (at its latency rate), then
+    /// rolls its error rate.
     pub async fn roll(&self, key: &str) -> Fault {
-        let rule = self.rules.read().await.iter().find(|r| key.starts_with(&r.prefix)).cloned();
-        let Some(rule) = rule else { return Fault::None };
-        if rule.latency_ms > 0 {
+        let Some(rule) = self.rule_for(key).await else { return Fault::None };
+        let c = &self.counters;
+        if rule.latency_ms > 0 && (rule.latency_rate >= 1.0 || hit(rule.latency_rate)) {
+            c.delayed.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(rule.latency_ms)).await;
         }
-        if rule.error_rate > 0.0 && rand::random::<f64>() < rule.error_rate {
-            Fault::Status(rule.status)
-        } else {
-            Fault::None
+        if !hit(rule.error_rate) {
+            return Fault::None;
+        }
+        let counter = if rule.status == 503 { &c.slow_down_503 } else { &c.internal_500 };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Fault::Status(rule.status)
+    }
+
+    /// Rolls the first matching rule's drop rate for a request for `key`: true means close the connection
+    /// without answering (counted as a dropped connection).
+    pub async fn roll_drop(&self, key: &str) -> bool {
+        let dropped = self.rule_for(key).await.is_some_and(|r| hit(r.drop_rate));
+        if dropped {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        dropped
+    }
+
+    /// How many faults of each kind were injected so far.
+    pub fn counts(&self) -> FaultCounts {
+        let c = &self.counters;
+        FaultCounts {
+            slow_down_503: c.slow_down_503.load(Ordering::Relaxed),
+            internal_500: c.internal_500.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            delayed: c.delayed.load(Ordering::Relaxed),
         }
     }
 
@@ -141,9 +243,14 @@ mod tests {
     #[test]
     fn parses_specs() {
         let r = FaultRule::parse("prefix=db/,latency=50ms,rate=0.25,status=500").unwrap();
-        assert_eq!(r, FaultRule { prefix: "db/".into(), latency_ms: 50, error_rate: 0.25, status: 500 });
+        let want =
+            FaultRule { prefix: "db/".into(), latency_ms: 50, error_rate: 0.25, status: 500, ..Default::default() };
+        assert_eq!(r, want);
         assert_eq!(FaultRule::parse("rate=1").unwrap().status, 503);
+        let spiky = FaultRule::parse("latency=900,latency_rate=0.05,drop=0.1").unwrap();
+        assert_eq!((spiky.latency_rate, spiky.drop_rate), (0.05, 0.1));
         assert!(FaultRule::parse("rate=2").is_err());
+        assert!(FaultRule::parse("drop=-0.5").is_err());
         assert!(FaultRule::parse("status=404").is_err());
         assert!(FaultRule::parse("colour=red").is_err());
     }
@@ -153,5 +260,21 @@ mod tests {
         let f = Faults::new(vec![FaultRule::parse("prefix=db/,rate=1,status=500").unwrap()]);
         assert_eq!(f.roll("db/x").await, Fault::Status(500));
         assert_eq!(f.roll("home/x").await, Fault::None);
+        assert_eq!(f.counts(), FaultCounts { internal_500: 1, ..Default::default() });
+    }
+
+    #[tokio::test]
+    async fn drops_are_rolled_and_counted_separately() {
+        let f = Faults::new(vec![FaultRule::parse("prefix=db/,drop=1").unwrap()]);
+        assert!(f.roll_drop("db/x").await);
+        assert!(!f.roll_drop("home/x").await);
+        assert_eq!(f.roll("db/x").await, Fault::None, "a drop rule alone answers nothing else");
+        assert_eq!(f.counts(), FaultCounts { dropped: 1, ..Default::default() });
+    }
+
+    #[test]
+    fn rules_without_the_new_fields_still_deserialize() {
+        let r: FaultRule = serde_json::from_str(r#"{"prefix": "db/", "error_rate": 0.5}"#).unwrap();
+        assert_eq!((r.latency_rate, r.drop_rate, r.status), (1.0, 0.0, 503));
     }
 }

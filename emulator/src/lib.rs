@@ -10,12 +10,14 @@ pub mod faults;
 pub mod gateway;
 pub mod invoke_api;
 pub mod limits;
+pub mod load;
 pub mod race;
 pub mod rest_client;
 pub mod runtime_api;
 pub mod s3;
 pub mod s3_model;
 pub mod sandbox;
+pub mod soak;
 pub mod tune;
 
 use std::net::SocketAddr;
@@ -193,7 +195,7 @@ impl Stack {
         let state = AppState { sandbox: sandbox.clone(), faults: faults.clone(), front_door: config.front_door };
 
         let s3_service = s3::service(&config.data_dir, faults.clone())?;
-        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service)), sandbox.spawn_reaper()];
+        let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service, faults.clone())), sandbox.spawn_reaper()];
 
         let front = Router::new()
             .merge(invoke_routes())

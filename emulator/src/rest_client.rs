@@ -53,6 +53,14 @@ impl RestClient {
         }
     }
 
+    /// The same client with a different per-request timeout (default 120 s), e.g. to tell a hang from a
+    /// slow answer.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http =
+            reqwest::Client::builder().pool_max_idle_per_host(256).timeout(timeout).build().expect("reqwest client");
+        self
+    }
+
     /// Sends one request; `params` are added after `domain`.
     pub async fn send(
         &self,

@@ -586,13 +586,30 @@ pub fn service(root: &Path, faults: Faults) -> anyhow::Result<S3Service> {
     Ok(b.build())
 }
 
-/// Serves `svc` on `listener` until the task is dropped or aborted.
-pub async fn serve(listener: TcpListener, svc: S3Service) {
+/// The object key of a path-style request (`/bucket/key`), decoded; empty for bucket operations.
+fn path_key(path: &str) -> String {
+    let key = path.trim_start_matches('/').split_once('/').map(|(_, k)| k).unwrap_or("");
+    percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned()
+}
+
+/// Serves `svc` on `listener` until the task is dropped or aborted; a request the fault table drops
+/// ([`Faults::roll_drop`]) aborts its connection before it is served, as a dropped connection would.
+pub async fn serve(listener: TcpListener, svc: S3Service, faults: Faults) {
     let http = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     loop {
         let Ok((socket, _)) = listener.accept().await else { continue };
         let _ = socket.set_nodelay(true);
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), svc.clone()).into_owned();
+        let (svc, faults) = (svc.clone(), faults.clone());
+        let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let (svc, faults) = (svc.clone(), faults.clone());
+            async move {
+                if faults.roll_drop(&path_key(req.uri().path())).await {
+                    return Err(s3s::HttpError::new("connection dropped (injected fault)".into()));
+                }
+                hyper::service::Service::call(&svc, req).await
+            }
+        });
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service).into_owned();
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -617,6 +634,13 @@ mod tests {
         assert!(check_write(Some("a"), Some(&etag("a")), None).is_ok());
         let e = check_write(Some("b"), Some(&etag("a")), None).unwrap_err();
         assert_eq!(e.code(), &S3ErrorCode::PreconditionFailed);
+    }
+
+    #[test]
+    fn path_keys_are_decoded_and_bucket_operations_have_none() {
+        assert_eq!(path_key("/hsdstest/db/a%20b/.group.json"), "db/a b/.group.json");
+        assert_eq!(path_key("/hsdstest"), "");
+        assert_eq!(path_key("/hsdstest/"), "");
     }
 
     #[test]

@@ -45,6 +45,76 @@ pub const IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 16;
 /// Largest decoded chunk of a variable-length type (its size is not known before decoding).
 pub const MAX_VLEN_CHUNK_BYTES: usize = 256 << 20;
+/// Most chunks one read or write may touch (HSDS's `max_chunks_per_request` is 1000, but HSDS only logs
+/// it). Each touched chunk is one S3 request and a part description in memory: with 1-element chunks a
+/// modest selection would otherwise touch hundreds of thousands of chunks and exhaust a small function.
+pub const MAX_CHUNKS_PER_REQUEST: u64 = 10_000;
+
+/// Number of chunks of `chunk_dims` that `sel` touches, computed per axis without listing them.
+pub fn chunks_touched(sel: &Selection, chunk_dims: &[u64]) -> u64 {
+    use crate::model::selection::Axis;
+    sel.axes()
+        .iter()
+        .map(|a| match a {
+            Axis::Slice { start, stop, step, .. } if *stop <= *start => 0,
+            // Steps no longer than a chunk visit every chunk between the first and last coordinate; longer
+            // steps put each coordinate in a chunk of its own.
+            Axis::Slice { dim, start, stop, step } => {
+                let c = chunk_dims[*dim].max(1);
+                let last = start + (stop - 1 - start) / step * step;
+                if *step <= c {
+                    last / c - start / c + 1
+                } else {
+                    a.len()
+                }
+            }
+            Axis::Points { dims, points } => {
+                let keys: std::collections::HashSet<Vec<u64>> = points
+                    .iter()
+                    .map(|p| dims.iter().zip(p).map(|(&d, &x)| x / chunk_dims[d].max(1)).collect())
+                    .collect();
+                keys.len() as u64
+            }
+        })
+        .fold(1u64, u64::saturating_mul)
+}
+
+/// Largest decoded chunk a function with `memory_mb` of memory reads or writes: a quarter of its memory
+/// (one chunk in flight, its encoded copy and the response must fit beside the process itself); no limit
+/// when the memory is unknown (not on Lambda).
+pub fn largest_chunk_for_memory(memory_mb: Option<u64>) -> Option<u64> {
+    memory_mb.map(|mb| (mb << 20) / 4)
+}
+
+/// [`largest_chunk_for_memory`] of this process (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, read once).
+fn largest_chunk() -> Option<u64> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.trim().parse().ok());
+        largest_chunk_for_memory(mb)
+    })
+}
+
+/// Refuses (413), before any work starts, a selection touching more than [`MAX_CHUNKS_PER_REQUEST`]
+/// chunks, and any access to chunks larger than this function's memory allows ([`largest_chunk`]).
+fn check_limits(sel: &Selection, ds: &ChunkedDataset) -> ApiResult<()> {
+    let chunk_bytes = ds.chunk_bytes() as u64;
+    if let Some(limit) = largest_chunk().filter(|l| !ds.is_vlen() && chunk_bytes > *l) {
+        return Err(ApiError::too_large(format!(
+            "the dataset's chunks are {chunk_bytes} bytes each, more than this function can decode with its memory \
+             (at most {limit} bytes, a quarter of AWS_LAMBDA_FUNCTION_MEMORY_SIZE); give the function more memory"
+        )));
+    }
+    let n = chunks_touched(sel, &ds.grid.chunk_dims);
+    if n > MAX_CHUNKS_PER_REQUEST {
+        return Err(ApiError::too_large(format!(
+            "the selection touches {n} chunks of {:?}, over this function's limit of {MAX_CHUNKS_PER_REQUEST} chunks per \
+             request; select fewer elements per request (e.g. fewer rows of the first dimension)",
+            ds.grid.chunk_dims
+        )));
+    }
+    Ok(())
+}
 
 /// Everything the engine needs to know about one dataset's chunks.
 #[derive(Debug, Clone)]
@@ -267,6 +337,7 @@ impl ChunkedDataset {
 /// Store failures, and chunks that cannot be decoded (500).
 pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Selection) -> ApiResult<Vec<u8>> {
     let n = sel.count()? as usize;
+    check_limits(sel, ds)?;
     let is = ds.item_size;
     let shape = sel.shape();
     let parts = sel.chunks(&ds.grid.chunk_dims);
@@ -336,6 +407,7 @@ pub async fn write_merged(
     merge: &Merge,
 ) -> ApiResult<WriteStats> {
     let n = sel.count()? as usize;
+    check_limits(sel, ds)?;
     if ds.grid.source != ChunkSource::Hsds {
         return Err(ApiError::bad_request("datasets linked to HDF5 files (reference layouts) are read-only"));
     }
@@ -814,6 +886,46 @@ mod tests {
 
     fn ints(v: &[i32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn chunks_touched_counts_without_listing() {
+        let sel = |s: &str, extent: &[u64]| Selection::parse(s, extent).unwrap();
+        let count = |s: &Selection, c: &[u64]| (chunks_touched(s, c), s.chunks(c).len() as u64);
+        for (select, extent, chunks) in [
+            ("[0:100]", vec![100], vec![10]),
+            ("[3:97:5]", vec![100], vec![3]),
+            ("[3:97:4]", vec![100], vec![3]),
+            ("[5:6, 0:100:7]", vec![10, 100], vec![4, 5]),
+            ("[[1,2,50,51,99]]", vec![100], vec![10]),
+            ("[0:1000:20, 7]", vec![1000, 10], vec![1, 1]),
+        ] {
+            let s = sel(select, &extent);
+            let (fast, listed) = count(&s, &chunks);
+            assert_eq!(fast, listed, "{select} over chunks {chunks:?}");
+        }
+        let huge = sel("[0:750000]", &[1_000_000]);
+        assert_eq!(chunks_touched(&huge, &[1]), 750_000);
+    }
+
+    #[tokio::test]
+    async fn too_many_chunks_are_refused_before_any_work() {
+        let store = MemoryStore::new();
+        let ds = dataset(&[1_000_000], &[1], json!([]), 0);
+        let sel = Selection::parse("[0:750000]", &ds.extent).unwrap();
+        let e = read(&store, "b", &ds, &sel).await.unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(e.message.contains("750000 chunks") && e.message.contains("10000"), "{}", e.message);
+        let data = vec![1u8; 750_000 * 4];
+        let e = write(&store, "b", &ds, &sel, &data).await.unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(store.list("b", "", None, None, None).await.unwrap().objects.is_empty(), "nothing written");
+    }
+
+    #[test]
+    fn largest_chunk_is_a_quarter_of_the_memory() {
+        assert_eq!(largest_chunk_for_memory(Some(128)), Some(32 << 20));
+        assert_eq!(largest_chunk_for_memory(None), None);
     }
 
     #[tokio::test]

@@ -4,9 +4,16 @@
 //! path-style addressing), `AWS_REGION`, and the `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
 //! `AWS_SESSION_TOKEN` credentials. Credentials are read from the environment directly so that a
 //! cold start never falls through to the (slow, absent) instance metadata service.
+//!
+//! Throttling (503 SlowDown), server errors (500) and dropped connections are retried by the SDK with
+//! exponential back-off and full jitter ([`retry_config`]); every call, retries included, is bounded by
+//! the invocation deadline ([`crate::deadline`]), so a slow S3 turns into a clean 503/504, never a kill.
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -14,6 +21,24 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 
 use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreResult};
+
+/// Attempts per S3 call (the first one included) before a throttle or server error reaches the API.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Back-off before the first retry (doubled each retry, with full jitter).
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest single back-off: with [`MAX_ATTEMPTS`] the waits add up to at most 1.5 s, well inside a
+/// Lambda deadline (and the deadline bound cuts them short anyway).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The retry policy of the S3 client: the SDK's standard mode (retries 500, 503 SlowDown, timeouts and
+/// connection errors) with [`MAX_ATTEMPTS`] and a back-off sized for a request deadline, not a batch job
+/// (the SDK default starts at 1 s).
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
 
 /// An S3 client bound to one endpoint; the bucket is chosen per call.
 #[derive(Clone)]
@@ -31,6 +56,7 @@ impl S3Store {
             .behavior_version_latest()
             .region(Region::new(region))
             .force_path_style(true)
+            .retry_config(retry_config())
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
         if let Some(endpoint) = env("AWS_S3_GATEWAY").or_else(|| env("AWS_ENDPOINT_URL_S3")) {
