@@ -60,7 +60,7 @@ pub fn decode_into(frame: &[u8], head: Header, out: &mut [u8]) -> Result<(), Cod
     }
     let shuffled = head.flags & FLAG_SHUFFLE != 0 && typesize > 1;
     let may_split = head.flags & FLAG_DONT_SPLIT == 0 && typesize <= MAX_SPLITS && blocksize / typesize >= MIN_SPLIT;
-    // Byte planes of a shuffled block are inflated here, then scattered into the output.
+    // A shuffled block's byte planes are inflated here, then scattered into the output.
     let mut planes = Vec::new();
     for (j, block) in out.chunks_mut(blocksize).enumerate() {
         let start = read_i32(frame, HEADER_LEN + 4 * j)?;
@@ -76,11 +76,19 @@ pub fn decode_into(frame: &[u8], head: Header, out: &mut [u8]) -> Result<(), Cod
             }
             continue;
         }
-        planes.resize(plane_len * nsplits, 0);
-        for split in planes.chunks_mut(plane_len) {
-            at = inflate_split(frame, at, split)?;
+        // One plane at a time when the block is split (the buffer stays a plane, not a block, in size).
+        planes.resize(plane_len, 0);
+        if nsplits == 1 {
+            inflate_split(frame, at, &mut planes[..plane_len])?;
+            unshuffle_block(&planes[..plane_len], typesize, block);
+            continue;
         }
-        unshuffle_block(&planes, typesize, block);
+        for j in 0..nsplits {
+            at = inflate_split(frame, at, &mut planes[..plane_len])?;
+            for (item, &byte) in block.chunks_exact_mut(typesize).zip(&planes[..plane_len]) {
+                item[j] = byte;
+            }
+        }
     }
     Ok(())
 }
