@@ -1,12 +1,13 @@
 //! Chunk codec throughput (raw bytes per second): encode/decode of 1 MiB and 4 MiB float32 chunks for each
-//! compressor, and the engine's case of a 40 MB gzip block in 64 chunks decoded on 2 threads.
+//! compressor, the engine's case of a 40 MB gzip block in 64 chunks decoded on 2 threads, and our blosc zlib
+//! reader (libdeflate) against c-blosc's own decoder on the same frames.
 //!
 //! Run: `cargo bench --bench codecs -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hsds_handler::chunk::codec::{normalize_filters, Pipeline};
+use hsds_handler::chunk::codec::{normalize_filters, reference_blosc_decode, Pipeline};
 use serde_json::{json, Value};
 
 /// A float32 random walk (as `/work/shared/tools/selbench.py` makes): realistic, moderately compressible data.
@@ -83,5 +84,27 @@ fn parallel_gzip_block(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_codec, parallel_gzip_block);
+/// Blosc zlib frames decoded by our reader (`Pipeline::decode`) and by c-blosc (`reference_blosc_decode`):
+/// a 625 KB chunk as HSDS writes it (typesize 1, no shuffle: the engine_read bench's chunks) and 4 MiB with
+/// shuffle by item size (as we write with the shuffle filter).
+fn zlib_reader_vs_c_blosc(c: &mut Criterion) {
+    let mut group = c.benchmark_group("blosc_zlib_reader");
+    group.sample_size(20);
+    for (id, items, shuffle) in [("hsds_625KB", 160_000usize, false), ("shuffle_4MiB", 1 << 20, true)] {
+        let raw = walk_f32(items, 3);
+        let p = pipeline("gzip", shuffle);
+        let stored = p.encode(&raw).unwrap();
+        assert_eq!(reference_blosc_decode(&stored, raw.len()).unwrap(), p.decode(&stored, raw.len()).unwrap());
+        group.throughput(Throughput::Bytes(raw.len() as u64));
+        group.bench_function(BenchmarkId::new("ours", id), |b| {
+            b.iter(|| p.decode(black_box(&stored), raw.len()).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("c_blosc", id), |b| {
+            b.iter(|| reference_blosc_decode(black_box(&stored), raw.len()).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_codec, parallel_gzip_block, zlib_reader_vs_c_blosc);
 criterion_main!(benches);

@@ -63,12 +63,39 @@ pub enum BloscShuffle {
 /// The 16-byte header of a blosc1 frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// Version of the codec's own format (1 for every codec c-blosc 1.x writes).
+    pub versionlz: u8,
+    /// Flag bits: 0x1 byte shuffle, 0x2 stored uncompressed, 0x4 bit shuffle, 0x10 blocks not split,
+    /// bits 5-7 the codec (see [`CODEC_ZLIB`]).
+    pub flags: u8,
     /// Bytes per item the shuffle used; HSDS treats a frame with typesize 0 as "not blosc".
     pub typesize: u8,
     /// Uncompressed size.
     pub nbytes: usize,
+    /// Uncompressed size of each block (the last one may be shorter).
+    pub blocksize: usize,
     /// Size of the whole frame, header included.
     pub cbytes: usize,
+}
+
+/// Flag bit: the blocks are byte-shuffled by typesize (`BLOSC_DOSHUFFLE`).
+pub const FLAG_SHUFFLE: u8 = 0x1;
+/// Flag bit: the data follows the header uncompressed (`BLOSC_MEMCPYED`).
+pub const FLAG_MEMCPYED: u8 = 0x2;
+/// Flag bit: the blocks are bit-shuffled (`BLOSC_DOBITSHUFFLE`).
+pub const FLAG_BITSHUFFLE: u8 = 0x4;
+/// Flag bit no c-blosc 1.x frame may carry ("compressor flags from the future").
+pub const FLAG_RESERVED: u8 = 0x8;
+/// Flag bit: blocks are one stream each, never split by byte plane (`BLOSC_DONT_SPLIT`).
+pub const FLAG_DONT_SPLIT: u8 = 0x10;
+/// The codec field (flag bits 5-7) of a zlib frame (`BLOSC_ZLIB_FORMAT`).
+pub const CODEC_ZLIB: u8 = 3;
+
+impl Header {
+    /// The codec field of the flags (0 blosclz, 1 lz4/lz4hc, 2 snappy, 3 zlib, 4 zstd).
+    pub fn codec(&self) -> u8 {
+        self.flags >> 5
+    }
 }
 
 /// The frame header, if `data` starts like a blosc1 frame: HSDS's `_uncompress` test, i.e. numcodecs
@@ -79,7 +106,14 @@ pub fn header(data: &[u8]) -> Option<Header> {
         return None;
     }
     let word = |at: usize| u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]) as usize;
-    Some(Header { typesize: head[3], nbytes: word(4), cbytes: word(12) })
+    Some(Header {
+        versionlz: head[1],
+        flags: head[2],
+        typesize: head[3],
+        nbytes: word(4),
+        blocksize: word(8),
+        cbytes: word(12),
+    })
 }
 
 extern "C" {
@@ -147,8 +181,24 @@ pub fn compress(
 }
 
 /// Decodes one blosc1 frame whose header says it holds `head.nbytes` bytes; `max_len` bounds that size so a
-/// corrupt header cannot make us allocate more than the caller expects.
+/// corrupt header cannot make us allocate more than the caller expects. Zlib frames (HSDS's gzip/deflate) are
+/// decoded by [`super::blosc_zlib`], every other codec by c-blosc.
 pub fn decompress(frame: &[u8], head: Header, max_len: usize) -> Result<Vec<u8>, CodecError> {
+    decompress_with(frame, head, max_len, Reader::Fastest)
+}
+
+/// Which decoder reads a frame: [`Reader::Fastest`] is ours for zlib frames and c-blosc for the rest;
+/// [`Reader::CBlosc`] is c-blosc for every frame (the reference the other is checked against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Our zlib reader (libdeflate) where it applies, else c-blosc.
+    Fastest,
+    /// c-blosc only.
+    CBlosc,
+}
+
+/// [`decompress`] with a choice of decoder.
+pub fn decompress_with(frame: &[u8], head: Header, max_len: usize, reader: Reader) -> Result<Vec<u8>, CodecError> {
     if head.nbytes > max_len {
         return Err(CodecError::WrongSize { expected: max_len, actual: head.nbytes });
     }
@@ -163,7 +213,17 @@ pub fn decompress(frame: &[u8], head: Header, max_len: usize) -> Result<Vec<u8>,
         return Ok(Vec::new());
     }
     let mut out = vec![0u8; head.nbytes];
-    // SAFETY: we checked above that the header's compressed size (`cbytes`, which c-blosc uses as the bound of
+    if reader == Reader::Fastest && super::blosc_zlib::reads(&head) {
+        super::blosc_zlib::decode_into(&frame[..head.cbytes], head, &mut out)?;
+    } else {
+        c_blosc_decode_into(frame, head, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// c-blosc's decoder, into `out` of exactly `head.nbytes` bytes; the caller checked `head.cbytes <= frame.len()`.
+fn c_blosc_decode_into(frame: &[u8], head: Header, out: &mut [u8]) -> Result<(), CodecError> {
+    // SAFETY: the caller checked that the header's compressed size (`cbytes`, which c-blosc uses as the bound of
     // every read it makes from `src`) lies within `frame`, so the decoder never reads past the slice; c-blosc
     // rejects frames whose `nbytes` exceeds `destsize` and never writes more than `destsize` bytes to `out`.
     // The `_ctx` variant keeps all state on its own stack, so concurrent calls are safe.
@@ -171,5 +231,5 @@ pub fn decompress(frame: &[u8], head: Header, max_len: usize) -> Result<Vec<u8>,
     if n < 0 || n as usize != head.nbytes {
         return Err(CodecError::corrupt(format!("blosc frame does not decode (code {n})")));
     }
-    Ok(out)
+    Ok(())
 }

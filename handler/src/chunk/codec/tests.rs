@@ -62,6 +62,60 @@ fn every_golden_frame_decodes_to_its_raw_chunk() {
 }
 
 #[test]
+fn our_zlib_reader_matches_c_blosc_on_every_golden_frame() {
+    let mut zlib_frames = 0;
+    for frame in golden_frames() {
+        let stored = read_fixture(frame["file"].as_str().unwrap());
+        let Some(head) = blosc::header(&stored) else { continue };
+        let name = frame["file"].as_str().unwrap();
+        let ours = blosc::decompress(&stored, head, head.nbytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let reference = reference_blosc_decode(&stored, head.nbytes).unwrap();
+        assert!(ours == reference, "{name}: our reader and c-blosc differ");
+        zlib_frames += usize::from(blosc_zlib::reads(&head));
+    }
+    assert!(zlib_frames >= 5, "only {zlib_frames} golden zlib frames");
+}
+
+/// A zlib frame made by c-blosc, decoded by our reader and by c-blosc: the same bytes, and the raw input.
+fn assert_zlib_frame_reads_like_c_blosc(raw: &[u8], level: u8, shuffle: blosc::BloscShuffle, typesize: usize) {
+    let frame = blosc::compress(raw, Cname::Zlib, level, shuffle, typesize).unwrap();
+    let head = blosc::header(&frame).unwrap();
+    let what = format!("{} bytes, level {level}, {shuffle:?}, typesize {typesize}, {head:?}", raw.len());
+    let ours = blosc::decompress(&frame, head, raw.len()).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let reference = reference_blosc_decode(&frame, raw.len()).unwrap();
+    assert!(ours == reference, "{what}: our reader and c-blosc differ");
+    assert!(ours == raw, "{what}: does not round trip");
+}
+
+#[test]
+fn our_zlib_reader_handles_split_leftover_and_unsplit_blocks() {
+    let raw = walk_f32(100_003, 9); // 400012 bytes: not a multiple of 8 or 16
+    for typesize in [1, 2, 3, 4, 8, 16, 17, 40] {
+        for level in [1, 5, 9] {
+            let len = raw.len() / typesize * typesize - typesize; // whole items, and a leftover block
+            let frame = blosc::compress(&raw[..len], Cname::Zlib, level, blosc::BloscShuffle::Byte, typesize);
+            let head = blosc::header(&frame.unwrap()).unwrap();
+            assert!(blosc_zlib::reads(&head));
+            assert_zlib_frame_reads_like_c_blosc(&raw[..len], level, blosc::BloscShuffle::Byte, typesize);
+            assert_zlib_frame_reads_like_c_blosc(&raw[..len], level, blosc::BloscShuffle::None, typesize);
+            assert_zlib_frame_reads_like_c_blosc(&raw[..len + 1], level, blosc::BloscShuffle::Byte, typesize);
+        }
+    }
+    // Incompressible bytes: c-blosc stores streams raw (length == plane size), or the whole frame (memcpyed).
+    let mut state = 7u64;
+    let noise: Vec<u8> = (0..70_000)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (state >> 56) as u8
+        })
+        .collect();
+    for typesize in [1, 4] {
+        assert_zlib_frame_reads_like_c_blosc(&noise, 5, blosc::BloscShuffle::Byte, typesize);
+        assert_zlib_frame_reads_like_c_blosc(&noise, 0, blosc::BloscShuffle::None, typesize);
+    }
+}
+
+#[test]
 fn our_blosc_frames_are_byte_identical_to_numcodecs() {
     let mut identical = 0;
     for frame in golden_frames().into_iter().filter(|f| f["identical"] == true) {
@@ -300,6 +354,50 @@ proptest! {
         }
         if let Ok(out) = pipeline.decode(&stored, raw.len()) {
             prop_assert_eq!(out.len(), raw.len());
+        }
+    }
+
+    #[test]
+    fn c_blosc_zlib_frames_read_the_same_with_our_reader(
+        typesize in prop::sample::select(vec![1usize, 2, 3, 4, 5, 8, 12, 16, 17, 32]),
+        len in prop_oneof![0usize..2048, 2048usize..300_000],
+        level in 0u8..=9,
+        shuffle in any::<bool>(),
+        seed in any::<u64>(),
+        noisy in any::<bool>(),
+    ) {
+        let raw: Vec<u8> = if noisy {
+            let mut state = seed | 1;
+            (0..len).map(|_| { state = state.wrapping_mul(6364136223846793005).wrapping_add(1); (state >> 56) as u8 }).collect()
+        } else {
+            walk_f32(len / 4 + 1, seed)[..len].to_vec()
+        };
+        let shuffle = if shuffle { blosc::BloscShuffle::Byte } else { blosc::BloscShuffle::None };
+        assert_zlib_frame_reads_like_c_blosc(&raw, level, shuffle, typesize);
+    }
+
+    #[test]
+    fn corrupted_zlib_frames_never_panic_and_never_differ_from_c_blosc(
+        typesize in prop::sample::select(vec![1usize, 4, 8]),
+        seed in any::<u64>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let raw = walk_f32(40_000, seed);
+        let mut frame = blosc::compress(&raw, Cname::Zlib, 1, blosc::BloscShuffle::Byte, typesize).unwrap();
+        for (at, byte) in flips {
+            let i = at.index(frame.len());
+            frame[i] ^= byte;
+        }
+        if truncate {
+            frame.truncate(cut.index(frame.len() + 1));
+        }
+        if let Some(head) = blosc::header(&frame) {
+            let ours = blosc::decompress(&frame, head, raw.len());
+            if let (Ok(ours), Ok(reference)) = (&ours, reference_blosc_decode(&frame, raw.len())) {
+                prop_assert_eq!(ours, &reference);
+            }
         }
     }
 

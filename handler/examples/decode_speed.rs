@@ -1,0 +1,108 @@
+//! Decode speed of gzip chunks, side by side in one run: our blosc zlib reader (libdeflate) against c-blosc
+//! on one 625 KB chunk, and `engine::read` of a 40 MB block (64 such chunks) on a 2-worker runtime, the case
+//! of `cargo bench --bench values -- engine_read`, without building the whole workspace in release.
+//!
+//! The chunks are written as HSDS writes gzip (blosc1 zlib frames, level 5, typesize 1, no shuffle), from a
+//! float32 random walk along time per cell like `selbench.py`'s cube. Prints medians of `--reps` runs.
+//!
+//! Run: `cargo run --release -p hsds-handler --no-default-features --example decode_speed [-- REPS]`
+
+use std::time::{Duration, Instant};
+
+use hsds_handler::chunk::codec::{reference_blosc_decode, Pipeline};
+use hsds_handler::chunk::engine::{self, ChunkedDataset};
+use hsds_handler::model::layout::{ChunkGrid, ChunkSource};
+use hsds_handler::model::selection::Selection;
+use hsds_handler::model::types::Datatype;
+use hsds_handler::model::ObjId;
+use hsds_handler::store::{MemoryStore, Store};
+use serde_json::json;
+
+const EXTENT: [u64; 3] = [1000, 100, 100];
+const CHUNKS: [u64; 3] = [250, 25, 25];
+
+/// A random walk along time per (y, x) cell (the sum of 4 uniforms as the step), float32 little-endian.
+fn random_walk() -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let plane = (EXTENT[1] * EXTENT[2]) as usize;
+    let mut cells = vec![0f32; plane];
+    let mut out = Vec::with_capacity(EXTENT[0] as usize * plane * 4);
+    for _ in 0..EXTENT[0] {
+        for cell in cells.iter_mut() {
+            let mut s = 0.0f32;
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                s += (state >> 40) as f32 / (1u64 << 24) as f32;
+            }
+            *cell += (s - 2.0) * 1.7;
+            out.extend_from_slice(&cell.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Median wall time of `reps` runs of `f`.
+fn median(reps: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[reps / 2]
+}
+
+fn mib_s(bytes: usize, t: Duration) -> f64 {
+    bytes as f64 / t.as_secs_f64() / (1 << 20) as f64
+}
+
+fn main() {
+    let reps: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(15);
+    let filters = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "name": "deflate", "level": 5}]);
+    let ds = ChunkedDataset {
+        id: ObjId::parse("d-f9aaa28e-d42e10e5-0123-456789-abcdef").unwrap(),
+        extent: EXTENT.to_vec(),
+        grid: ChunkGrid { chunk_dims: CHUNKS.to_vec(), source: ChunkSource::Hsds },
+        item_size: 4,
+        dtype: Datatype::from_json(&json!("H5T_IEEE_F32LE")).unwrap(),
+        fill: vec![0; 4],
+        pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
+        cas: true,
+        cache: None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = MemoryStore::new();
+    let data = random_walk();
+    let all = Selection::all(&EXTENT);
+    rt.block_on(engine::write(&store, "b", &ds, &all, &data)).unwrap();
+
+    let stored = rt.block_on(store.get("b", &ds.chunk_key(&[0, 0, 0]))).unwrap().body;
+    let len = ds.chunk_bytes();
+    assert_eq!(ds.pipeline.decode(&stored, len).unwrap(), reference_blosc_decode(&stored, len).unwrap());
+    let ours = median(reps * 4, || drop(ds.pipeline.decode(&stored, len).unwrap()));
+    let cblosc = median(reps * 4, || drop(reference_blosc_decode(&stored, len).unwrap()));
+    println!(
+        "one 625 KB chunk (ratio {:.2}): ours {:.2} ms = {:.0} MiB/s, c-blosc {:.2} ms = {:.0} MiB/s, speed-up {:.2}x",
+        len as f64 / stored.len() as f64,
+        ours.as_secs_f64() * 1e3,
+        mib_s(len, ours),
+        cblosc.as_secs_f64() * 1e3,
+        mib_s(len, cblosc),
+        cblosc.as_secs_f64() / ours.as_secs_f64()
+    );
+    let read = median(reps, || {
+        let out = rt.block_on(engine::read(&store, "b", &ds, &all)).unwrap();
+        assert_eq!(out.len(), data.len());
+    });
+    println!(
+        "engine::read of the 40 MB block (64 chunks, 2 workers): {:.1} ms = {:.0} MiB/s; serial decode of its 64 \
+         chunks would take {:.1} ms",
+        read.as_secs_f64() * 1e3,
+        mib_s(data.len(), read),
+        64.0 * ours.as_secs_f64() * 1e3
+    );
+}
