@@ -93,7 +93,7 @@ async fn main() {
     })
     .await;
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let conn = tokio::net::TcpStream::connect(&host).await.unwrap();
     conn.set_nodelay(true).unwrap();
     let request = format!("GET /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nIf-None-Match: {etag}\r\n\r\n");
     let conn = tokio::sync::Mutex::new(conn);
