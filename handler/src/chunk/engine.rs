@@ -24,6 +24,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::chunk::cache::ChunkCache;
 use crate::chunk::codec::Pipeline;
+use crate::chunk::prefix;
 use crate::error::{ApiError, ApiResult};
 use crate::model::chunk_table::{hyper_factors, hyper_index, table_points, ChunkRef, TableFormat};
 use crate::model::elements::{split_elements, zero_element};
@@ -39,6 +40,8 @@ use crate::store::{ETag, ListEntry, PutMode, Store, StoreError};
 pub const IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 /// Most chunks in flight at once, whatever their size.
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 16;
+/// A read that needs at most 1/`PREFIX_FRACTION` of a chunk (from its start) decodes only that prefix.
+pub const PREFIX_FRACTION: usize = 4;
 /// Largest decoded chunk of a variable-length type (its size is not known before decoding).
 pub const MAX_VLEN_CHUNK_BYTES: usize = 256 << 20;
 
@@ -171,7 +174,16 @@ impl ChunkedDataset {
 
     /// Reads and decodes an HSDS chunk object with its ETag (through the cache when there is one);
     /// `None` when it does not exist.
-    async fn load(&self, store: &dyn Store, bucket: &str, key: &str) -> ApiResult<Option<(Bytes, ETag)>> {
+    ///
+    /// With `need` (bytes), a chunk that is not cached and whose codec can stop early is decoded only up to
+    /// `need` bytes ([`prefix::decode_prefix`]); such partial chunks are not cached.
+    async fn load(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        key: &str,
+        need: Option<usize>,
+    ) -> ApiResult<Option<(Bytes, ETag)>> {
         let cache = self.cache.as_deref().filter(|c| c.capacity() > 0);
         let fresh = match cache.and_then(|c| c.get(bucket, key)) {
             Some((etag, data)) => match store.get_if_none_match(bucket, key, &etag).await {
@@ -189,6 +201,15 @@ impl ChunkedDataset {
                 Err(e) => return Err(e.into()),
             },
         };
+        if let Some(need) = need {
+            let (p, len, body) = (self.pipeline.clone(), self.chunk_bytes(), fresh.body.clone());
+            let partial = tokio::task::spawn_blocking(move || prefix::decode_prefix(&p, &body, len, need))
+                .await
+                .map_err(|e| ApiError::internal(format!("chunk decoder failed: {e}")))?;
+            if let Some(partial) = partial {
+                return Ok(Some((Bytes::from(partial?), fresh.etag)));
+            }
+        }
         let data = self.decode(fresh.body).await?;
         if let Some(c) = cache {
             c.put(bucket, key, fresh.etag.clone(), data.clone());
@@ -198,9 +219,23 @@ impl ChunkedDataset {
 
     /// Fetches and decodes one chunk; `None` when it does not exist (read as fill).
     pub async fn fetch(&self, store: &dyn Store, bucket: &str, index: &[u64]) -> ApiResult<Option<Bytes>> {
+        self.fetch_prefix(store, bucket, index, self.chunk_bytes()).await
+    }
+
+    /// Like [`ChunkedDataset::fetch`], for a reader that uses only the first `need` bytes of the chunk: when
+    /// that is at most a quarter of it, HSDS chunks may come back decoded only that far (at least `need` bytes).
+    pub async fn fetch_prefix(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        index: &[u64],
+        need: usize,
+    ) -> ApiResult<Option<Bytes>> {
         let stored = match &self.grid.source {
             ChunkSource::Hsds => {
-                return Ok(self.load(store, bucket, &self.chunk_key(index)).await?.map(|(data, _)| data));
+                let partial =
+                    (!self.is_vlen() && need.saturating_mul(PREFIX_FRACTION) <= self.chunk_bytes()).then_some(need);
+                return Ok(self.load(store, bucket, &self.chunk_key(index), partial).await?.map(|(data, _)| data));
             }
             ChunkSource::ChunkedRef { file_uri, chunks } => {
                 let key: Vec<String> = index.iter().map(u64::to_string).collect();
@@ -351,7 +386,8 @@ pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Se
         )));
     }
     let parts = sel.chunks(&ds.grid.chunk_dims);
-    assemble(ds, sel, parts, |index| async move { ds.fetch(store, bucket, &index).await }.boxed()).await
+    assemble(ds, sel, parts, |index, need| async move { ds.fetch_prefix(store, bucket, &index, need).await }.boxed())
+        .await
 }
 
 /// Reads `sel` of an `H5D_CHUNKED_REF_INDIRECT` dataset whose chunk table dataset is `table` (HSDS 1.0.2
@@ -419,7 +455,7 @@ pub async fn read_indirect(
         ..ds.clone()
     };
     let (located, h5, factors) = (&located, &h5, &factors);
-    assemble(ds, sel, parts, |index| {
+    assemble(ds, sel, parts, |index, _| {
         async move {
             match located.get(&index) {
                 None => Ok(None),
@@ -431,13 +467,14 @@ pub async fn read_indirect(
     .await
 }
 
-/// Fetches every part of `sel` (at most [`ChunkedDataset::max_in_flight`] at a time) with `fetch` (the
-/// decoded chunk, `None` for fill) and copies each into the output as it arrives.
+/// Fetches every part of `sel` (at most [`ChunkedDataset::max_in_flight`] at a time) with `fetch(index,
+/// bytes of the chunk the part reads from its start)` (the decoded chunk, `None` for fill) and copies each
+/// into the output as it arrives.
 async fn assemble<'a>(
     ds: &ChunkedDataset,
     sel: &Selection,
     parts: Vec<ChunkPart>,
-    fetch: impl Fn(Vec<u64>) -> BoxFuture<'a, ApiResult<Option<Bytes>>>,
+    fetch: impl Fn(Vec<u64>, usize) -> BoxFuture<'a, ApiResult<Option<Bytes>>>,
 ) -> ApiResult<Vec<u8>> {
     let n = sel.count()? as usize;
     let is = ds.item_size;
@@ -446,7 +483,8 @@ async fn assemble<'a>(
     let fetches: Vec<_> = parts
         .into_iter()
         .map(|part| {
-            let chunk = fetch(part.index.clone());
+            let last: u64 = part.axes.iter().map(|a| a.iter().map(|&(_, c)| c).max().unwrap_or(0)).sum();
+            let chunk = fetch(part.index.clone(), (last as usize + 1) * is);
             async move { Ok::<_, ApiError>((part, chunk.await?)) }
         })
         .collect();
@@ -615,7 +653,7 @@ pub async fn write_chunk(
 ) -> ApiResult<(bool, usize)> {
     let key = ds.chunk_key(index);
     for attempt in 0..CAS_ATTEMPTS {
-        let (mut chunk, mode) = match ds.load(store, bucket, &key).await? {
+        let (mut chunk, mode) = match ds.load(store, bucket, &key, None).await? {
             Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
             None => (ds.fill_chunk(), PutMode::Create),
         };
@@ -798,6 +836,23 @@ mod tests {
         let stored = store.get("b", &ds.chunk_key(&[1])).await.unwrap().body;
         assert_eq!(&stored[..2], &[2, 1]); // a blosc1 frame, as HSDS writes
         assert_eq!(read(&store, "b", &ds, &sel).await.unwrap(), ints(&data));
+    }
+
+    #[tokio::test]
+    async fn slices_at_the_start_of_gzip_chunks_decode_only_that_far_and_read_right() {
+        let store = MemoryStore::new();
+        let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 4}]);
+        let ds = dataset(&[8, 10, 10], &[4, 10, 10], f, 0);
+        let data: Vec<i32> = (0..800).collect();
+        write(&store, "b", &ds, &Selection::all(&[8, 10, 10]), &ints(&data)).await.unwrap();
+        // [4, :, :] reads the first quarter of chunk 1 only: the prefix decoder serves it.
+        let plane = read(&store, "b", &ds, &Selection::parse("[4,:,:]", &[8, 10, 10]).unwrap()).await.unwrap();
+        assert_eq!(plane, ints(&data[400..500]));
+        let stored = store.get("b", &ds.chunk_key(&[1, 0, 0])).await.unwrap().body;
+        let part = prefix::decode_prefix(&ds.pipeline, &stored, ds.chunk_bytes(), 400).expect("zlib frame").unwrap();
+        assert_eq!(part.len(), 400);
+        let corner = read(&store, "b", &ds, &Selection::parse("[0:8:4,0:2,9]", &[8, 10, 10]).unwrap()).await.unwrap();
+        assert_eq!(corner, ints(&[9, 19, 409, 419]));
     }
 
     #[tokio::test]
