@@ -153,7 +153,7 @@ async fn bad_chunk_tables_are_400_or_404_with_a_reason() {
     let id = create(&svc, indirect(json!({}))).await;
     let (s, v) = call(&svc, get_value(&id, None)).await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["message"].as_str().unwrap_or_default().contains("file_uri"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("file_uri"), "{v}");
     // Chunks without data need no file.
     let (s, v) = call(&svc, get_value(&id, Some("[2:4,0:4]"))).await;
     assert_eq!((s, v["value"].clone()), (200, json!([[0, 0, 0, 0], [0, 0, 0, 0]])));
@@ -161,7 +161,7 @@ async fn bad_chunk_tables_are_400_or_404_with_a_reason() {
     let id = create(&svc, indirect(json!({"hyper_dims": [3, 2], "file_uri": "hsdstest/files/f.h5"}))).await;
     let (s, v) = call(&svc, get_value(&id, None)).await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["message"].as_str().unwrap_or_default().contains("hyper_dims"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("hyper_dims"), "{v}");
     // A chunk table of another rank.
     let flat = chunk_table(&svc, &[4], json!([[0, 0, ""], [0, 0, ""], [0, 0, ""], [0, 0, ""]])).await;
     let layout = json!({"class": "H5D_CHUNKED_REF_INDIRECT", "dims": [2, 2], "chunk_table": flat});
@@ -169,7 +169,7 @@ async fn bad_chunk_tables_are_400_or_404_with_a_reason() {
         create(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4, 4], "creationProperties": {"layout": layout}})).await;
     let (s, v) = call(&svc, get_value(&id, None)).await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["message"].as_str().unwrap_or_default().contains("rank"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("rank"), "{v}");
     // A chunk table that was deleted.
     let id = create(&svc, indirect(json!({"file_uri": "hsdstest/files/f.h5"}))).await;
     let (s, _) = call(&svc, req("DELETE", &format!("/datasets/{table}"), Some("test_user1"), Some(DOM))).await;
