@@ -215,6 +215,9 @@ struct SelectionArgs {
     /// S3 latency model for hslambda's S3 (`none` for local disk speed).
     #[arg(long, default_value = "none")]
     s3_latency: String,
+    /// Keep hslambda's chunk cache on (by default it is off, so hslambda's figures are cold reads).
+    #[arg(long)]
+    chunk_cache: bool,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -281,6 +284,7 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
         hsds_endpoint: a.hsds_endpoint,
         hsds_user: a.hsds_user,
         hsds_password: a.hsds_password,
+        chunk_cache: a.chunk_cache,
     };
     let report = tune::selection::run(&opts).await?;
     print!("{}", tune::selection::markdown(&report));

@@ -3,8 +3,10 @@
 //! hslambda/HSDS ratio.
 //!
 //! Both servers get the same cube (same shape, chunks, gzip, values) through the REST API. Before each
-//! pattern the hslambda function's warm instances are reaped, so the pattern starts on a fresh instance
-//! (cold chunk caches); then, as selbench.py does, one unmeasured request and `reps` measured ones.
+//! pattern the hslambda function's warm instances are reaped, so the pattern starts on a fresh instance;
+//! then, as selbench.py does, one unmeasured request and `reps` measured ones. Unless `chunk_cache` is
+//! set, the function runs with its chunk cache off (`HSLAMBDA_CHUNK_CACHE_MB=0`), so every measured
+//! request reads and decodes its chunks from S3 (cold), while HSDS serves repeats from its chunk cache.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,8 @@ pub struct SelectionOptions {
     pub hsds_user: String,
     /// HSDS password.
     pub hsds_password: String,
+    /// Keep hslambda's chunk cache on (warm repeats); off by default, so hslambda's figures are cold reads.
+    pub chunk_cache: bool,
 }
 
 /// One server's timings of one pattern.
@@ -76,6 +80,8 @@ pub struct SelectionReport {
     pub reps: usize,
     /// hslambda's memory size.
     pub memory_mb: u32,
+    /// Whether hslambda's chunk cache was on.
+    pub chunk_cache: bool,
     /// What the emulator applied (limits.rs).
     pub limits: Vec<String>,
     /// The S3 latency model, if any.
@@ -87,6 +93,9 @@ pub struct SelectionReport {
     /// Per pattern.
     pub patterns: Vec<PatternResult>,
 }
+
+/// The function's chunk cache size variable (MB; 0 turns the cache off).
+pub const CHUNK_CACHE_ENV: &str = "HSLAMBDA_CHUNK_CACHE_MB";
 
 /// selbench.py's patterns for `cube`, in its order.
 pub fn patterns(cube: &CubeSpec) -> Vec<(&'static str, String)> {
@@ -154,6 +163,9 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
     function.memory_mb = opts.memory_mb;
     function.timeout = Duration::from_secs(60);
     function.concurrency = 1;
+    if !opts.chunk_cache {
+        function.env.push((CHUNK_CACHE_ENV.into(), "0".into()));
+    }
     let stack = Stack::start(StackConfig::local(tmp.path().join("data"), users, function, true)).await?;
     let front = format!("http://{}", stack.front_addr);
     let t0 = Instant::now();
@@ -189,6 +201,7 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
         cube: opts.cube,
         reps: opts.reps,
         memory_mb: opts.memory_mb,
+        chunk_cache: opts.chunk_cache,
         limits,
         s3_model: opts.s3_model,
         hsds_endpoint: opts.hsds_endpoint.clone(),
@@ -208,9 +221,14 @@ fn cell(t: Option<&Timing>) -> String {
 /// A Markdown table (for BENCHMARKS.md and the terminal).
 pub fn markdown(r: &SelectionReport) -> String {
     let mut s = format!(
-        "cube {:?} float32 gzip, chunks {:?}; {} reps per pattern (median of client-side wall time); hslambda {} MB\n\n\
+        "cube {:?} float32 gzip, chunks {:?}; {} reps per pattern (median of client-side wall time); hslambda {} MB, \
+         chunk cache {}\n\n\
          | pattern | select | bytes | hslambda median ms | HSDS median ms | hslambda / HSDS |\n|---|---|---:|---:|---:|---:|\n",
-        r.cube.shape, r.cube.chunks, r.reps, r.memory_mb
+        r.cube.shape,
+        r.cube.chunks,
+        r.reps,
+        r.memory_mb,
+        if r.chunk_cache { "on (warm repeats)" } else { "off (every request reads S3 and decodes)" }
     );
     for p in &r.patterns {
         s.push_str(&format!(

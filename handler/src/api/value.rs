@@ -8,11 +8,12 @@
 use serde_json::{json, Value};
 
 use super::dataset::{load_dataset, DatasetDoc};
-use super::Ctx;
+use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::chunk::engine::{self, Merge};
 use crate::error::{ApiError, ApiResult};
 use crate::model::elements::{field_indices, field_ranges, project, split_elements};
+use crate::model::layout::ChunkSource;
 use crate::model::query::Query;
 use crate::model::selection::Selection;
 use crate::model::shape::Shape;
@@ -20,7 +21,7 @@ use crate::model::types::Datatype;
 use crate::model::value::{
     bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts, MAX_VALUE_BYTES,
 };
-use crate::model::ObjId;
+use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
 
 /// Largest raw binary response served: Lambda's 6 MB synchronous limit after hex encoding (× 2) of the
@@ -43,10 +44,10 @@ pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         None => whole(&ds)?,
     };
     if let Some(q) = ctx.req.get_param("query") {
-        let found = run_query(ctx, &ds, q, &sel).await?;
+        let found = run_query(ctx, &dom, &ds, q, &sel).await?;
         return query_response(ctx, &ds, &fields, found);
     }
-    read_response(ctx, &ds, &sel, &fields).await
+    read_response(ctx, &dom, &ds, &sel, &fields).await
 }
 
 /// `POST /datasets/{id}/value`: a binary uint64 point list, or JSON `{"points"}` / `{"select"}` / `start,stop,step`.
@@ -63,7 +64,7 @@ pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         let body = ctx.body_object()?;
         body_selection(ctx, &ds, &body)?.unwrap_or(whole(&ds)?)
     };
-    read_response(ctx, &ds, &sel, &fields).await
+    read_response(ctx, &dom, &ds, &sel, &fields).await
 }
 
 /// `PUT /datasets/{id}/value`: binary body over `select`, or JSON `{value | value_base64, [points | select |
@@ -78,7 +79,7 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     }
     let fields = Fields::from_request(ctx, &ds)?;
     if let Some(q) = ctx.req.get_param("query") {
-        return query_update(ctx, &ds, q).await;
+        return query_update(ctx, &dom, &ds, q).await;
     }
     if let Some(n) = ctx.req.get_param("append") {
         return append(ctx, &ds, n, &fields).await;
@@ -301,7 +302,13 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> Ap
 }
 
 /// Reads the selection and answers it as binary or JSON, refusing oversized answers before reading.
-async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection, fields: &Fields) -> ApiResult<Response> {
+async fn read_response(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    ds: &DatasetDoc,
+    sel: &Selection,
+    fields: &Fields,
+) -> ApiResult<Response> {
     // Variable-length elements take at least their 4-byte count; the real size is checked after reading.
     let is = ds.dtype.item_size().unwrap_or(4) as u64;
     let bytes = sel.count()?.checked_mul(is).ok_or_else(|| ApiError::too_large("selection too large"))?;
@@ -315,7 +322,7 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection, fields: 
             (limit / row).max(1)
         )));
     }
-    let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?;
+    let data = read_selection(ctx, dom, ds, sel).await?;
     let data = fields.project(ds, data, sel.count()? as usize)?;
     if data.len() as u64 > limit {
         return Err(ApiError::too_large(format!(
@@ -337,6 +344,18 @@ async fn read_response(ctx: &Ctx<'_>, ds: &DatasetDoc, sel: &Selection, fields: 
         ctx.rel("owner", &format!("/datasets/{}", ds.id))
     ]);
     Ok(Response::json(200, &json!({"value": value, "hrefs": hrefs})))
+}
+
+/// Reads `sel` of `ds`; an `H5D_CHUNKED_REF_INDIRECT` dataset through its chunk table, which must be a
+/// dataset of the same domain (400 otherwise, 404 when it is gone).
+async fn read_selection(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Vec<u8>> {
+    let ChunkSource::ChunkedRefIndirect { chunk_table, .. } = &ds.chunks.grid.source else {
+        return engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await;
+    };
+    let table_id = ObjId::parse_kind(chunk_table, ObjKind::Dataset)
+        .map_err(|e| ApiError::bad_request(format!("dataset {}: invalid chunk_table in its layout: {e}", ds.id)))?;
+    let table = load_dataset(ctx, dom, &table_id).await?;
+    engine::read_indirect(ctx.store(), &ctx.bucket, &ds.chunks, &table.chunks, sel).await
 }
 
 /// JSON options of a read request (`ignore_nan`).
@@ -383,7 +402,7 @@ fn limit_param(ctx: &Ctx<'_>) -> ApiResult<usize> {
 }
 
 /// Scans `sel` (a range of a rank-1 dataset) page by page and returns the rows matching `query`, up to `Limit`.
-async fn run_query(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str, sel: &Selection) -> ApiResult<Found> {
+async fn run_query(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, query: &str, sel: &Selection) -> ApiResult<Found> {
     if ds.extent.len() != 1 || ds.shape.is_scalar() {
         return Err(ApiError::bad_request("query is only supported for one-dimensional datasets"));
     }
@@ -403,7 +422,7 @@ async fn run_query(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str, sel: &Selection)
         let page =
             Selection::from_bounds(Some(vec![at as i64]), Some(vec![end as i64]), Some(vec![step as i64]), &ds.extent)?;
         let n = page.count()? as usize;
-        let data = engine::read(ctx.store(), &ctx.bucket, &ds.chunks, &page).await?;
+        let data = read_selection(ctx, dom, ds, &page).await?;
         let rows = match ds.dtype.item_size() {
             Some(is) => data.chunks_exact(is.max(1)).map(<[u8]>::to_vec).collect(),
             None => split_elements(&ds.dtype, &data, n).map_err(|e| ApiError::internal(e.to_string()))?,
@@ -453,7 +472,7 @@ fn query_response(ctx: &Ctx<'_>, ds: &DatasetDoc, fields: &Fields, found: Found)
 /// `PUT value?query=` with a JSON `{field: value, ...}` body: sets those fields in every matching row (up to
 /// `Limit`), each chunk a compare-and-swap. Answers `{"indices": [[i], ...]}` as HSDS 1.0.2, plus the
 /// updated rows as `value`.
-async fn query_update(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str) -> ApiResult<Response> {
+async fn query_update(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, query: &str) -> ApiResult<Response> {
     if !matches!(ds.dtype, Datatype::Compound { .. }) {
         return Err(ApiError::bad_request("query updates need a compound dataset"));
     }
@@ -475,7 +494,7 @@ async fn query_update(ctx: &Ctx<'_>, ds: &DatasetDoc, query: &str) -> ApiResult<
         Some(s) => parse_select(ds, s)?,
         None => whole(ds)?,
     };
-    let mut found = run_query(ctx, ds, query, &sel).await?;
+    let mut found = run_query(ctx, dom, ds, query, &sel).await?;
     if !found.index.is_empty() {
         let points = Selection::points(found.index.iter().map(|&i| vec![i]).collect(), &ds.extent)?;
         let merge = Merge::Fields { sub_size: one.len(), ranges: ranges.clone() };

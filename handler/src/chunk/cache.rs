@@ -15,6 +15,8 @@ use crate::store::ETag;
 
 /// Memory settings (MB) at or below which the cache is off: the engine needs that memory for requests.
 pub const NO_CACHE_AT_MB: u64 = 128;
+/// Environment variable that sets the cache size in MB, overriding the sizing from the function's memory.
+pub const CACHE_MB_ENV: &str = "HSLAMBDA_CHUNK_CACHE_MB";
 /// Cache size when not running on Lambda (no `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 pub const DEFAULT_CAPACITY: usize = 64 << 20;
 
@@ -65,10 +67,14 @@ impl ChunkCache {
         ChunkCache { capacity, state: Mutex::new(State::default()) }
     }
 
-    /// A cache sized from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` by [`capacity_for_memory`].
+    /// A cache of `HSLAMBDA_CHUNK_CACHE_MB` megabytes when set (0 turns it off, e.g. to measure cold reads),
+    /// else sized from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` by [`capacity_for_memory`].
     pub fn from_env() -> Self {
-        let mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.trim().parse().ok());
-        Self::new(capacity_for_memory(mb))
+        let env_mb = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        match env_mb(CACHE_MB_ENV) {
+            Some(mb) => Self::new((mb << 20) as usize),
+            None => Self::new(capacity_for_memory(env_mb("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))),
+        }
     }
 
     /// The capacity in bytes.

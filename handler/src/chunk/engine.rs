@@ -19,15 +19,19 @@
 //!
 //! With a [`ChunkCache`], decoded chunks are reused across requests after the store confirms their ETag.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::chunk::cache::ChunkCache;
 use crate::chunk::codec::Pipeline;
+use crate::chunk::prefix;
 use crate::error::{ApiError, ApiResult};
+use crate::model::chunk_table::{hyper_factors, hyper_index, table_points, ChunkRef, TableFormat};
 use crate::model::elements::{split_elements, zero_element};
 use crate::model::layout::{split_file_uri, ChunkGrid, ChunkSource};
 use crate::model::selection::{ChunkPart, Selection};
@@ -43,6 +47,8 @@ use crate::store::{ETag, ListEntry, PutMode, Store, StoreError};
 pub const IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 /// Most chunks in flight at once, whatever their size.
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 16;
+/// A read that needs at most 1/`PREFIX_FRACTION` of a chunk (from its start) decodes only that prefix.
+pub const PREFIX_FRACTION: usize = 4;
 /// Largest decoded chunk of a variable-length type (its size is not known before decoding).
 pub const MAX_VLEN_CHUNK_BYTES: usize = 256 << 20;
 /// Most chunks one read or write may touch (HSDS's `max_chunks_per_request` is 1000, but HSDS only logs
@@ -245,7 +251,16 @@ impl ChunkedDataset {
 
     /// Reads and decodes an HSDS chunk object with its ETag (through the cache when there is one);
     /// `None` when it does not exist.
-    async fn load(&self, store: &dyn Store, bucket: &str, key: &str) -> ApiResult<Option<(Bytes, ETag)>> {
+    ///
+    /// With `need` (bytes), a chunk that is not cached and whose codec can stop early is decoded only up to
+    /// `need` bytes ([`prefix::decode_prefix`]); such partial chunks are not cached.
+    async fn load(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        key: &str,
+        need: Option<usize>,
+    ) -> ApiResult<Option<(Bytes, ETag)>> {
         let cache = self.cache.as_deref().filter(|c| c.capacity() > 0);
         let fresh = match cache.and_then(|c| c.get(bucket, key)) {
             Some((etag, data)) => match store.get_if_none_match(bucket, key, &etag).await {
@@ -263,6 +278,15 @@ impl ChunkedDataset {
                 Err(e) => return Err(e.into()),
             },
         };
+        if let Some(need) = need {
+            let (p, len, body) = (self.pipeline.clone(), self.chunk_bytes(), fresh.body.clone());
+            let partial = tokio::task::spawn_blocking(move || prefix::decode_prefix(&p, &body, len, need))
+                .await
+                .map_err(|e| ApiError::internal(format!("chunk decoder failed: {e}")))?;
+            if let Some(partial) = partial {
+                return Ok(Some((Bytes::from(partial?), fresh.etag)));
+            }
+        }
         let data = self.decode(fresh.body).await?;
         if let Some(c) = cache {
             c.put(bucket, key, fresh.etag.clone(), data.clone());
@@ -272,9 +296,23 @@ impl ChunkedDataset {
 
     /// Fetches and decodes one chunk; `None` when it does not exist (read as fill).
     pub async fn fetch(&self, store: &dyn Store, bucket: &str, index: &[u64]) -> ApiResult<Option<Bytes>> {
+        self.fetch_prefix(store, bucket, index, self.chunk_bytes()).await
+    }
+
+    /// Like [`ChunkedDataset::fetch`], for a reader that uses only the first `need` bytes of the chunk: when
+    /// that is at most a quarter of it, HSDS chunks may come back decoded only that far (at least `need` bytes).
+    pub async fn fetch_prefix(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        index: &[u64],
+        need: usize,
+    ) -> ApiResult<Option<Bytes>> {
         let stored = match &self.grid.source {
             ChunkSource::Hsds => {
-                return Ok(self.load(store, bucket, &self.chunk_key(index)).await?.map(|(data, _)| data));
+                let partial =
+                    (!self.is_vlen() && need.saturating_mul(PREFIX_FRACTION) <= self.chunk_bytes()).then_some(need);
+                return Ok(self.load(store, bucket, &self.chunk_key(index), partial).await?.map(|(data, _)| data));
             }
             ChunkSource::ChunkedRef { file_uri, chunks } => {
                 let key: Vec<String> = index.iter().map(u64::to_string).collect();
@@ -294,7 +332,7 @@ impl ChunkedDataset {
                     .map(|c| Some(Bytes::from(c)));
             }
             ChunkSource::ChunkedRefIndirect { .. } => {
-                return Err(ApiError::new(501, "reading H5D_CHUNKED_REF_INDIRECT datasets is not supported yet"))
+                return Err(ApiError::internal("H5D_CHUNKED_REF_INDIRECT chunks are located through the chunk table"))
             }
         };
         self.decode(stored).await.map(Some)
@@ -328,25 +366,205 @@ impl ChunkedDataset {
         }
         Ok(chunk)
     }
+
+    /// One chunk of an `H5D_CHUNKED_REF_INDIRECT` dataset from its located HDF5 chunks `refs` (position
+    /// `sub` in C order of the chunk's `factors` grid, and byte range): each range is read and decoded as a
+    /// chunk of `h5` (the HDF5 chunk shape) and placed; a single HDF5 chunk covering the whole chunk is used
+    /// as is. Ranges cut short by the end of the file are zero-padded, as HSDS does.
+    async fn fetch_hyperchunks(
+        &self,
+        store: &dyn Store,
+        h5: &ChunkedDataset,
+        factors: &[u64],
+        refs: &[(u64, ChunkRef)],
+    ) -> ApiResult<Bytes> {
+        let h5_bytes = h5.chunk_bytes();
+        let one = |r: ChunkRef| async move {
+            let uri = r.file_uri.ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "the chunk table of dataset {} gives no file_uri for a chunk and the layout has none",
+                    self.id
+                ))
+            })?;
+            let (b, k) = split_file_uri(&uri)?;
+            let mut got = store.get_range(&b, &k, r.offset, r.size).await?;
+            if (got.len() as u64) < r.size && got.len() < h5_bytes && h5.pipeline.is_identity() {
+                let mut padded = got.to_vec();
+                padded.resize(h5_bytes, 0);
+                got = Bytes::from(padded);
+            }
+            h5.decode(got).await
+        };
+        if factors.iter().all(|&f| f == 1) {
+            return match refs.first() {
+                Some((_, r)) => one(r.clone()).await,
+                None => Ok(Bytes::from(self.fill_chunk())),
+            };
+        }
+        let fetches: Vec<_> = refs
+            .iter()
+            .map(|(sub, r)| {
+                let f = one(r.clone());
+                async move { Ok::<_, ApiError>((*sub, f.await?)) }
+            })
+            .collect();
+        let mut results = stream::iter(fetches).buffer_unordered(MAX_CHUNKS_IN_FLIGHT);
+        let mut chunk = self.fill_chunk();
+        while let Some((sub, data)) = results.try_next().await? {
+            place_hyperchunk(
+                &mut chunk,
+                &self.grid.chunk_dims,
+                &h5.grid.chunk_dims,
+                &hyper_index(sub, factors),
+                &data,
+                self.item_size,
+            );
+        }
+        Ok(Bytes::from(chunk))
+    }
+}
+
+/// Copies a decoded hyperchunk (`hyper` dims, C order) into `chunk` (`chunk_dims`) at hyperchunk position `pos`.
+fn place_hyperchunk(chunk: &mut [u8], chunk_dims: &[u64], hyper: &[u64], pos: &[u64], data: &[u8], is: usize) {
+    let rank = chunk_dims.len();
+    if rank == 0 {
+        return;
+    }
+    let row = hyper[rank - 1] as usize * is;
+    let rows: u64 = hyper[..rank - 1].iter().product();
+    for r in 0..rows {
+        // Coordinates of this row inside the hyperchunk, then its element offset inside the chunk.
+        let mut rem = r;
+        let mut at = 0u64;
+        let mut stride = chunk_dims[rank - 1];
+        at += pos[rank - 1] * hyper[rank - 1];
+        for d in (0..rank - 1).rev() {
+            let x = rem % hyper[d];
+            rem /= hyper[d];
+            at += (pos[d] * hyper[d] + x) * stride;
+            stride *= chunk_dims[d];
+        }
+        let (src, dst) = (r as usize * row, at as usize * is);
+        chunk[dst..dst + row].copy_from_slice(&data[src..src + row]);
+    }
 }
 
 /// Reads `sel` into one C-order buffer: `sel.count() * item_size` bytes, or for variable-length types the
-/// selected elements packed one after the other.
+/// selected elements packed one after the other. `H5D_CHUNKED_REF_INDIRECT` datasets need their chunk
+/// table: read them with [`read_indirect`].
 ///
 /// # Errors
 /// Store failures, and chunks that cannot be decoded (500).
 pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Selection) -> ApiResult<Vec<u8>> {
-    let n = sel.count()? as usize;
+    if matches!(ds.grid.source, ChunkSource::ChunkedRefIndirect { .. }) {
+        return Err(ApiError::internal(format!(
+            "dataset {} is H5D_CHUNKED_REF_INDIRECT: read it with its chunk table",
+            ds.id
+        )));
+    }
     check_limits(sel, ds)?;
+    let parts = sel.chunks(&ds.grid.chunk_dims);
+    assemble(ds, sel, parts, |index, need| async move { ds.fetch_prefix(store, bucket, &index, need).await }.boxed())
+        .await
+}
+
+/// Reads `sel` of an `H5D_CHUNKED_REF_INDIRECT` dataset whose chunk table dataset is `table` (HSDS 1.0.2
+/// `getChunkLocations`): the table elements of the selection's chunks are read with one point selection,
+/// then each chunk's byte range(s) are read from the HDF5 file(s), decoded and (for `hyper_dims`) placed.
+/// Chunks whose table entries have size 0, or lie outside the table, read as fill.
+///
+/// # Errors
+/// 400 for a chunk table of another rank, type or layout, or `hyper_dims` that do not divide the chunk
+/// dims; store and codec failures.
+pub async fn read_indirect(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    table: &ChunkedDataset,
+    sel: &Selection,
+) -> ApiResult<Vec<u8>> {
+    let ChunkSource::ChunkedRefIndirect { file_uri, hyper_dims, .. } = &ds.grid.source else {
+        return read(store, bucket, ds, sel).await;
+    };
+    let rank = ds.grid.chunk_dims.len();
+    if table.extent.len() != rank {
+        return Err(ApiError::bad_request(format!(
+            "the chunk table {} has rank {} but the dataset {} has rank {rank}",
+            table.id,
+            table.extent.len(),
+            ds.id
+        )));
+    }
+    if matches!(table.grid.source, ChunkSource::ChunkedRefIndirect { .. }) {
+        return Err(ApiError::bad_request(format!("the chunk table {} is itself H5D_CHUNKED_REF_INDIRECT", table.id)));
+    }
+    let format = TableFormat::of(&table.dtype)?;
+    let hyper = hyper_dims.clone().unwrap_or_else(|| ds.grid.chunk_dims.clone());
+    let factors = hyper_factors(&ds.grid.chunk_dims, &hyper)?;
+    check_limits(sel, ds)?;
+    let parts = sel.chunks(&ds.grid.chunk_dims);
+    // Table coordinates of every hyperchunk of every chunk touched, and which (chunk, hyperchunk) each is.
+    let mut points = Vec::new();
+    let mut owners = Vec::new();
+    for part in &parts {
+        for (sub, p) in table_points(&part.index, &factors).into_iter().enumerate() {
+            if p.iter().zip(&table.extent).all(|(&c, &e)| c < e) {
+                points.push(p);
+                owners.push((part.index.clone(), sub as u64));
+            }
+        }
+    }
+    let mut located: HashMap<Vec<u64>, Vec<(u64, ChunkRef)>> = HashMap::new();
+    if !points.is_empty() {
+        let entries = read(store, bucket, table, &Selection::points(points, &table.extent)?).await?;
+        for ((index, sub), elem) in owners.into_iter().zip(entries.chunks_exact(table.item_size.max(1))) {
+            let mut r = format.entry(elem);
+            if file_uri.is_some() {
+                r.file_uri.clone_from(file_uri);
+            }
+            if r.size > 0 {
+                located.entry(index).or_default().push((sub, r));
+            }
+        }
+    }
+    let h5 = ChunkedDataset {
+        extent: hyper.clone(),
+        grid: ChunkGrid { chunk_dims: hyper, source: ChunkSource::Hsds },
+        cache: None,
+        ..ds.clone()
+    };
+    let (located, h5, factors) = (&located, &h5, &factors);
+    assemble(ds, sel, parts, |index, _| {
+        async move {
+            match located.get(&index) {
+                None => Ok(None),
+                Some(refs) => ds.fetch_hyperchunks(store, h5, factors, refs).await.map(Some),
+            }
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// Fetches every part of `sel` (at most [`ChunkedDataset::max_in_flight`] at a time) with `fetch(index,
+/// bytes of the chunk the part reads from its start)` (the decoded chunk, `None` for fill) and copies each
+/// into the output as it arrives.
+async fn assemble<'a>(
+    ds: &ChunkedDataset,
+    sel: &Selection,
+    parts: Vec<ChunkPart>,
+    fetch: impl Fn(Vec<u64>, usize) -> BoxFuture<'a, ApiResult<Option<Bytes>>>,
+) -> ApiResult<Vec<u8>> {
+    let n = sel.count()? as usize;
     let is = ds.item_size;
     let shape = sel.shape();
-    let parts = sel.chunks(&ds.grid.chunk_dims);
     // Futures are collected first: a lazily mapped iterator inside the stream makes the future not `Send`.
     let fetches: Vec<_> = parts
         .into_iter()
-        .map(|part| async move {
-            let chunk = ds.fetch(store, bucket, &part.index).await?;
-            Ok::<_, ApiError>((part, chunk))
+        .map(|part| {
+            let last: u64 = part.axes.iter().map(|a| a.iter().map(|&(_, c)| c).max().unwrap_or(0)).sum();
+            let chunk = fetch(part.index.clone(), (last as usize + 1) * is);
+            async move { Ok::<_, ApiError>((part, chunk.await?)) }
         })
         .collect();
     let mut results = stream::iter(fetches).buffer_unordered(ds.max_in_flight());
@@ -717,7 +935,7 @@ async fn write_chunk_with(
     let key = ds.chunk_key(index);
     loop {
         retry.begin_attempt()?;
-        let (mut chunk, mode) = match ds.load(store, bucket, &key).await? {
+        let (mut chunk, mode) = match ds.load(store, bucket, &key, None).await? {
             Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
             None => (ds.fill_chunk(), PutMode::Create),
         };
@@ -974,6 +1192,23 @@ mod tests {
         let stored = store.get("b", &ds.chunk_key(&[1])).await.unwrap().body;
         assert_eq!(&stored[..2], &[2, 1]); // a blosc1 frame, as HSDS writes
         assert_eq!(read(&store, "b", &ds, &sel).await.unwrap(), ints(&data));
+    }
+
+    #[tokio::test]
+    async fn slices_at_the_start_of_gzip_chunks_decode_only_that_far_and_read_right() {
+        let store = MemoryStore::new();
+        let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 4}]);
+        let ds = dataset(&[8, 10, 10], &[4, 10, 10], f, 0);
+        let data: Vec<i32> = (0..800).collect();
+        write(&store, "b", &ds, &Selection::all(&[8, 10, 10]), &ints(&data)).await.unwrap();
+        // [4, :, :] reads the first quarter of chunk 1 only: the prefix decoder serves it.
+        let plane = read(&store, "b", &ds, &Selection::parse("[4,:,:]", &[8, 10, 10]).unwrap()).await.unwrap();
+        assert_eq!(plane, ints(&data[400..500]));
+        let stored = store.get("b", &ds.chunk_key(&[1, 0, 0])).await.unwrap().body;
+        let part = prefix::decode_prefix(&ds.pipeline, &stored, ds.chunk_bytes(), 400).expect("zlib frame").unwrap();
+        assert_eq!(part.len(), 400);
+        let corner = read(&store, "b", &ds, &Selection::parse("[0:8:4,0:2,9]", &[8, 10, 10]).unwrap()).await.unwrap();
+        assert_eq!(corner, ints(&[9, 19, 409, 419]));
     }
 
     #[tokio::test]

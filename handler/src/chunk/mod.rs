@@ -4,3 +4,4 @@
 pub mod cache;
 pub mod codec;
 pub mod engine;
+pub mod prefix;

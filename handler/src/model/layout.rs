@@ -270,6 +270,8 @@ pub enum ChunkSource {
         file_uri: Option<String>,
         /// The chunk table dataset id.
         chunk_table: String,
+        /// Dims of the HDF5 chunks when one chunk aggregates several (`hyper_dims`); `None`: one each.
+        hyper_dims: Option<Vec<u64>>,
     },
     /// `H5D_CONTIGUOUS_REF`: one contiguous byte range of an HDF5 file, split into virtual chunks.
     ContiguousRef {
@@ -309,7 +311,9 @@ impl ChunkGrid {
             }
             "H5D_CHUNKED_REF_INDIRECT" => {
                 let chunk_table = str_of("chunk_table").ok_or_else(|| invalid("layout without chunk_table"))?;
-                (dims_of(&layout)?, ChunkSource::ChunkedRefIndirect { file_uri: str_of("file_uri"), chunk_table })
+                let hyper_dims = layout.get("hyper_dims").map(chunk_dims_json).transpose()?;
+                let source = ChunkSource::ChunkedRefIndirect { file_uri: str_of("file_uri"), chunk_table, hyper_dims };
+                (dims_of(&layout)?, source)
             }
             "H5D_CONTIGUOUS_REF" => {
                 let item = item.ok_or_else(|| invalid("H5D_CONTIGUOUS_REF needs a fixed-size type"))? as u64;

@@ -1,5 +1,6 @@
 //! The pure model layer: ids, domain paths, types, shapes, selections. No I/O here.
 
+pub mod chunk_table;
 pub mod domain;
 pub mod elements;
 pub mod ids;
