@@ -255,12 +255,18 @@ pub fn encode(shape: Shape, rsp: Response) -> Value {
             } else {
                 (String::from_utf8_lossy(&rsp.body).into_owned(), false)
             };
-            json!({
+            let mut out = json!({
                 "statusCode": rsp.status,
                 "headers": Value::Object(headers),
                 "body": body,
                 "isBase64Encoded": b64,
-            })
+            });
+            // The v2 format's `cookies` is optional for API Gateway, but some local runtimes (cargo lambda
+            // watch) refuse a response without it; the handler never sets cookies, so it is always empty.
+            if shape == Shape::ApiGatewayV2 {
+                out["cookies"] = json!([]);
+            }
+            out
         }
     }
 }
@@ -339,6 +345,7 @@ mod tests {
         assert_eq!(out["body"], "AQID");
         assert_eq!(out["isBase64Encoded"], true);
         assert_eq!(out["headers"]["Content-Type"], "application/octet-stream");
+        assert_eq!(out["cookies"], json!([]), "cargo lambda watch refuses v2 responses without cookies");
     }
 
     #[test]
@@ -359,6 +366,7 @@ mod tests {
         let out = encode(shape, Response::json(404, &json!({"error": {}})));
         assert_eq!(out["statusCode"], 404);
         assert!(out["body"].is_string());
+        assert!(out.get("cookies").is_none(), "v1 responses have no cookies field");
     }
 
     #[test]
