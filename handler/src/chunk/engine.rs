@@ -1199,6 +1199,7 @@ mod tests {
         let store = MemoryStore::new();
         let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 4}]);
         let ds = dataset(&[8, 10, 10], &[4, 10, 10], f, 0);
+        stored(&store, &ds).await;
         let data: Vec<i32> = (0..800).collect();
         write(&store, "b", &ds, &Selection::all(&[8, 10, 10]), &ints(&data)).await.unwrap();
         // [4, :, :] reads the first quarter of chunk 1 only: the prefix decoder serves it.
