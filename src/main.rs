@@ -413,8 +413,13 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // s3s logs every S3 error answer (404s, 412s of lost races, injected faults) at ERROR: those are answers
+    // to the function, which reports what matters itself, so they are off unless HSLAMBDA_LOG asks for them.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HSLAMBDA_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HSLAMBDA_LOG")
+                .unwrap_or_else(|_| "warn,s3s::ops=off,s3s::service=off".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
