@@ -13,13 +13,7 @@ const DOM: &str = "/home/test_user1/d.h5";
 
 async fn setup() -> (Service, std::sync::Arc<MemoryStore>, String) {
     let (svc, store) = service();
-    let (s, _) = call_json(&svc, req("PUT", "/", Some("admin"), Some("/home")), &json!({"folder": true})).await;
-    assert_eq!(s, 201);
-    let body = json!({"folder": true, "owner": "test_user1"});
-    let (s, _) = call_json(&svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), &body).await;
-    assert_eq!(s, 201);
-    let (s, v) = call(&svc, req("PUT", "/", Some("test_user1"), Some(DOM))).await;
-    assert_eq!(s, 201, "{v}");
+    let v = user_domain(&svc, DOM).await;
     (svc, store, v["root"].as_str().unwrap().to_string())
 }
 

@@ -11,10 +11,7 @@ const DOM: &str = "/home/test_user1/a.h5";
 
 async fn setup() -> (Service, std::sync::Arc<hsds_handler::store::MemoryStore>, String) {
     let (svc, store) = service();
-    call_json(&svc, req("PUT", "/", Some("admin"), Some("/home")), &json!({"folder": true})).await;
-    let body = json!({"folder": true, "owner": "test_user1"});
-    call_json(&svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), &body).await;
-    let (_, v) = call(&svc, req("PUT", "/", Some("test_user1"), Some(DOM))).await;
+    let v = user_domain(&svc, DOM).await;
     (svc, store, v["root"].as_str().unwrap().to_string())
 }
 

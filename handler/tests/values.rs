@@ -12,11 +12,7 @@ const DOM: &str = "/home/test_user1/v.h5";
 
 async fn setup() -> (Service, std::sync::Arc<MemoryStore>) {
     let (svc, store) = service();
-    call_json(&svc, req("PUT", "/", Some("admin"), Some("/home")), &json!({"folder": true})).await;
-    let body = json!({"folder": true, "owner": "test_user1"});
-    call_json(&svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), &body).await;
-    let (s, v) = call(&svc, req("PUT", "/", Some("test_user1"), Some(DOM))).await;
-    assert_eq!(s, 201, "{v}");
+    user_domain(&svc, DOM).await;
     (svc, store)
 }
 

@@ -75,11 +75,7 @@ async fn setup() -> (Service, Service, Arc<Counting>, String) {
         svc
     };
     let (a, b) = (instance(), instance());
-    call_json(&a, req("PUT", "/", Some("admin"), Some("/home")), &json!({"folder": true})).await;
-    let body = json!({"folder": true, "owner": "test_user1"});
-    call_json(&a, req("PUT", "/", Some("admin"), Some("/home/test_user1")), &body).await;
-    let (s, dom) = call(&a, req("PUT", "/", Some("test_user1"), Some(DOM))).await;
-    assert_eq!(s, 201);
+    let dom = user_domain(&a, DOM).await;
     let link = json!({"link": {"id": dom["root"], "name": "g"}});
     let (s, g) = call_json(&a, req("POST", "/groups", Some("test_user1"), Some(DOM)), &link).await;
     assert_eq!(s, 201);

@@ -53,3 +53,17 @@ pub async fn call(svc: &Service, r: Request) -> (u16, Value) {
 pub async fn call_json(svc: &Service, r: Request, body: &Value) -> (u16, Value) {
     call(svc, r.json(body)).await
 }
+
+/// Creates the folders `/home` and `/home/test_user1` (owned by test_user1) as admin, then `domain` as
+/// test_user1 — the starting point of most behaviour tests. Returns the new domain's JSON (its `root`).
+pub async fn user_domain(svc: &Service, domain: &str) -> Value {
+    let (s, v) =
+        call_json(svc, req("PUT", "/", Some("admin"), Some("/home")), &serde_json::json!({"folder": true})).await;
+    assert_eq!(s, 201, "/home: {v}");
+    let body = serde_json::json!({"folder": true, "owner": "test_user1"});
+    let (s, v) = call_json(svc, req("PUT", "/", Some("admin"), Some("/home/test_user1")), &body).await;
+    assert_eq!(s, 201, "/home/test_user1: {v}");
+    let (s, v) = call(svc, req("PUT", "/", Some("test_user1"), Some(domain))).await;
+    assert_eq!(s, 201, "{domain}: {v}");
+    v
+}
