@@ -8,17 +8,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hsds_handler::chunk::codec::Pipeline;
-use hsds_handler::chunk::engine::{self, ChunkedDataset};
-use hsds_handler::model::layout::{ChunkGrid, ChunkSource};
+use hsds_handler::chunk::engine;
 use hsds_handler::model::selection::Selection;
-use hsds_handler::model::types::Datatype;
-use hsds_handler::model::ObjId;
 use hsds_handler::store::{MemoryStore, Store};
-use serde_json::json;
+
+#[path = "support/cube.rs"]
+mod cube;
+use cube::{gzip_dataset, random_walk, CHUNKS};
 
 const SHAPE: [u64; 3] = [2000, 200, 200];
-const CHUNKS: [u64; 3] = [250, 25, 25];
 
 /// The `selbench.py` patterns over the (2000, 200, 200) cube with (250, 25, 25) chunks.
 fn patterns() -> Vec<(&'static str, String)> {
@@ -59,46 +57,6 @@ fn selection_assembly(c: &mut Criterion) {
     g.finish();
 }
 
-/// A random walk along time per (y, x) cell, like `selbench.py`'s `standard_normal().cumsum(axis=0)`.
-fn random_walk(shape: [usize; 3]) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut normal = move || {
-        // sum of 4 uniforms, centred: close enough to a normal for compressibility
-        let mut s = 0.0f32;
-        for _ in 0..4 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            s += (state >> 40) as f32 / (1u64 << 24) as f32;
-        }
-        (s - 2.0) * 1.7
-    };
-    let plane = shape[1] * shape[2];
-    let mut vals = vec![0f32; shape[0] * plane];
-    for t in 0..shape[0] {
-        for i in 0..plane {
-            let prev = if t == 0 { 0.0 } else { vals[(t - 1) * plane + i] };
-            vals[t * plane + i] = prev + normal();
-        }
-    }
-    vals.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn gzip_dataset(extent: &[u64]) -> ChunkedDataset {
-    let filters = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "name": "deflate", "level": 5}]);
-    ChunkedDataset {
-        id: ObjId::parse("d-f9aaa28e-d42e10e5-0123-456789-abcdef").unwrap(),
-        extent: extent.to_vec(),
-        grid: ChunkGrid { chunk_dims: CHUNKS.to_vec(), source: ChunkSource::Hsds },
-        item_size: 4,
-        dtype: Datatype::from_json(&json!("H5T_IEEE_F32LE")).unwrap(),
-        fill: vec![0; 4],
-        pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
-        cas: true,
-        cache: None,
-    }
-}
-
 /// The engine reading the 40 MB `block_64chunks` selection (64 gzip chunks of 625 KB) from a MemoryStore.
 fn engine_read(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -107,6 +65,7 @@ fn engine_read(c: &mut Criterion) {
     let ds = gzip_dataset(&extent);
     let data = random_walk([1000, 100, 100]);
     let all = Selection::all(&extent);
+    rt.block_on(cube::store_dataset_json(&store, "b", &ds));
     rt.block_on(engine::write(&store, "b", &ds, &all, &data)).unwrap();
     let mut g = c.benchmark_group("engine_read");
     g.throughput(Throughput::Bytes(data.len() as u64));

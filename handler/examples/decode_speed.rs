@@ -9,39 +9,15 @@
 
 use std::time::{Duration, Instant};
 
-use hsds_handler::chunk::codec::{reference_blosc_decode, Pipeline};
-use hsds_handler::chunk::engine::{self, ChunkedDataset};
-use hsds_handler::model::layout::{ChunkGrid, ChunkSource};
+use hsds_handler::chunk::codec::reference_blosc_decode;
+use hsds_handler::chunk::engine;
 use hsds_handler::model::selection::Selection;
-use hsds_handler::model::types::Datatype;
-use hsds_handler::model::ObjId;
 use hsds_handler::store::{MemoryStore, Store};
-use serde_json::json;
+
+#[path = "../../benches/support/cube.rs"]
+mod cube;
 
 const EXTENT: [u64; 3] = [1000, 100, 100];
-const CHUNKS: [u64; 3] = [250, 25, 25];
-
-/// A random walk along time per (y, x) cell (the sum of 4 uniforms as the step), float32 little-endian.
-fn random_walk() -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let plane = (EXTENT[1] * EXTENT[2]) as usize;
-    let mut cells = vec![0f32; plane];
-    let mut out = Vec::with_capacity(EXTENT[0] as usize * plane * 4);
-    for _ in 0..EXTENT[0] {
-        for cell in cells.iter_mut() {
-            let mut s = 0.0f32;
-            for _ in 0..4 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                s += (state >> 40) as f32 / (1u64 << 24) as f32;
-            }
-            *cell += (s - 2.0) * 1.7;
-            out.extend_from_slice(&cell.to_le_bytes());
-        }
-    }
-    out
-}
 
 /// Median wall time of `reps` runs of `f`.
 fn median(reps: usize, mut f: impl FnMut()) -> Duration {
@@ -62,22 +38,12 @@ fn mib_s(bytes: usize, t: Duration) -> f64 {
 
 fn main() {
     let reps: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(15);
-    let filters = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "name": "deflate", "level": 5}]);
-    let ds = ChunkedDataset {
-        id: ObjId::parse("d-f9aaa28e-d42e10e5-0123-456789-abcdef").unwrap(),
-        extent: EXTENT.to_vec(),
-        grid: ChunkGrid { chunk_dims: CHUNKS.to_vec(), source: ChunkSource::Hsds },
-        item_size: 4,
-        dtype: Datatype::from_json(&json!("H5T_IEEE_F32LE")).unwrap(),
-        fill: vec![0; 4],
-        pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
-        cas: true,
-        cache: None,
-    };
+    let ds = cube::gzip_dataset(&EXTENT);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let store = MemoryStore::new();
-    let data = random_walk();
+    let data = cube::random_walk(EXTENT.map(|n| n as usize));
     let all = Selection::all(&EXTENT);
+    rt.block_on(cube::store_dataset_json(&store, "b", &ds));
     rt.block_on(engine::write(&store, "b", &ds, &all, &data)).unwrap();
 
     let stored = rt.block_on(store.get("b", &ds.chunk_key(&[0, 0, 0]))).unwrap().body;
