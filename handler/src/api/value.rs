@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::dataset::{load_dataset, DatasetDoc};
+use super::dataset::{authorize_dataset, load_dataset, DatasetDoc};
 use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::chunk::engine::{self, Merge};
@@ -36,8 +36,7 @@ const QUERY_PAGE_BYTES: u64 = 8 << 20;
 /// `GET /datasets/{id}/value`: `select`, `fields=a:b`, `query` (+`Limit`), `reduce_dim`, `ignore_nan`;
 /// binary with `Accept: application/octet-stream`.
 pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
-    let dom = ctx.authorize(Action::Read).await?;
-    let ds = load_dataset(ctx, &dom, id).await?;
+    let (dom, ds) = authorize_dataset(ctx, Action::Read, id).await?;
     let fields = Fields::from_request(ctx, &ds)?;
     let sel = match ctx.req.get_param("select") {
         Some(s) => parse_select(&ds, s)?,
@@ -52,8 +51,7 @@ pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
 
 /// `POST /datasets/{id}/value`: a binary uint64 point list, or JSON `{"points"}` / `{"select"}` / `start,stop,step`.
 pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
-    let dom = ctx.authorize(Action::Read).await?;
-    let ds = load_dataset(ctx, &dom, id).await?;
+    let (dom, ds) = authorize_dataset(ctx, Action::Read, id).await?;
     let fields = Fields::from_request(ctx, &ds)?;
     if !matches!(ds.shape, Shape::Simple { .. }) {
         return Err(ApiError::bad_request("POST value is not allowed for scalar or null-space datasets"));
@@ -72,8 +70,7 @@ pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
 /// `append=n` (+`append_dim`) to extend then write, `query` (+`Limit`) with a `{field: value}` body to update
 /// the matching rows. Answers exactly 200 `{}` (a query update answers the matching indices and rows).
 pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
-    let dom = ctx.authorize(Action::Update).await?;
-    let ds = load_dataset(ctx, &dom, id).await?;
+    let (dom, ds) = authorize_dataset(ctx, Action::Update, id).await?;
     if ds.shape.is_null() {
         return Err(ApiError::bad_request("a null-space dataset holds no values"));
     }

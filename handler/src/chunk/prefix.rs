@@ -6,10 +6,19 @@
 //! once the needed prefix is out, instead of inflating the whole chunk. Blosc1 frame layout (c-blosc 1.21
 //! `blosc_d`): 16-byte header (`version versionlz flags typesize nbytes blocksize cbytes`), one `i32` start per
 //! block, and per block one or `typesize` split streams, each an `i32` compressed length then the bytes (a
-//! length equal to the split size means stored raw). Anything else (shuffle, other codecs, memcpyed frames,
-//! odd headers) is left to the full decoder: [`decode_prefix`] returns `None`.
+//! length equal to the split size means stored raw); a frame c-blosc stored uncompressed ("memcpyed") holds the
+//! raw bytes after its header. Anything else (shuffle, other codecs, odd headers) is left to the full decoder:
+//! [`decode_prefix`] returns `None`.
+//!
+//! Since only the start of the stored bytes is read, the engine fetches just that much of the chunk object
+//! with a ranged GET ([`stored_prefix_len`]); a frame cut short there decodes as long as the needed bytes are
+//! in it, and reports an error otherwise (then the engine reads the whole object).
 
-use flate2::{Decompress, FlushDecompress};
+use miniz_oxide::inflate::core::inflate_flags::{
+    TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_IGNORE_ADLER32, TINFL_FLAG_PARSE_ZLIB_HEADER,
+    TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+};
+use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
 
 use super::codec::{Cname, CodecError, Pipeline, ShuffleOp};
 
@@ -35,8 +44,7 @@ pub fn decode_prefix(
     chunk_len: usize,
     need: usize,
 ) -> Option<Result<Vec<u8>, CodecError>> {
-    let ops = pipeline.ops();
-    if ops.compressor != Some(Cname::Zlib) || ops.shuffle != ShuffleOp::None || need > chunk_len {
+    if !supports_prefix(pipeline) || need > chunk_len {
         return None;
     }
     match stored.first() {
@@ -47,6 +55,21 @@ pub fn decode_prefix(
     }
 }
 
+/// Whether chunks of this pipeline may be decoded partially (zlib without shuffle), judging by the filters alone.
+pub fn supports_prefix(pipeline: &Pipeline) -> bool {
+    let ops = pipeline.ops();
+    ops.compressor == Some(Cname::Zlib) && ops.shuffle == ShuffleOp::None
+}
+
+/// How many leading bytes of a stored chunk to fetch for its first `need` decoded bytes: the blosc header and
+/// block table (a few hundred bytes for chunks of a few MB), the compressed bytes — at most `need` plus
+/// deflate's few bytes of framing per stored block, since zlib never stores data larger than raw — and slack
+/// for a dynamic block's Huffman tables. A prefix that falls short fails to decode and the caller reads the
+/// whole object, so this is a guess that is right almost always, never a correctness condition.
+pub fn stored_prefix_len(need: usize) -> u64 {
+    (need + need / 16 + 16 * 1024) as u64
+}
+
 fn word(b: &[u8], at: usize) -> Option<usize> {
     let w = b.get(at..at + 4)?;
     Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
@@ -55,12 +78,19 @@ fn word(b: &[u8], at: usize) -> Option<usize> {
 fn blosc_prefix(frame: &[u8], chunk_len: usize, need: usize) -> Option<Result<Vec<u8>, CodecError>> {
     let (flags, typesize) = (*frame.get(2)?, *frame.get(3)? as usize);
     let (nbytes, blocksize, cbytes) = (word(frame, 4)?, word(frame, 8)?, word(frame, 12)?);
-    let plain = flags & MEMCPYED == 0 && (flags & SHUFFLE_FLAGS == 0 || typesize == 1) && flags >> 5 == BLOSC_ZLIB;
-    if !plain || typesize == 0 || nbytes != chunk_len || blocksize == 0 || cbytes > frame.len() {
+    if nbytes != chunk_len || cbytes < 16 {
         return None;
     }
-    let frame = &frame[..cbytes];
+    // A frame read with a ranged GET ends early; one that is whole stops at its `cbytes`.
+    let frame = &frame[..cbytes.min(frame.len())];
     let corrupt = || CodecError::corrupt("blosc frame is truncated or its block table is invalid");
+    if flags & MEMCPYED != 0 {
+        return Some(frame.get(16..16 + need).map(<[u8]>::to_vec).ok_or_else(corrupt));
+    }
+    let plain = (flags & SHUFFLE_FLAGS == 0 || typesize == 1) && flags >> 5 == BLOSC_ZLIB;
+    if !plain || typesize == 0 || blocksize == 0 {
+        return None;
+    }
     let mut out = Vec::with_capacity(need);
     let mut block = 0;
     while out.len() < need {
@@ -81,10 +111,12 @@ fn blosc_prefix(frame: &[u8], chunk_len: usize, need: usize) -> Option<Result<Ve
                 break;
             }
             let Some(len) = word(frame, at) else { return Some(Err(corrupt())) };
-            let Some(src) = frame.get(at + 4..at + 4 + len) else { return Some(Err(corrupt())) };
+            // The stream may be cut short by the end of a ranged read: inflate what is there.
+            let Some(src) = frame.get(at + 4..(at + 4 + len).min(frame.len())) else { return Some(Err(corrupt())) };
             let want = neblock.min(need - out.len());
             if len == neblock {
-                out.extend_from_slice(&src[..want]);
+                let Some(raw) = src.get(..want) else { return Some(Err(corrupt())) };
+                out.extend_from_slice(raw);
             } else {
                 match inflate_into(src, want) {
                     Ok((part, _)) => out.extend_from_slice(&part),
@@ -99,15 +131,26 @@ fn blosc_prefix(frame: &[u8], chunk_len: usize, need: usize) -> Option<Result<Ve
 }
 
 /// Inflates the zlib stream `src` until `want` bytes are out; returns them and the input bytes consumed.
+///
+/// miniz_oxide's core decoder writes straight into a buffer of exactly `want` bytes (the start of the
+/// stream, so every back-reference lies inside it) and stops when it is full: a 2.5 KB prefix costs the
+/// Huffman tables and 2.5 KB of symbols, not the 32 KB window a streaming inflater fills per call.
 fn inflate_into(src: &[u8], want: usize) -> Result<(Vec<u8>, usize), CodecError> {
-    let mut out = Vec::with_capacity(want);
-    let mut z = Decompress::new(true);
-    z.decompress_vec(src, &mut out, FlushDecompress::None)
-        .map_err(|e| CodecError::corrupt(format!("zlib stream does not inflate: {e}")))?;
-    if out.len() < want {
-        return Err(CodecError::corrupt(format!("zlib stream ends after {} of {want} bytes", out.len())));
+    let mut out = vec![0u8; want];
+    let mut r = DecompressorOxide::new();
+    // More input may follow (a ranged read cuts streams short): running out is "need more", not an error.
+    let flags = TINFL_FLAG_PARSE_ZLIB_HEADER
+        | TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
+        | TINFL_FLAG_HAS_MORE_INPUT
+        | TINFL_FLAG_IGNORE_ADLER32;
+    let (status, consumed, written) = decompress(&mut r, src, &mut out, 0, flags);
+    if (status as i32) < 0 {
+        return Err(CodecError::corrupt(format!("zlib stream does not inflate: {status:?}")));
     }
-    Ok((out, z.total_in() as usize))
+    if written < want {
+        return Err(CodecError::corrupt(format!("zlib stream ends after {written} of {want} bytes")));
+    }
+    Ok((out, consumed))
 }
 
 #[cfg(test)]
@@ -146,6 +189,38 @@ mod tests {
             let stream = z.finish().unwrap();
             assert_eq!(decode_prefix(&gzip, &stream, raw.len(), 4096).unwrap().unwrap(), &raw[..4096]);
         }
+    }
+
+    #[test]
+    fn frames_cut_short_by_a_ranged_read_decode_their_prefix_or_fail() {
+        let raw = data(625_000);
+        let gzip = Pipeline::from_filters(&json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 4).unwrap();
+        let frame = gzip.encode(&raw).unwrap();
+        for need in [1, 2500, 40_000, 150_000] {
+            let head = &frame[..(stored_prefix_len(need) as usize).min(frame.len())];
+            let got = decode_prefix(&gzip, head, raw.len(), need).expect("zlib frame").unwrap();
+            assert_eq!(got, &raw[..need], "need {need}");
+        }
+        // Too short for what is needed: an error (the engine then reads the whole object), never short data.
+        assert!(decode_prefix(&gzip, &frame[..5000], raw.len(), 100_000).unwrap().is_err());
+        assert!(decode_prefix(&gzip, &frame[..10], raw.len(), 100).is_none());
+    }
+
+    #[test]
+    fn memcpyed_frames_serve_their_raw_bytes() {
+        // Random bytes do not compress: c-blosc stores them raw after the 16-byte header.
+        let mut x = 3u64;
+        let raw: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
+        let gzip = Pipeline::from_filters(&json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 4).unwrap();
+        let frame = gzip.encode(&raw).unwrap();
+        assert_ne!(frame[2] & MEMCPYED, 0, "expected c-blosc to store random bytes raw");
+        assert_eq!(decode_prefix(&gzip, &frame, raw.len(), 777).unwrap().unwrap(), &raw[..777]);
+        assert!(decode_prefix(&gzip, &frame[..100], raw.len(), 777).unwrap().is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! In-memory [`Store`] for unit tests: the same conditional semantics as S3, atomically.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -13,6 +14,8 @@ use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreR
 #[derive(Default)]
 pub struct MemoryStore {
     objects: Mutex<BTreeMap<(String, String), Object>>,
+    /// Body bytes returned by GETs so far (full, ranged and conditional).
+    served: AtomicU64,
 }
 
 impl MemoryStore {
@@ -31,6 +34,20 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// Body bytes returned by GETs so far, for tests of how much a read fetches.
+    pub fn bytes_served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    fn lookup(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+        let map = self.objects.lock().unwrap();
+        map.get(&(bucket.to_string(), key.to_string())).cloned().ok_or_else(|| StoreError::NotFound(key.to_string()))
+    }
+
+    fn serve(&self, body: &[u8]) {
+        self.served.fetch_add(body.len() as u64, Ordering::Relaxed);
+    }
+
     /// Every key of `bucket`, in order.
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         self.objects.lock().unwrap().keys().filter(|(b, _)| b == bucket).map(|(_, k)| k.clone()).collect()
@@ -44,19 +61,25 @@ fn etag_of(body: &[u8]) -> ETag {
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
-        let map = self.objects.lock().unwrap();
-        map.get(&(bucket.to_string(), key.to_string())).cloned().ok_or_else(|| StoreError::NotFound(key.to_string()))
+        let obj = self.lookup(bucket, key)?;
+        self.serve(&obj.body);
+        Ok(obj)
     }
 
     async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
-        let obj = self.get(bucket, key).await?;
-        Ok(if obj.etag == etag { None } else { Some(obj) })
+        let obj = self.lookup(bucket, key)?;
+        if obj.etag == etag {
+            return Ok(None);
+        }
+        self.serve(&obj.body);
+        Ok(Some(obj))
     }
 
     async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
-        let obj = self.get(bucket, key).await?;
+        let obj = self.lookup(bucket, key)?;
         let start = (offset as usize).min(obj.body.len());
         let end = (offset.saturating_add(len) as usize).min(obj.body.len());
+        self.serve(&obj.body[start..end]);
         Ok(obj.body.slice(start..end))
     }
 
