@@ -10,11 +10,13 @@ mod memory;
 pub mod retry;
 #[cfg(feature = "aws")]
 mod s3;
+#[cfg(feature = "aws")]
+mod s3_get;
 
 pub use lww::LastWriterWins;
 pub use memory::MemoryStore;
 #[cfg(feature = "aws")]
-pub use s3::S3Store;
+pub use s3::{S3Settings, S3Store};
 
 use async_trait::async_trait;
 use bytes::Bytes;

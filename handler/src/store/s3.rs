@@ -20,6 +20,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
+use super::s3_get::{LeanGet, Want};
 use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreResult};
 
 /// Attempts per S3 call (the first one included) before a throttle or server error reaches the API.
@@ -44,36 +45,75 @@ pub fn retry_config() -> RetryConfig {
 #[derive(Clone)]
 pub struct S3Store {
     client: Client,
+    /// The lean GET path for plain-`http` endpoints (see [`super::s3_get`]); `None` means the SDK does GETs.
+    lean: Option<LeanGet>,
+}
+
+/// Where and how the function reaches S3 (from the environment in Lambda, see [`S3Store::from_env`]).
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// Custom endpoint (`AWS_S3_GATEWAY` / `AWS_ENDPOINT_URL_S3`); `None` for AWS's own.
+    pub endpoint: Option<String>,
+    /// Signing region.
+    pub region: String,
+    /// Access key id, secret and session token; `None` sends unsigned requests (public buckets).
+    pub credentials: Option<(String, String, Option<String>)>,
+    /// GETs through the lean path ([`super::s3_get`]) when the endpoint allows it; `false` keeps them on the SDK.
+    pub lean_gets: bool,
 }
 
 impl S3Store {
     /// Builds the client from `AWS_S3_GATEWAY`, `AWS_REGION` and the credential variables.
-    /// `AWS_S3_NO_SIGN_REQUEST=1` sends unsigned requests (public buckets).
+    /// `AWS_S3_NO_SIGN_REQUEST=1` sends unsigned requests (public buckets); `HSLAMBDA_SDK_GETS=1` sends GETs
+    /// through aws-sdk-s3 even to a plain-`http` endpoint (for comparisons).
     pub fn from_env() -> Self {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let flag = |k: &str| env(k).is_some_and(|v| v != "0" && v.to_lowercase() != "false");
+        let credentials = (!flag("AWS_S3_NO_SIGN_REQUEST")).then(|| {
+            let key = env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "hslambda".into());
+            let secret = env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "hslambda".into());
+            (key, secret, env("AWS_SESSION_TOKEN"))
+        });
+        S3Store::connect(S3Settings {
+            endpoint: env("AWS_S3_GATEWAY").or_else(|| env("AWS_ENDPOINT_URL_S3")),
+            region: env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            credentials,
+            lean_gets: !flag("HSLAMBDA_SDK_GETS"),
+        })
+    }
+
+    /// Builds the client from explicit settings.
+    pub fn connect(settings: S3Settings) -> Self {
         let mut b = aws_sdk_s3::Config::builder()
             .behavior_version_latest()
-            .region(Region::new(region))
+            .region(Region::new(settings.region.clone()))
             .force_path_style(true)
             .retry_config(retry_config())
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
-        if let Some(endpoint) = env("AWS_S3_GATEWAY").or_else(|| env("AWS_ENDPOINT_URL_S3")) {
+        if let Some(endpoint) = &settings.endpoint {
             b = b.endpoint_url(endpoint);
         }
-        let no_sign = env("AWS_S3_NO_SIGN_REQUEST").is_some_and(|v| v != "0" && v.to_lowercase() != "false");
-        if !no_sign {
-            let key = env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "hslambda".into());
-            let secret = env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "hslambda".into());
-            b = b.credentials_provider(Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment"));
+        let creds =
+            settings.credentials.map(|(key, secret, token)| Credentials::new(key, secret, token, None, "environment"));
+        if let Some(c) = &creds {
+            b = b.credentials_provider(c.clone());
         }
-        S3Store { client: Client::from_conf(b.build()) }
+        let lean = match &settings.endpoint {
+            Some(e) if settings.lean_gets => LeanGet::for_endpoint(e, &settings.region, creds),
+            _ => None,
+        };
+        S3Store { client: Client::from_conf(b.build()), lean }
+    }
+
+    /// Whether GETs take the lean path (a plain-`http` endpoint, and not turned off).
+    pub fn lean_gets(&self) -> bool {
+        self.lean.is_some()
     }
 
     /// Wraps an already configured client.
     pub fn new(client: Client) -> Self {
-        S3Store { client }
+        S3Store { client, lean: None }
     }
 }
 
@@ -116,12 +156,18 @@ async fn collect(key: &str, body: ByteStream) -> StoreResult<Bytes> {
 /// The S3 calls themselves; the [`Store`] impl below adds the deadline bound around each.
 impl S3Store {
     async fn raw_get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+        if let Some(lean) = &self.lean {
+            return lean.get(bucket, key, Want::Whole).await?.ok_or_else(|| StoreError::Other(format!("{key}: 304")));
+        }
         let out = self.client.get_object().bucket(bucket).key(key).send().await.map_err(|e| map_err(key, e))?;
         let etag = out.e_tag.clone().unwrap_or_default();
         Ok(Object { body: collect(key, out.body).await?, etag })
     }
 
     async fn raw_get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+        if let Some(lean) = &self.lean {
+            return lean.get(bucket, key, Want::IfNoneMatch(etag)).await;
+        }
         match self.client.get_object().bucket(bucket).key(key).if_none_match(etag).send().await {
             Ok(out) => {
                 let etag = out.e_tag.clone().unwrap_or_default();
@@ -135,6 +181,10 @@ impl S3Store {
     async fn raw_get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
         if len == 0 {
             return Ok(Bytes::new());
+        }
+        if let Some(lean) = &self.lean {
+            let got = lean.get(bucket, key, Want::Range(offset, len)).await?;
+            return Ok(got.map(|o| o.body).unwrap_or_default());
         }
         let range = format!("bytes={}-{}", offset, offset + len - 1);
         let out =
