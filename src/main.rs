@@ -413,6 +413,7 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    hsds_handler::alloc::keep_freed_memory();
     // s3s logs every S3 error answer (404s, 412s of lost races, injected faults) at ERROR: those are answers
     // to the function, which reports what matters itself, so they are off unless HSLAMBDA_LOG asks for them.
     tracing_subscriber::fmt()

@@ -8,7 +8,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::sandbox::{Admission, InvokeError, ACCOUNT_ID};
@@ -77,7 +76,6 @@ impl FrontDoor {
     }
 }
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Whether a body of this content type travels as text (else base64), as API Gateway decides it.
 pub fn is_textual(content_type: Option<&str>) -> bool {
@@ -192,7 +190,7 @@ pub fn v2_event(p: &HttpParts<'_>) -> Value {
         match std::str::from_utf8(p.body) {
             Ok(text) if is_textual(ct) => event["body"] = Value::String(text.to_string()),
             _ => {
-                event["body"] = Value::String(B64.encode(p.body));
+                event["body"] = Value::String(base64_simd::STANDARD.encode_to_string(p.body));
                 event["isBase64Encoded"] = Value::Bool(true);
             }
         }
@@ -227,7 +225,7 @@ pub fn v2_response(payload: &[u8]) -> Response {
     let body = match value.get("body") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) if value.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) => {
-            match B64.decode(s) {
+            match base64_simd::STANDARD.decode_to_vec(s) {
                 Ok(b) => b,
                 Err(_) => return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
             }

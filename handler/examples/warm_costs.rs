@@ -4,16 +4,17 @@
 //! * `handler /about`: `event::handle_event` on an API Gateway v2 `GET /about` event, in-process (no I/O):
 //!   the fixed cost of decoding an event, authenticating and encoding the response;
 //! * with an S3 endpoint argument (a running `hslambda up`'s S3): one object's round trip through
-//!   `S3Store` (aws-sdk-s3: endpoint rules, SigV4, retry layers) as a full GET and as a conditional GET
-//!   answered 304, and the same 304 as a bare HTTP/1.1 request on one keep-alive connection (no SDK, no
-//!   signature), so the SDK's share is the difference.
+//!   `S3Store` as a full GET and as a conditional GET answered 304, once through aws-sdk-s3 (endpoint rules,
+//!   SigV4, retry layers) and once through the store's lean signed GET path (`store/s3_get.rs`), and the same
+//!   304 as a bare unsigned HTTP/1.1 request on one keep-alive connection, so each layer's share is the
+//!   difference.
 //!
 //! Run: `cargo run -p hsds-handler --example warm_costs [-- http://127.0.0.1:5102 BUCKET KEY]`
 //! (add `--release` for the release profile). Prints medians over 2000 calls after 100 warm-ups.
 
 use std::time::Instant;
 
-use hsds_handler::store::{MemoryStore, S3Store, Store};
+use hsds_handler::store::{MemoryStore, S3Settings, S3Store, Store};
 use hsds_handler::{event, Config, Service};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -79,19 +80,25 @@ async fn main() {
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [endpoint, bucket, key] = args.as_slice() else { return };
-    std::env::set_var("AWS_S3_GATEWAY", endpoint);
-    std::env::set_var("AWS_ACCESS_KEY_ID", "hslambda");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "hslambda-secret");
-    let s3 = S3Store::from_env();
-    let etag = s3.get(bucket, key).await.expect("GET the object").etag;
-    median_us("S3Store::get (200)", || async {
-        s3.get(bucket, key).await.unwrap();
-    })
-    .await;
-    median_us("S3Store::get_if_none_match (304)", || async {
-        assert!(s3.get_if_none_match(bucket, key, &etag).await.unwrap().is_none());
-    })
-    .await;
+    let store = |lean_gets: bool| {
+        S3Store::connect(S3Settings {
+            endpoint: Some(endpoint.clone()),
+            region: "us-east-1".into(),
+            credentials: Some(("hslambda".into(), "hslambda-secret".into(), None)),
+            lean_gets,
+        })
+    };
+    let etag = store(true).get(bucket, key).await.expect("GET the object").etag;
+    for (name, s3) in [("aws-sdk-s3", store(false)), ("lean signed GET", store(true))] {
+        median_us(&format!("S3Store::get (200), {name}"), || async {
+            s3.get(bucket, key).await.unwrap();
+        })
+        .await;
+        median_us(&format!("S3Store::get_if_none_match (304), {name}"), || async {
+            assert!(s3.get_if_none_match(bucket, key, &etag).await.unwrap().is_none());
+        })
+        .await;
+    }
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
     let conn = tokio::net::TcpStream::connect(&host).await.unwrap();
     conn.set_nodelay(true).unwrap();

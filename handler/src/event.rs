@@ -12,7 +12,6 @@
 //! A response larger than Lambda's synchronous payload limit once encoded is replaced by a 413 that
 //! says how to page.
 
-use base64::Engine;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -84,8 +83,8 @@ fn body_bytes(event: &Value) -> Result<Bytes, ApiError> {
     let b64 = event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
     match event.get("body") {
         None | Some(Value::Null) => Ok(Bytes::new()),
-        Some(Value::String(s)) if b64 => base64::engine::general_purpose::STANDARD
-            .decode(s)
+        Some(Value::String(s)) if b64 => base64_simd::STANDARD
+            .decode_to_vec(s)
             .map(Bytes::from)
             .map_err(|e| ApiError::bad_request(format!("event body is flagged base64 but does not decode: {e}"))),
         Some(Value::String(s)) => Ok(Bytes::from(s.clone())),
@@ -251,7 +250,7 @@ pub fn encode(shape: Shape, rsp: Response) -> Value {
         }
         Shape::ApiGatewayV2 | Shape::ApiGatewayV1 => {
             let (body, b64) = if rsp.is_binary() {
-                (base64::engine::general_purpose::STANDARD.encode(&rsp.body), true)
+                (base64_simd::STANDARD.encode_to_string(&rsp.body), true)
             } else {
                 (String::from_utf8_lossy(&rsp.body).into_owned(), false)
             };

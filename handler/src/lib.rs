@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod chunk;

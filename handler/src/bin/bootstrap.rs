@@ -13,6 +13,7 @@ use serde_json::Value;
 // (`chunk::engine` uses `spawn_blocking`).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    hsds_handler::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         // LOG_LEVEL / RUST_LOG, with the runtime's raw-event dump (Authorization headers) kept out.
         .with_env_filter(hsds_handler::logging::env_filter_from_env())
