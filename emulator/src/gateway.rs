@@ -76,7 +76,6 @@ impl FrontDoor {
     }
 }
 
-
 /// Whether a body of this content type travels as text (else base64), as API Gateway decides it.
 pub fn is_textual(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
