@@ -194,6 +194,10 @@ struct SelectionArgs {
     /// HSDS endpoint to compare with (e.g. http://127.0.0.1:5130).
     #[arg(long)]
     hsds_endpoint: Option<String>,
+    /// A second HSDS on the same storage with a chunk cache smaller than one chunk, for HSDS's cold figures
+    /// (e.g. `CHUNK_MEM_CACHE_SIZE=500000 hsds-ref.sh start 5252` beside the first); needs --hsds-endpoint.
+    #[arg(long, requires = "hsds_endpoint")]
+    hsds_cold_endpoint: Option<String>,
     /// HSDS user (its folder /home/<user> is created as admin:admin if missing).
     #[arg(long, default_value = "test_user1")]
     hsds_user: String,
@@ -285,6 +289,7 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
         hsds_user: a.hsds_user,
         hsds_password: a.hsds_password,
         chunk_cache: a.chunk_cache,
+        hsds_cold_endpoint: a.hsds_cold_endpoint,
     };
     let report = tune::selection::run(&opts).await?;
     print!("{}", tune::selection::markdown(&report));

@@ -114,3 +114,71 @@ fn selection_patterns_run_against_the_stack() {
     assert_eq!(bytes, [80 * 4, 20 * 20 * 4, 10 * 5 * 5 * 4, 40 * 20 * 20 * 4, 8 * 2 * 2 * 4]);
     assert!(patterns.iter().all(|p| p["hslambda"]["status"] == 200 && p["hsds"].is_null()));
 }
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `hslambda up` on `data` with the bench's users; killed when dropped.
+struct Up(std::process::Child);
+
+impl Up {
+    fn start(data: &Path, users: &Path) -> (Up, String) {
+        let port = free_port();
+        let child = hslambda()
+            .args(["up", "--port", &port.to_string(), "--s3-port", &free_port().to_string()])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--users")
+            .arg(users)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (Up(child), endpoint);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("hslambda up did not listen on {port}");
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The comparison columns, against two HDF REST servers on one storage (here two more hslambda stacks
+/// standing in for HSDS and its cache-less twin): the second reads what the first wrote, the same bytes,
+/// and each pattern gets both timings and both ratios.
+#[test]
+fn selection_compares_with_a_server_and_its_cold_twin_on_the_same_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("passwd.txt");
+    std::fs::write(&users, "admin:admin\ntest_user1:test\n").unwrap();
+    let data = dir.path().join("data");
+    let (_warm, warm) = Up::start(&data, &users);
+    let (_cold, cold) = Up::start(&data, &users);
+    let json_path = dir.path().join("sel.json");
+    let stdout = run(hslambda()
+        .args(["bench", "selection", "--shape", "40,10,10", "--chunks", "10,5,5", "--reps", "2", "--memory", "512"])
+        .args(["--hsds-endpoint", &warm, "--hsds-cold-endpoint", &cold])
+        .arg("--json")
+        .arg(&json_path));
+    assert!(stdout.contains("| HSDS without chunk cache, median ms | hslambda / HSDS without cache |"), "{stdout}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(doc["hsds_cold_endpoint"], cold.as_str());
+    for p in doc["patterns"].as_array().unwrap() {
+        for who in ["hslambda", "hsds", "hsds_cold"] {
+            assert_eq!(p[who]["status"], 200, "{who}: {p}");
+        }
+        assert_eq!(p["hsds_cold"]["bytes"], p["hsds"]["bytes"], "{p}");
+        assert!(p["ratio"].as_f64().unwrap() > 0.0 && p["ratio_cold"].as_f64().unwrap() > 0.0, "{p}");
+    }
+}

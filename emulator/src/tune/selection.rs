@@ -7,6 +7,11 @@
 //! then, as selbench.py does, one unmeasured request and `reps` measured ones. Unless `chunk_cache` is
 //! set, the function runs with its chunk cache off (`HSLAMBDA_CHUNK_CACHE_MB=0`), so every measured
 //! request reads and decodes its chunks from S3 (cold), while HSDS serves repeats from its chunk cache.
+//!
+//! For HSDS's cold figures, `hsds_cold_endpoint` names a second HSDS 1.0.2 on the same storage whose chunk
+//! cache is smaller than one chunk (`CHUNK_MEM_CACHE_SIZE=500000 hsds-ref.sh start PORT` beside the first):
+//! its data nodes then never keep a chunk (HSDS caches a read chunk only if it fits), so every request
+//! decodes its chunks too. It reads the cube the first HSDS wrote, once both answer the same bytes.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +44,8 @@ pub struct SelectionOptions {
     pub hsds_password: String,
     /// Keep hslambda's chunk cache on (warm repeats); off by default, so hslambda's figures are cold reads.
     pub chunk_cache: bool,
+    /// A second HSDS on the same storage with a chunk cache smaller than a chunk (HSDS cold), if compared.
+    pub hsds_cold_endpoint: Option<String>,
 }
 
 /// One server's timings of one pattern.
@@ -69,6 +76,10 @@ pub struct PatternResult {
     pub hsds: Option<Timing>,
     /// hslambda median / HSDS median (both must have succeeded).
     pub ratio: Option<f64>,
+    /// HSDS with no chunk cache, when compared.
+    pub hsds_cold: Option<Timing>,
+    /// hslambda median / cold HSDS median.
+    pub ratio_cold: Option<f64>,
 }
 
 /// The whole run.
@@ -88,6 +99,8 @@ pub struct SelectionReport {
     pub s3_model: Option<S3Model>,
     /// HSDS endpoint, if compared.
     pub hsds_endpoint: Option<String>,
+    /// Cold HSDS endpoint, if compared.
+    pub hsds_cold_endpoint: Option<String>,
     /// Setup wall times (s): hslambda, HSDS.
     pub setup_s: (f64, Option<f64>),
     /// Per pattern.
@@ -123,6 +136,28 @@ async fn prepare(
     let root = client.create_domain().await?;
     let id = workload::fill_cube(&client, &root, "cube", cube).await?;
     Ok((client, id))
+}
+
+/// Waits until `cold` (a second HSDS on the same storage) answers `sel` of dataset `id` with the same bytes
+/// as `warm`, which wrote it: HSDS flushes chunks and metadata to storage a moment after acknowledging.
+async fn wait_same_answer(warm: &RestClient, cold: &RestClient, id: &str, sel: &str) -> anyhow::Result<()> {
+    let path = format!("/datasets/{id}/value");
+    let params = [("select", sel.to_string())];
+    let want = warm.send(reqwest::Method::GET, &path, &params, None::<Body>, true).await?;
+    anyhow::ensure!(want.status == 200, "HSDS answered {} to {sel}", want.status);
+    let t0 = Instant::now();
+    loop {
+        let got = cold.send(reqwest::Method::GET, &path, &params, None::<Body>, true).await?;
+        if got.status == 200 && got.bytes == want.bytes {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the cold HSDS still answers {sel} differently (HTTP {}) after 60 s: is it on the same storage?",
+            got.status
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn time_pattern(client: &RestClient, id: &str, sel: &str, reps: usize) -> anyhow::Result<Timing> {
@@ -180,6 +215,13 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
         hsds = Some(prepare(ep, ("admin", "admin"), (&opts.hsds_user, &opts.hsds_password), &opts.cube).await?);
         hsds_setup = Some(t0.elapsed().as_secs_f64());
     }
+    let mut hsds_cold = None;
+    if let (Some(ep), Some((warm, id))) = (&opts.hsds_cold_endpoint, &hsds) {
+        let cold = RestClient::new(ep, &opts.hsds_user, &opts.hsds_password, &warm.domain);
+        let strided = patterns(&opts.cube).pop().expect("patterns").1;
+        wait_same_answer(warm, &cold, id, &strided).await?;
+        hsds_cold = Some(cold);
+    }
 
     let mut out = Vec::new();
     for (name, sel) in patterns(&opts.cube) {
@@ -189,11 +231,25 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
             Some((c, id)) => Some(time_pattern(c, id, &sel, opts.reps).await?),
             None => None,
         };
-        let ratio = theirs
-            .as_ref()
-            .filter(|h| h.status == 200 && ours_t.status == 200 && h.median_ms > 0.0)
-            .map(|h| ours_t.median_ms / h.median_ms);
-        out.push(PatternResult { pattern: name.into(), select: sel, hslambda: ours_t, hsds: theirs, ratio });
+        let cold = match (&hsds_cold, &hsds) {
+            (Some(c), Some((_, id))) => Some(time_pattern(c, id, &sel, opts.reps).await?),
+            _ => None,
+        };
+        let ratio_to = |h: &Option<Timing>| {
+            h.as_ref()
+                .filter(|h| h.status == 200 && ours_t.status == 200 && h.median_ms > 0.0)
+                .map(|h| ours_t.median_ms / h.median_ms)
+        };
+        let (ratio, ratio_cold) = (ratio_to(&theirs), ratio_to(&cold));
+        out.push(PatternResult {
+            pattern: name.into(),
+            select: sel,
+            hslambda: ours_t,
+            hsds: theirs,
+            ratio,
+            hsds_cold: cold,
+            ratio_cold,
+        });
     }
     let limits = stack.sandbox.limits().describe();
     stack.shutdown();
@@ -205,6 +261,7 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
         limits,
         s3_model: opts.s3_model,
         hsds_endpoint: opts.hsds_endpoint.clone(),
+        hsds_cold_endpoint: opts.hsds_cold_endpoint.clone().filter(|_| hsds_cold.is_some()),
         setup_s: (our_setup, hsds_setup),
         patterns: out,
     })
@@ -218,28 +275,42 @@ fn cell(t: Option<&Timing>) -> String {
     }
 }
 
-/// A Markdown table (for BENCHMARKS.md and the terminal).
+/// A Markdown table (for BENCHMARKS.md and the terminal); the cold-HSDS columns appear when it was compared.
 pub fn markdown(r: &SelectionReport) -> String {
+    let with_cold = r.patterns.iter().any(|p| p.hsds_cold.is_some());
     let mut s = format!(
         "cube {:?} float32 gzip, chunks {:?}; {} reps per pattern (median of client-side wall time); hslambda {} MB, \
-         chunk cache {}\n\n\
-         | pattern | select | bytes | hslambda median ms | HSDS median ms | hslambda / HSDS |\n|---|---|---:|---:|---:|---:|\n",
+         chunk cache {}\n\n",
         r.cube.shape,
         r.cube.chunks,
         r.reps,
         r.memory_mb,
         if r.chunk_cache { "on (warm repeats)" } else { "off (every request reads S3 and decodes)" }
     );
+    s.push_str("| pattern | select | bytes | hslambda median ms | HSDS median ms | hslambda / HSDS |");
+    if with_cold {
+        s.push_str(" HSDS without chunk cache, median ms | hslambda / HSDS without cache |");
+    }
+    s.push_str(if with_cold {
+        "\n|---|---|---:|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---|---:|---:|---:|---:|\n"
+    });
+    let ratio = |x: Option<f64>| x.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     for p in &r.patterns {
         s.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} | {} |",
             p.pattern,
             p.select,
             p.hsds.as_ref().map(|h| h.bytes).unwrap_or(p.hslambda.bytes),
             cell(Some(&p.hslambda)),
             cell(p.hsds.as_ref()),
-            p.ratio.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())
+            ratio(p.ratio)
         ));
+        if with_cold {
+            s.push_str(&format!(" {} | {} |", cell(p.hsds_cold.as_ref()), ratio(p.ratio_cold)));
+        }
+        s.push('\n');
     }
     s
 }
