@@ -336,3 +336,62 @@ async fn lean_gets_retry_transient_failures() {
         other => panic!("expected Unavailable after retries, got {other:?}"),
     }
 }
+
+/// GETs as S3 answers them, on the emulator's one-read path and on s3s-fs's (objects with user metadata):
+/// Content-Type and user metadata come back, ranges (bounded, open, suffix) give 206 with Content-Range,
+/// a range past the end is refused (416 InvalidRange), a missing key is 404.
+#[tokio::test]
+async fn gets_serve_types_metadata_and_ranges_like_s3() {
+    let t = start(Opts::s3_only()).await;
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://{}", t.stack.s3_addr))
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            lambda_emulator::s3::ACCESS_KEY,
+            lambda_emulator::s3::SECRET_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    let body = b"0123456789".to_vec();
+    s3.put_object()
+        .bucket("hsdstest")
+        .key("t/typed")
+        .content_type("text/plain")
+        .body(body.clone().into())
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("hsdstest")
+        .key("t/meta")
+        .metadata("origin", "test")
+        .body(body.clone().into())
+        .send()
+        .await
+        .unwrap();
+    let typed = s3.get_object().bucket("hsdstest").key("t/typed").send().await.unwrap();
+    assert_eq!(typed.content_type(), Some("text/plain"));
+    assert_eq!(&typed.body.collect().await.unwrap().into_bytes()[..], b"0123456789");
+    let meta = s3.get_object().bucket("hsdstest").key("t/meta").send().await.unwrap();
+    assert_eq!(meta.metadata().and_then(|m| m.get("origin")).map(String::as_str), Some("test"));
+    for key in ["t/typed", "t/meta"] {
+        for (range, want, content_range) in [
+            ("bytes=2-5", &b"2345"[..], "bytes 2-5/10"),
+            ("bytes=7-", b"789", "bytes 7-9/10"),
+            ("bytes=-3", b"789", "bytes 7-9/10"),
+        ] {
+            let got = s3.get_object().bucket("hsdstest").key(key).range(range).send().await.unwrap();
+            assert_eq!(got.content_range(), Some(content_range), "{key} {range}");
+            assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], want, "{key} {range}");
+        }
+        let err = s3.get_object().bucket("hsdstest").key(key).range("bytes=10-20").send().await.unwrap_err();
+        assert_eq!(err.raw_response().unwrap().status().as_u16(), 416, "{key}");
+    }
+    let err = s3.get_object().bucket("hsdstest").key("t/none").send().await.unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 404);
+}

@@ -250,6 +250,92 @@ impl LocalS3 {
 /// Objects at most this large are answered from one read (see `get_object`).
 const WHOLE_READ_MAX: i64 = 64 << 20;
 
+impl LocalS3 {
+    /// A GET answered from the file alone, in one hop to the blocking pool (open, stat, read): the object and
+    /// its remembered ETag, the requested range of it, its modification time. s3s-fs's own path also opens the
+    /// file, looks for two sidecars and parses one, each in its own hop, then streams the body in 4 KB reads.
+    /// The stored attributes are served when they are only a Content-Type (what every PUT through an SDK
+    /// leaves). `None` when the request or the object needs more than this serves (other stored attributes
+    /// or user metadata, checksums, part numbers, versions, response header overrides): then s3s-fs answers.
+    async fn get_plain(&self, input: &GetObjectInput, etag: &str) -> S3Result<Option<S3Response<GetObjectOutput>>> {
+        let plain = input.checksum_mode.is_none()
+            && input.part_number.is_none()
+            && input.version_id.is_none()
+            && input.response_content_type.is_none()
+            && input.response_content_disposition.is_none()
+            && input.response_content_encoding.is_none()
+            && input.response_content_language.is_none()
+            && input.response_cache_control.is_none()
+            && input.response_expires.is_none();
+        if !plain {
+            return Ok(None);
+        }
+        let attributes = self.root.join(sidecar_name(&input.bucket, &input.key, "metadata"));
+        let path = self.object_path(&input.bucket, &input.key)?;
+        let range = input.range;
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            use std::io::{Read, Seek, SeekFrom};
+            let content_type = match std::fs::read(&attributes) {
+                Ok(json) => match only_content_type(&json) {
+                    Some(ct) => ct,
+                    None => return Ok(None),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let mut f = std::fs::File::open(&path)?;
+            let meta = f.metadata()?;
+            let len = meta.len();
+            let span = match range {
+                None => 0..len,
+                Some(r) => match r.check(len) {
+                    Ok(span) => span,
+                    Err(_) => return Ok(Some(Err(len))),
+                },
+            };
+            f.seek(SeekFrom::Start(span.start))?;
+            let mut buf = Vec::with_capacity((span.end - span.start) as usize);
+            f.take(span.end - span.start).read_to_end(&mut buf)?;
+            Ok(Some(Ok((buf, span, len, meta.modified()?, content_type))))
+        });
+        let (buf, span, len, modified, content_type) = match read.await.map_err(internal)? {
+            Ok(None) => return Ok(None),
+            Ok(Some(Ok(found))) => found,
+            Ok(Some(Err(len))) => return Err(s3_error!(InvalidRange, "the range is not satisfiable for {len} bytes")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(s3_error!(NoSuchKey)),
+            Err(e) => return Err(internal(e)),
+        };
+        if buf.len() as u64 != span.end - span.start {
+            return Err(internal("the object shrank while being read"));
+        }
+        let output = GetObjectOutput {
+            content_length: Some(buf.len() as i64),
+            content_range: range.map(|_| format!("bytes {}-{}/{len}", span.start, span.end - 1)),
+            body: Some(StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(buf)))),
+            last_modified: Some(Timestamp::from(modified)),
+            e_tag: Some(ETag::Strong(etag.to_string())),
+            content_type,
+            ..Default::default()
+        };
+        Ok(Some(S3Response::new(output)))
+    }
+}
+
+/// The Content-Type of an s3s-fs attributes sidecar that holds nothing else (`Some(None)`: nothing at all);
+/// `None` when it holds more (user metadata, other headers) or does not parse.
+fn only_content_type(json: &[u8]) -> Option<Option<String>> {
+    let serde_json::Value::Object(map) = serde_json::from_slice(json).ok()? else { return None };
+    let mut content_type = None;
+    for (k, v) in map {
+        match (k.as_str(), v) {
+            (_, serde_json::Value::Null) => {}
+            ("content_type", serde_json::Value::String(ct)) => content_type = Some(ct),
+            _ => return None,
+        }
+    }
+    Some(content_type)
+}
+
 /// `len` bytes of the file at `path` from `start`, in one blocking read.
 async fn read_range(path: PathBuf, start: u64, len: usize) -> std::io::Result<bytes::Bytes> {
     tokio::task::spawn_blocking(move || {
@@ -392,6 +478,9 @@ impl S3 for LocalS3 {
         let _g = self.lock(&bucket, &key).read().await;
         if let Some(etag) = self.current_etag(&bucket, &key).await? {
             check_read(&etag, req.input.if_match.as_ref(), req.input.if_none_match.as_ref())?;
+            if let Some(rsp) = self.get_plain(&req.input, &etag).await? {
+                return Ok(rsp);
+            }
         }
         let mut rsp = self.fs.get_object(req).await?;
         // s3s-fs streams the file in 4 KB reads; objects up to WHOLE_READ_MAX (chunks, JSON) are sent from one

@@ -68,7 +68,10 @@ impl LeanGet {
         let host = uri.authority()?.to_string();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .http1_read_buf_exact_size(256 * 1024)
+            .build(connector);
         Some(LeanGet {
             client,
             endpoint: format!("http://{host}"),
