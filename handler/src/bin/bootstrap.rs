@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use hsds_handler::{event, Service};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 // One thread runs the I/O: an invocation is a strict request → S3 → response chain, and on a multi-thread
@@ -25,7 +26,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let svc = svc.clone();
         let deadline = hsds_handler::deadline::from_epoch_ms(ev.context.deadline);
-        async move { Ok::<Value, Error>(event::handle_event(&svc, &ev.payload, Some(deadline)).await) }
+        async move {
+            // The payload goes back as JSON text: a binary body (hex or base64) is copied in, not escaped.
+            let text = event::handle_event_text(&svc, &ev.payload, Some(deadline)).await;
+            Ok::<Box<RawValue>, Error>(RawValue::from_string(text)?)
+        }
     }))
     .await
 }
