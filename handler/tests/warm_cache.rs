@@ -4,71 +4,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use common::*;
-use hsds_handler::store::{ETag, Listing, MemoryStore, Object, PutMode, Store, StoreResult};
+use hsds_handler::store::MemoryStore;
 use hsds_handler::{Config, Service};
 use serde_json::json;
 
 const DOM: &str = "/home/test_user1/warm.h5";
 
-/// A store that counts the object bodies it hands out (full GETs, and conditional GETs that were not
-/// answered "not modified").
-#[derive(Default)]
-struct Counting {
-    inner: MemoryStore,
-    bodies: AtomicUsize,
-    not_modified: AtomicUsize,
-}
-
-impl Counting {
-    /// (bodies, not-modified answers) so far, then reset.
-    fn take(&self) -> (usize, usize) {
-        (self.bodies.swap(0, Ordering::SeqCst), self.not_modified.swap(0, Ordering::SeqCst))
-    }
-}
-
-#[async_trait]
-impl Store for Counting {
-    async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
-        let o = self.inner.get(bucket, key).await?;
-        self.bodies.fetch_add(1, Ordering::SeqCst);
-        Ok(o)
-    }
-    async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
-        let o = self.inner.get_if_none_match(bucket, key, etag).await?;
-        let counter = if o.is_some() { &self.bodies } else { &self.not_modified };
-        counter.fetch_add(1, Ordering::SeqCst);
-        Ok(o)
-    }
-    async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
-        self.inner.get_range(bucket, key, offset, len).await
-    }
-    async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
-        self.inner.put(bucket, key, body, mode).await
-    }
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing> {
-        self.inner.list(bucket, prefix, delimiter, start_after, max_keys).await
-    }
-    async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
-        self.inner.delete(bucket, key).await
-    }
-}
-
 /// Two warm instances (`a`, `b`) of the function over one store, a domain of test_user1 and a group in it.
-async fn setup() -> (Service, Service, Arc<Counting>, String) {
-    let store = Arc::new(Counting::default());
+async fn setup() -> (Service, Service, Arc<MemoryStore>, String) {
+    let store = Arc::new(MemoryStore::new());
     let instance = || {
         let mut svc = Service::new(store.clone(), Config::default()).expect("service");
         svc.users.load_passwd(PASSWD).expect("passwd");
@@ -89,14 +36,14 @@ async fn warm_reads_are_answered_not_modified() {
     let (s, first) = call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 200);
     call(&a, req("GET", "/", Some("test_user1"), Some(DOM))).await;
-    store.take();
+    store.take_get_counts();
     let (s, again) = call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 200);
     assert_eq!(again, first);
     // The domain and the group were each validated, and neither body was transferred again.
-    assert_eq!(store.take(), (0, 2));
+    assert_eq!(store.take_get_counts(), (0, 2));
     assert_eq!(call(&a, req("GET", "/", Some("test_user1"), Some(DOM))).await.0, 200);
-    assert_eq!(store.take(), (0, 1));
+    assert_eq!(store.take_get_counts(), (0, 1));
 }
 
 #[tokio::test]

@@ -16,6 +16,10 @@ pub struct MemoryStore {
     objects: Mutex<BTreeMap<(String, String), Object>>,
     /// Body bytes returned by GETs so far (full, ranged and conditional).
     served: AtomicU64,
+    /// GETs that returned a body (full, ranged, and conditional ones that were not "not modified").
+    bodies: AtomicU64,
+    /// Conditional GETs answered "not modified".
+    not_modified: AtomicU64,
 }
 
 impl MemoryStore {
@@ -44,8 +48,15 @@ impl MemoryStore {
         map.get(&(bucket.to_string(), key.to_string())).cloned().ok_or_else(|| StoreError::NotFound(key.to_string()))
     }
 
+    /// (GETs that returned a body, conditional GETs answered "not modified") since the last call: what a test of
+    /// caching asserts.
+    pub fn take_get_counts(&self) -> (u64, u64) {
+        (self.bodies.swap(0, Ordering::SeqCst), self.not_modified.swap(0, Ordering::SeqCst))
+    }
+
     fn serve(&self, body: &[u8]) {
         self.served.fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.bodies.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Every key of `bucket`, in order.
@@ -69,6 +80,7 @@ impl Store for MemoryStore {
     async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
         let obj = self.lookup(bucket, key)?;
         if obj.etag == etag {
+            self.not_modified.fetch_add(1, Ordering::SeqCst);
             return Ok(None);
         }
         self.serve(&obj.body);
