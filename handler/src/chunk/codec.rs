@@ -18,6 +18,7 @@
 mod bitshuffle;
 mod blosc;
 mod blosc_zlib;
+mod blosc_zlib_write;
 mod filters;
 mod shuffle;
 mod zlib;
@@ -166,6 +167,15 @@ impl Pipeline {
             _ => Ok(raw),
         }
     }
+}
+
+/// Frames `raw` as HSDS writes a gzip chunk (numcodecs `Blosc("zlib", level, NOSHUFFLE)` on bytes: typesize 1)
+/// with c-blosc alone: byte-identical to HSDS's chunk, the reference our zlib writer is timed against.
+///
+/// # Errors
+/// [`CodecError::TooLarge`] past blosc1's 2 GB frame limit.
+pub fn reference_blosc_gzip_encode(raw: &[u8], level: u8) -> Result<Vec<u8>, CodecError> {
+    blosc::compress_with(raw, Cname::Zlib, level, blosc::BloscShuffle::None, 1, blosc::Writer::CBlosc)
 }
 
 /// Decodes a blosc1 frame with c-blosc alone, whatever its codec, allowing at most `max_len` bytes: the reference

@@ -1,8 +1,10 @@
 //! Blosc1 frames, as numcodecs `Blosc(cname, clevel, shuffle)` writes and reads them (HSDS `storUtil._compress`).
 //!
-//! The frames are produced and consumed by c-blosc 1.21.6 (the `blosc-src` crate), the same library version that
-//! numcodecs 0.15 bundles, so our frames are byte-identical to numcodecs' for the same input, codec, level, shuffle
-//! and typesize. Only the two thread-safe `_ctx` entry points are called, each with one internal thread. The 16-byte
+//! Frames of every codec but zlib are produced and consumed by c-blosc 1.21.6 (the `blosc-src` crate), the same
+//! library version that numcodecs 0.15 bundles, so they are byte-identical to numcodecs' for the same input, codec,
+//! level, shuffle and typesize. Zlib frames (HSDS's gzip) are read by [`super::blosc_zlib`] and written by
+//! [`super::blosc_zlib_write`]: c-blosc's layout with libdeflate's streams, which c-blosc reads as its own.
+//! Only the two thread-safe `_ctx` entry points are called, each with one internal thread. The 16-byte
 //! header is parsed in Rust (rather than through `blosc_cbuffer_sizes`/`blosc_cbuffer_metainfo`, which read 16 bytes
 //! without knowing the buffer length), so every check that guards the C decoder happens on a bounds-checked slice.
 //!
@@ -138,7 +140,9 @@ extern "C" {
 // Keeps the `blosc_src` crate (and so the static c-blosc library) linked in.
 use blosc_src as _;
 
-/// Frames `raw` as numcodecs `Blosc(cname, clevel=level, shuffle).encode(raw)` does for an item size of `typesize`.
+/// Frames `raw` as numcodecs `Blosc(cname, clevel=level, shuffle).encode(raw)` does for an item size of `typesize`:
+/// zlib frames with our writer ([`super::blosc_zlib_write`]: the same layout, libdeflate's streams), the rest
+/// with c-blosc.
 pub fn compress(
     raw: &[u8],
     cname: Cname,
@@ -146,10 +150,35 @@ pub fn compress(
     shuffle: BloscShuffle,
     typesize: usize,
 ) -> Result<Vec<u8>, CodecError> {
+    compress_with(raw, cname, level, shuffle, typesize, Writer::Fastest)
+}
+
+/// Which encoder frames data: [`Writer::Fastest`] is ours for zlib frames and c-blosc for the rest;
+/// [`Writer::CBlosc`] is c-blosc for every frame (byte-identical to numcodecs; the reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// Our zlib writer (libdeflate) where it applies, else c-blosc.
+    Fastest,
+    /// c-blosc only.
+    CBlosc,
+}
+
+/// [`compress`] with a choice of encoder.
+pub fn compress_with(
+    raw: &[u8],
+    cname: Cname,
+    level: u8,
+    shuffle: BloscShuffle,
+    typesize: usize,
+    writer: Writer,
+) -> Result<Vec<u8>, CodecError> {
     if raw.len() > MAX_BUFFER {
         return Err(CodecError::TooLarge { len: raw.len(), max: MAX_BUFFER });
     }
     let typesize = if (1..=MAX_TYPESIZE).contains(&typesize) { typesize } else { 1 };
+    if writer == Writer::Fastest && cname == Cname::Zlib && super::blosc_zlib_write::writes(raw, level, typesize) {
+        return Ok(super::blosc_zlib_write::encode(raw, level, shuffle, typesize));
+    }
     let doshuffle = match shuffle {
         BloscShuffle::None => 0,
         BloscShuffle::Byte => 1,

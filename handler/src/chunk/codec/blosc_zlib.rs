@@ -4,7 +4,7 @@
 //! here every stream is inflated whole by libdeflate ([`super::zlib::inflate_into`]) straight into the output
 //! (or into one byte plane when the frame is shuffled). The frame layout and every validity check follow
 //! c-blosc 1.21 (`blosc_run_decompression_with_context`, `blosc_d`), so we accept exactly the frames it
-//! accepts and produce the same bytes; writing, and every other codec, stays with c-blosc.
+//! accepts and produce the same bytes; [`super::blosc_zlib_write`] writes them, c-blosc every other codec.
 //!
 //! Layout after the 16-byte header (little-endian): `nblocks` i32 block starts (offsets from the frame start),
 //! then per block `nsplits` streams, each a 4-byte compressed length and that many bytes; a stream whose length
