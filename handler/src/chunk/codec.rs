@@ -191,3 +191,15 @@ pub fn reference_blosc_decode(frame: &[u8], max_len: usize) -> Result<Vec<u8>, C
 
 #[cfg(test)]
 mod tests;
+
+/// `n` pseudo-random bytes (an LCG seeded with `seed`): data no codec compresses, for tests.
+#[cfg(test)]
+pub(crate) fn noise_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect()
+}

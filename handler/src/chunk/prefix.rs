@@ -209,13 +209,7 @@ mod tests {
     #[test]
     fn memcpyed_frames_serve_their_raw_bytes() {
         // Random bytes do not compress: c-blosc stores them raw after the 16-byte header.
-        let mut x = 3u64;
-        let raw: Vec<u8> = (0..100_000)
-            .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (x >> 56) as u8
-            })
-            .collect();
+        let raw = crate::chunk::codec::noise_bytes(100_000, 3);
         let gzip = Pipeline::from_filters(&json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 4).unwrap();
         let frame = gzip.encode(&raw).unwrap();
         assert_ne!(frame[2] & MEMCPYED, 0, "expected c-blosc to store random bytes raw");

@@ -107,13 +107,7 @@ fn our_zlib_reader_handles_split_leftover_and_unsplit_blocks() {
         }
     }
     // Incompressible bytes: c-blosc stores streams raw (length == plane size), or the whole frame (memcpyed).
-    let mut state = 7u64;
-    let noise: Vec<u8> = (0..70_000)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            (state >> 56) as u8
-        })
-        .collect();
+    let noise = noise_bytes(70_000, 7);
     for typesize in [1, 4] {
         assert_zlib_frame_reads_like_c_blosc(&noise, 5, blosc::BloscShuffle::Byte, typesize);
         assert_zlib_frame_reads_like_c_blosc(&noise, 0, blosc::BloscShuffle::None, typesize);
@@ -163,13 +157,7 @@ fn our_blosc_frames_match_numcodecs() {
 #[test]
 fn our_zlib_writer_frames_like_c_blosc() {
     let walk = walk_f32(300_001, 3); // 1.2 MB: several blocks at every level, and a leftover block
-    let mut state = 11u64;
-    let noise: Vec<u8> = (0..90_000)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            (state >> 56) as u8
-        })
-        .collect();
+    let noise = noise_bytes(90_000, 11);
     let zeros = vec![0u8; 50_000];
     for (what, data) in [("walk", &walk[..]), ("noise", &noise[..]), ("zeros", &zeros[..]), ("small", &walk[..1000])] {
         for typesize in [1, 2, 4, 8, 16, 17] {
