@@ -256,7 +256,8 @@ impl LocalS3 {
     /// file, looks for two sidecars and parses one, each in its own hop, then streams the body in 4 KB reads.
     /// The stored attributes are served when they are only a Content-Type (what every PUT through an SDK
     /// leaves). `None` when the request or the object needs more than this serves (other stored attributes
-    /// or user metadata, checksums, part numbers, versions, response header overrides): then s3s-fs answers.
+    /// or user metadata, checksums, part numbers, versions, response header overrides, more than
+    /// [`WHOLE_READ_MAX`] bytes): then s3s-fs answers.
     async fn get_plain(&self, input: &GetObjectInput, etag: &str) -> S3Result<Option<S3Response<GetObjectOutput>>> {
         let plain = input.checksum_mode.is_none()
             && input.part_number.is_none()
@@ -293,6 +294,9 @@ impl LocalS3 {
                     Err(_) => return Ok(Some(Err(len))),
                 },
             };
+            if span.end - span.start > WHOLE_READ_MAX as u64 {
+                return Ok(None); // streamed by s3s-fs instead of held in memory whole
+            }
             f.seek(SeekFrom::Start(span.start))?;
             let mut buf = Vec::with_capacity((span.end - span.start) as usize);
             f.take(span.end - span.start).read_to_end(&mut buf)?;
