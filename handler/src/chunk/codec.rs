@@ -21,7 +21,7 @@ mod blosc_zlib;
 mod blosc_zlib_write;
 mod filters;
 mod shuffle;
-mod zlib;
+pub(crate) mod zlib;
 
 pub use blosc::Cname;
 pub use filters::{normalize_filters, FilterOps, ShuffleOp};

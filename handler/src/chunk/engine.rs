@@ -47,8 +47,13 @@ use crate::store::{ETag, ListEntry, PutMode, Store, StoreError};
 pub const IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 /// Most chunks in flight at once, whatever their size.
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 16;
-/// A read that needs at most 1/`PREFIX_FRACTION` of a chunk (from its start) decodes only that prefix.
-pub const PREFIX_FRACTION: usize = 4;
+/// A read that needs at most this share (percent) of a chunk, counted from its start, fetches and decodes only
+/// that prefix when the function keeps no chunk cache; past it, reading and inflating the whole chunk in one
+/// go costs about the same.
+pub const PREFIX_MAX_PERCENT: usize = 75;
+/// The same share with a chunk cache, where a whole decoded chunk also serves the next reads of it (the next
+/// time slices of a chunk, say): only small prefixes are decoded alone then.
+pub const PREFIX_MAX_PERCENT_CACHED: usize = 25;
 /// Largest decoded chunk of a variable-length type (its size is not known before decoding).
 pub const MAX_VLEN_CHUNK_BYTES: usize = 256 << 20;
 /// Most chunks one read or write may touch (HSDS's `max_chunks_per_request` is 1000, but HSDS only logs
@@ -331,7 +336,8 @@ impl ChunkedDataset {
     }
 
     /// Like [`ChunkedDataset::fetch`], for a reader that uses only the first `need` bytes of the chunk: when
-    /// that is at most a quarter of it, HSDS chunks may come back decoded only that far (at least `need` bytes).
+    /// that is at most [`PREFIX_MAX_PERCENT`] percent of it ([`PREFIX_MAX_PERCENT_CACHED`] with a chunk cache),
+    /// HSDS chunks may come back decoded only that far (at least `need` bytes).
     pub async fn fetch_prefix(
         &self,
         store: &dyn Store,
@@ -341,8 +347,10 @@ impl ChunkedDataset {
     ) -> ApiResult<Option<Bytes>> {
         let stored = match &self.grid.source {
             ChunkSource::Hsds => {
-                let partial =
-                    (!self.is_vlen() && need.saturating_mul(PREFIX_FRACTION) <= self.chunk_bytes()).then_some(need);
+                let cached = self.cache.as_deref().is_some_and(|c| c.capacity() > 0);
+                let share = if cached { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
+                let partial = (!self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share))
+                    .then_some(need);
                 let key = self.chunk_key(index);
                 if let Some(need) = partial {
                     if let Some(prefix) = self.load_prefix(store, bucket, &key, need).await? {
@@ -1274,6 +1282,13 @@ mod tests {
             fetched < stored_bytes / 4,
             "a 10 KB plane fetched {fetched} bytes of a {stored_bytes}-byte chunk object"
         );
+        // A plane 60 % of the way into a chunk: its prefix, not the whole object.
+        let before = store.bytes_served();
+        let plane = read(&store, "b", &ds, &Selection::parse("[400,:,:]", &[500, 50, 50]).unwrap()).await.unwrap();
+        assert_eq!(plane, ints(&data[400 * 2500..401 * 2500]));
+        let fetched = (store.bytes_served() - before) as usize;
+        let range = prefix::stored_prefix_len(151 * 2500 * 4) as usize;
+        assert!(fetched <= range && range < stored_bytes, "a plane at 60 % fetched {fetched} of {stored_bytes} bytes");
         // Whole-chunk reads still fetch everything and read right.
         let all = read(&store, "b", &ds, &Selection::all(&[500, 50, 50])).await.unwrap();
         assert_eq!(all, ints(&data));

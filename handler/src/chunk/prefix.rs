@@ -20,7 +20,7 @@ use miniz_oxide::inflate::core::inflate_flags::{
 };
 use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
 
-use super::codec::{Cname, CodecError, Pipeline, ShuffleOp};
+use super::codec::{zlib, Cname, CodecError, Pipeline, ShuffleOp};
 
 /// c-blosc's zlib codec number (header flags bits 5-7).
 const BLOSC_ZLIB: u8 = 3;
@@ -117,6 +117,18 @@ fn blosc_prefix(frame: &[u8], chunk_len: usize, need: usize) -> Option<Result<Ve
             if len == neblock {
                 let Some(raw) = src.get(..want) else { return Some(Err(corrupt())) };
                 out.extend_from_slice(raw);
+            } else if want == neblock || (src.len() == len && want * 2 >= neblock) {
+                // The whole stream is needed, or most of it and all of it was read: libdeflate inflates it in one
+                // go, at twice miniz's speed, and the bytes past `want` are dropped.
+                let at = out.len();
+                out.resize(at + neblock, 0);
+                match zlib::inflate_into(src, &mut out[at..]) {
+                    Ok(n) if n == neblock => out.truncate(at + want),
+                    Ok(n) => {
+                        return Some(Err(CodecError::corrupt(format!("a stream inflates to {n} of {neblock} bytes"))))
+                    }
+                    Err(e) => return Some(Err(e)),
+                }
             } else {
                 match inflate_into(src, want) {
                     Ok((part, _)) => out.extend_from_slice(&part),
@@ -196,7 +208,7 @@ mod tests {
         let raw = data(625_000);
         let gzip = Pipeline::from_filters(&json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), 4).unwrap();
         let frame = gzip.encode(&raw).unwrap();
-        for need in [1, 2500, 40_000, 150_000] {
+        for need in [1, 2500, 40_000, 150_000, 300_001, 500_000] {
             let head = &frame[..(stored_prefix_len(need) as usize).min(frame.len())];
             let got = decode_prefix(&gzip, head, raw.len(), need).expect("zlib frame").unwrap();
             assert_eq!(got, &raw[..need], "need {need}");
