@@ -1349,6 +1349,26 @@ mod tests {
         assert_eq!(read(&store, "b", &other, &all).await.unwrap(), ints(&[0, 0, 0, 0, 5, 6, 9, 9]));
     }
 
+    /// With a chunk cache, a read needing 40 % of a chunk decodes it whole and keeps it (the next slices of the
+    /// chunk are then cache hits); one needing 1 % still decodes only its prefix and keeps nothing.
+    #[tokio::test]
+    async fn with_a_cache_mid_chunk_reads_decode_whole_chunks_and_keep_them() {
+        let store = MemoryStore::new();
+        let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
+        let mut ds = dataset(&[100, 10, 10], &[100, 10, 10], f, 0);
+        stored(&store, &ds).await;
+        let data: Vec<i32> = (0..10_000).collect();
+        write(&store, "b", &ds, &Selection::all(&[100, 10, 10]), &ints(&data)).await.unwrap();
+        let cache = Arc::new(ChunkCache::new(1 << 20));
+        ds.cache = Some(cache.clone());
+        let start = read(&store, "b", &ds, &Selection::parse("[0,:,:]", &[100, 10, 10]).unwrap()).await.unwrap();
+        assert_eq!(start, ints(&data[..100]));
+        assert_eq!(cache.stats().entries, 0, "a 1 % prefix is decoded alone, not cached");
+        let mid = read(&store, "b", &ds, &Selection::parse("[39,:,:]", &[100, 10, 10]).unwrap()).await.unwrap();
+        assert_eq!(mid, ints(&data[3900..4000]));
+        assert_eq!(cache.stats().entries, 1, "a 40 % prefix decodes the chunk whole and keeps it");
+    }
+
     #[tokio::test]
     async fn trim_resets_edges_and_deletes_outside_chunks() {
         let store = MemoryStore::new();
