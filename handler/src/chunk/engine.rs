@@ -254,6 +254,11 @@ impl ChunkedDataset {
         Ok(Bytes::from(enc))
     }
 
+    /// The chunk cache, when there is one with room (a cache of capacity 0 is off).
+    fn live_cache(&self) -> Option<&ChunkCache> {
+        self.cache.as_deref().filter(|c| c.capacity() > 0)
+    }
+
     /// Reads and decodes an HSDS chunk object with its ETag (through the cache when there is one);
     /// `None` when it does not exist.
     ///
@@ -266,7 +271,7 @@ impl ChunkedDataset {
         key: &str,
         need: Option<usize>,
     ) -> ApiResult<Option<(Bytes, ETag)>> {
-        let cache = self.cache.as_deref().filter(|c| c.capacity() > 0);
+        let cache = self.live_cache();
         let fresh = match cache.and_then(|c| c.get(bucket, key)) {
             Some((etag, data)) => match store.get_if_none_match(bucket, key, &etag).await {
                 Ok(None) => return Ok(Some((data, etag))),
@@ -310,7 +315,7 @@ impl ChunkedDataset {
         key: &str,
         need: usize,
     ) -> ApiResult<Option<Option<Bytes>>> {
-        let cached = self.cache.as_deref().is_some_and(|c| c.capacity() > 0 && c.get(bucket, key).is_some());
+        let cached = self.live_cache().is_some_and(|c| c.get(bucket, key).is_some());
         if cached || !prefix::supports_prefix(&self.pipeline) {
             return Ok(None);
         }
@@ -347,8 +352,7 @@ impl ChunkedDataset {
     ) -> ApiResult<Option<Bytes>> {
         let stored = match &self.grid.source {
             ChunkSource::Hsds => {
-                let cached = self.cache.as_deref().is_some_and(|c| c.capacity() > 0);
-                let share = if cached { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
+                let share = if self.live_cache().is_some() { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
                 let partial = (!self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share))
                     .then_some(need);
                 let key = self.chunk_key(index);
