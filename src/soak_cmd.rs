@@ -74,11 +74,7 @@ pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     };
     eprintln!("soak: {} clients for {} s with S3 faults...", opts.clients, args.seconds);
     let report = run_soak(locate_bootstrap().map_err(anyhow::Error::msg)?, &opts).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.format());
-    }
+    print_report(&report, args.json, || report.format())?;
     anyhow::ensure!(report.passed(), "the soak found lost writes, bad reads or unclean answers");
     Ok(())
 }
@@ -95,11 +91,17 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
     };
     eprintln!("load: {} clients on concurrency {} for {} s...", opts.clients, concurrency, args.seconds);
     let report = run_load(locate_bootstrap().map_err(anyhow::Error::msg)?, &opts).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.format());
-    }
+    print_report(&report, args.json, || report.format())?;
     anyhow::ensure!(report.passed(), "the load run failed its checks");
+    Ok(())
+}
+
+/// Prints a run's report: as JSON with `--json`, else as its text.
+fn print_report(report: &impl serde::Serialize, json: bool, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", text());
+    }
     Ok(())
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::bench_stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 use crate::limits::rss_and_peak_kb;
-use crate::race::Latency;
+use crate::race::{verdict, Latency};
 use crate::rest_client::RestClient;
 
 /// How hard and how long to load.
@@ -139,7 +139,7 @@ impl LoadReport {
              emulator fds    {} -> {}\n\
              instance fds    {} -> {} (busiest instance)\n\
              instance RSS    {} MB -> {} MB (largest warm instance; bound +{} MB)\n\
-             latency ms      p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}\n",
+             {}",
             self.invocations,
             self.seconds,
             self.invocations as f64 / self.seconds.max(1e-9),
@@ -159,15 +159,9 @@ impl LoadReport {
             b.max_instance_rss_mb,
             a.max_instance_rss_mb,
             self.rss_growth_mb,
-            self.latency.p50_ms,
-            self.latency.p95_ms,
-            self.latency.p99_ms,
-            self.latency.max_ms,
+            self.latency.line(),
         );
-        for p in &self.problems {
-            s += &format!("  problem: {p}\n");
-        }
-        s += if self.passed() { "PASS\n" } else { "FAIL\n" };
+        s += &verdict(&self.problems, self.passed());
         s
     }
 }

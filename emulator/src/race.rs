@@ -116,6 +116,21 @@ impl Latency {
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
         Latency { p50_ms: at(0.50), p95_ms: at(0.95), p99_ms: at(0.99), max_ms: at(1.0) }
     }
+
+    /// The latency line of a text report (`hslambda soak`, `hslambda load`).
+    pub fn line(&self) -> String {
+        format!(
+            "latency ms      p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}\n",
+            self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms
+        )
+    }
+}
+
+/// The end of a text report: each problem found on a line of its own, then PASS or FAIL.
+pub fn verdict(problems: &[String], passed: bool) -> String {
+    let mut s: String = problems.iter().map(|p| format!("  problem: {p}\n")).collect();
+    s += if passed { "PASS\n" } else { "FAIL\n" };
+    s
 }
 
 /// What one scenario did and found.

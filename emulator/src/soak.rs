@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::bench_stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 use crate::faults::{FaultCounts, FaultRule};
-use crate::race::Latency;
+use crate::race::{verdict, Latency};
 use crate::rest_client::{Reply, RestClient};
 
 /// Elements of the dataset each client owns (not a multiple of [`CHUNK`], so neighbours share chunks).
@@ -125,7 +125,7 @@ impl SoakReport {
              faults injected {} (503 SlowDown {}, 500 InternalError {}, dropped connections {}, latency spikes {})\n\
              writes          {} acknowledged, LOST {}\n\
              reads           {} contradicted acknowledged writes\n\
-             latency ms      p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}\n",
+             {}",
             self.requests,
             self.seconds,
             self.requests as f64 / self.seconds.max(1e-9),
@@ -143,15 +143,9 @@ impl SoakReport {
             self.acknowledged_writes,
             self.lost_writes,
             self.bad_reads,
-            self.latency.p50_ms,
-            self.latency.p95_ms,
-            self.latency.p99_ms,
-            self.latency.max_ms,
+            self.latency.line(),
         );
-        for p in &self.problems {
-            s += &format!("  problem: {p}\n");
-        }
-        s += if self.passed() { "PASS\n" } else { "FAIL\n" };
+        s += &verdict(&self.problems, self.passed());
         s
     }
 }
