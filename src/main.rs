@@ -1,6 +1,8 @@
 //! `hslambda`: run the local AWS stack around the `bootstrap` function (`up`) and talk to it (`invoke`).
-//! Argument parsing and wiring only; the work is in the `lambda-emulator` crate.
+//! Argument parsing and wiring only; the work is in the `lambda-emulator` (the local AWS) and
+//! `hslambda-bench` (race, soak, load, tune) crates.
 
+mod load_cmd;
 mod race_cmd;
 mod soak_cmd;
 
@@ -10,12 +12,12 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
+use hslambda_bench::tune::{self, cost::Prices, selection::SelectionOptions, workload::CubeSpec, workload::Workload};
+use hslambda_bench::tune::{StartMode, TuneOptions};
 use lambda_emulator::faults::FaultRule;
 use lambda_emulator::gateway::FrontDoor;
-use lambda_emulator::s3_model::S3Model;
+use lambda_emulator::s3_latency::S3Model;
 use lambda_emulator::sandbox::locate_bootstrap;
-use lambda_emulator::tune::{self, cost::Prices, selection::SelectionOptions, workload::CubeSpec, workload::Workload};
-use lambda_emulator::tune::{StartMode, TuneOptions};
 use lambda_emulator::{default_function, Stack, StackConfig};
 
 #[derive(Parser)]
@@ -36,7 +38,7 @@ enum Command {
     /// Mixed reads and writes under S3 faults, then a check that every acknowledged write is intact.
     Soak(soak_cmd::SoakArgs),
     /// Invocations at and above the concurrency limit: no leaked processes or descriptors, bounded RSS, 429s.
-    Load(soak_cmd::LoadArgs),
+    Load(load_cmd::LoadArgs),
     /// Benchmarks: `tune` (memory size / timeout / cost) and `selection` (hslambda vs HSDS).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -438,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Invoke(args) => invoke(args).await,
         Command::Race(args) => race_cmd::race(args).await,
         Command::Soak(args) => soak_cmd::soak(args).await,
-        Command::Load(args) => soak_cmd::load(args).await,
+        Command::Load(args) => load_cmd::load(args).await,
         Command::Bench(BenchCommand::Tune(args)) => bench_tune(args).await,
         Command::Bench(BenchCommand::Selection(args)) => bench_selection(args).await,
     }

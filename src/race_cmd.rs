@@ -1,8 +1,8 @@
-//! `hslambda race`: argument parsing and wiring for `lambda_emulator::race`.
+//! `hslambda race`: argument parsing and wiring for `hslambda_bench::race`.
 
 use clap::{Args, ValueEnum};
-use lambda_emulator::bench_stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
-use lambda_emulator::race::{format_table, run_scenario, RaceOptions, RaceReport, Scenario};
+use hslambda_bench::race::{format_table, run_scenario, RaceOptions, RaceReport, Scenario};
+use hslambda_bench::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 use lambda_emulator::sandbox::locate_bootstrap;
 
 /// How the function performs read-modify-writes.

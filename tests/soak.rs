@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use hslambda_bench::load::{run_load, LoadOptions};
+use hslambda_bench::soak::{run_soak, SoakOptions};
 use lambda_emulator::faults::FaultRule;
-use lambda_emulator::load::{run_load, LoadOptions};
-use lambda_emulator::soak::{run_soak, SoakOptions};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 

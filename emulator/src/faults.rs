@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::s3_model::S3Model;
+use crate::s3_latency::S3Model;
 
 /// One fault rule; the first rule whose prefix matches a key applies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +154,7 @@ pub enum Fault {
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     rules: Arc<RwLock<Vec<FaultRule>>>,
-    /// Optional latency model applied to every request (see [`crate::s3_model`]).
+    /// Optional latency model applied to every request (see [`crate::s3_latency`]).
     model: Arc<RwLock<Option<S3Model>>>,
     counters: Arc<Counters>,
 }

@@ -3,22 +3,19 @@
 //!
 //! The function is a separate `bootstrap` executable talking to the Runtime API, exactly as on Lambda;
 //! this crate never links the handler. [`Stack::start`] brings everything up in the current tokio runtime.
+//!
+//! The test bench that drives it (race, soak, load, tune) is the separate `hslambda-bench` crate, which
+//! depends on this one and never the other way.
 
-pub mod bench_stack;
 pub mod event_queue;
 pub mod faults;
 pub mod gateway;
 pub mod invoke_api;
 pub mod limits;
-pub mod load;
-pub mod race;
-pub mod rest_client;
 pub mod runtime_api;
 pub mod s3;
-pub mod s3_model;
+pub mod s3_latency;
 pub mod sandbox;
-pub mod soak;
-pub mod tune;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

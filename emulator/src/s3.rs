@@ -699,7 +699,7 @@ impl OpenAccess {
                     .await
                     .map(|m| m.len())
                     .unwrap_or(0);
-                crate::s3_model::range_len(header("range"), size)
+                crate::s3_latency::range_len(header("range"), size)
             }
             _ => header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
         };

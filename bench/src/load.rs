@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use lambda_emulator::limits::rss_and_peak_kb;
 use serde_json::json;
 
-use crate::bench_stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
-use crate::limits::rss_and_peak_kb;
-use crate::race::{verdict, Latency};
+use crate::report::{verdict, Latency};
 use crate::rest_client::RestClient;
+use crate::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 
 /// How hard and how long to load.
 #[derive(Debug, Clone)]

@@ -4,12 +4,12 @@
 use std::fmt::Write;
 
 use base64::Engine;
+use lambda_emulator::sandbox::Report;
 use serde_json::{json, Value};
 
 use super::chart::{self, Point, Series};
 use super::cost::Arch;
 use super::{SettingResult, StartMode, TuneReport};
-use crate::sandbox::Report;
 
 /// Parses a Lambda REPORT line (tab-separated fields in any order, as AWS and the emulator write them).
 pub fn parse_report_line(line: &str) -> Option<Report> {

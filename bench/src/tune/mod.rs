@@ -21,19 +21,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use lambda_emulator::limits::CpuLimit;
+use lambda_emulator::s3_latency::S3Model;
+use lambda_emulator::sandbox::Report;
+use lambda_emulator::Stack;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::limits::CpuLimit;
-use crate::s3_model::S3Model;
-use crate::sandbox::Report;
-use crate::{default_function, Stack, StackConfig};
+use crate::stack::{self, StackDir};
 use cost::{pick, Arch, Candidate, Picks, Prices, Summary};
 use report::parse_report_line;
 use workload::{CubeSpec, Fixture, Workload};
-
-/// Users file of the bench's own stacks (HSDS's test users).
-pub const BENCH_USERS: &str = "admin:admin\ntest_user1:test\ntest_user2:test\n";
 
 /// Cold or warm measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -431,21 +429,6 @@ fn progress_bar(total: u64, show: bool) -> indicatif::ProgressBar {
     pb
 }
 
-fn stack_config(
-    data_dir: PathBuf,
-    users: PathBuf,
-    bootstrap: PathBuf,
-    memory: u32,
-    timeout: u64,
-    cgroups: bool,
-) -> StackConfig {
-    let mut function = default_function(bootstrap);
-    function.memory_mb = memory;
-    function.timeout = Duration::from_secs(timeout);
-    function.concurrency = 1;
-    StackConfig::local(data_dir, users, function, cgroups)
-}
-
 /// Measures one setting: `n` invocations cycling through `events`.
 async fn measure(
     invoker: &Invoker,
@@ -483,20 +466,14 @@ pub async fn run(opts: &TuneOptions) -> anyhow::Result<TuneReport> {
         return run_remote(opts, endpoint, &domain, needs_data, started).await;
     }
 
-    let bootstrap = match &opts.bootstrap {
-        Some(b) => b.clone(),
-        None => crate::sandbox::locate_bootstrap().map_err(anyhow::Error::msg)?,
-    };
-    let tmp = tempfile::tempdir()?;
-    let data_dir = opts.data_dir.clone().unwrap_or_else(|| tmp.path().join("data"));
-    let users = tmp.path().join("passwd.txt");
-    std::fs::write(&users, BENCH_USERS)?;
+    let bootstrap = stack::bootstrap(opts.bootstrap.as_deref())?;
+    let dir = StackDir::new(opts.data_dir.clone())?;
+    let function = |memory, timeout| stack::function(bootstrap.clone(), memory, Duration::from_secs(timeout), 1);
 
     // Data, once, in a setup stack without the latency model.
     let setup_started = Instant::now();
     let fixture = if needs_data {
-        let cfg = stack_config(data_dir.clone(), users.clone(), bootstrap.clone(), 3008, 120, false);
-        let stack = Stack::start(cfg).await?;
+        let stack = dir.start(function(3008, 120), false).await?;
         let front = format!("http://{}", stack.front_addr);
         workload::ensure_folder(&front, ("admin", "admin"), &opts.folder, "test_user1").await?;
         let fx = workload::setup(&front, ("test_user1", "test"), &domain, &opts.workload, opts.cube).await?;
@@ -515,9 +492,7 @@ pub async fn run(opts: &TuneOptions) -> anyhow::Result<TuneReport> {
     let mut cpu_shaped = true;
     for &memory in &opts.memories {
         for &timeout in &opts.timeouts {
-            let cfg =
-                stack_config(data_dir.clone(), users.clone(), bootstrap.clone(), memory, timeout, opts.use_cgroups);
-            let stack = Stack::start(cfg).await?;
+            let stack = dir.start(function(memory, timeout), opts.use_cgroups).await?;
             stack.faults.set_model(opts.s3_model).await;
             let l = stack.sandbox.limits();
             cpu_shaped &= matches!(l.cpu, CpuLimit::Cgroup { .. });

@@ -14,14 +14,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lambda_emulator::faults::{FaultCounts, FaultRule};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::bench_stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
-use crate::faults::{FaultCounts, FaultRule};
-use crate::race::{verdict, Latency};
+use crate::report::{verdict, Latency};
 use crate::rest_client::{Reply, RestClient};
+use crate::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 
 /// Elements of the dataset each client owns (not a multiple of [`CHUNK`], so neighbours share chunks).
 const REGION: usize = 100;

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
+use http::{HeaderMap, HeaderValue};
+use lambda_emulator::gateway::{v2_event, HttpParts};
 use serde_json::{json, Value};
 
-use crate::gateway::{v2_event, HttpParts};
 use crate::rest_client::{Body, RestClient};
 
 /// What the bench invokes the function with.

@@ -15,13 +15,12 @@
 
 use std::time::{Duration, Instant};
 
+use lambda_emulator::s3_latency::S3Model;
 use serde::Serialize;
 
 use super::workload::{self, CubeSpec};
-use super::BENCH_USERS;
 use crate::rest_client::{Body, RestClient};
-use crate::s3_model::S3Model;
-use crate::{default_function, Stack, StackConfig};
+use crate::stack::{self, StackDir};
 
 /// What `bench selection` is asked to do.
 #[derive(Debug, Clone)]
@@ -187,21 +186,13 @@ async fn time_pattern(client: &RestClient, id: &str, sel: &str, reps: usize) -> 
 
 /// Runs every pattern against hslambda (own stack) and, if given, HSDS.
 pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
-    let bootstrap = match &opts.bootstrap {
-        Some(b) => b.clone(),
-        None => crate::sandbox::locate_bootstrap().map_err(anyhow::Error::msg)?,
-    };
-    let tmp = tempfile::tempdir()?;
-    let users = tmp.path().join("passwd.txt");
-    std::fs::write(&users, BENCH_USERS)?;
-    let mut function = default_function(bootstrap);
-    function.memory_mb = opts.memory_mb;
-    function.timeout = Duration::from_secs(60);
-    function.concurrency = 1;
+    let bootstrap = stack::bootstrap(opts.bootstrap.as_deref())?;
+    let mut function = stack::function(bootstrap, opts.memory_mb, Duration::from_secs(60), 1);
     if !opts.chunk_cache {
         function.env.push((CHUNK_CACHE_ENV.into(), "0".into()));
     }
-    let stack = Stack::start(StackConfig::local(tmp.path().join("data"), users, function, true)).await?;
+    let dir = StackDir::new(None)?;
+    let stack = dir.start(function, true).await?;
     let front = format!("http://{}", stack.front_addr);
     let t0 = Instant::now();
     let (ours, our_id) = prepare(&front, ("admin", "admin"), ("test_user1", "test"), &opts.cube).await?;
