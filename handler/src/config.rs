@@ -1,12 +1,31 @@
 //! Handler configuration, read once per process from the environment (HSDS's config keys, upper-cased).
 
-/// How read-modify-writes are performed.
+/// How read-modify-writes are performed (`HSLAMBDA_WRITE_MODE`). The workspace's one write-mode enum:
+/// tools that start a handler in a given mode set the variable to [`WriteMode::env_value`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Compare-and-swap on ETags: no lost updates (the default).
     Cas,
     /// Unconditional writes, as HSDS on Lambda does: concurrent writers can lose updates.
     LastWriterWins,
+}
+
+impl WriteMode {
+    /// The mode an `HSLAMBDA_WRITE_MODE` value names: `last-writer-wins` (or `lww`), else compare-and-swap.
+    pub fn from_env_value(value: Option<&str>) -> Self {
+        match value {
+            Some("last-writer-wins") | Some("lww") => WriteMode::LastWriterWins,
+            _ => WriteMode::Cas,
+        }
+    }
+
+    /// The `HSLAMBDA_WRITE_MODE` value that selects this mode.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            WriteMode::Cas => "cas",
+            WriteMode::LastWriterWins => "last-writer-wins",
+        }
+    }
 }
 
 /// Everything the handler reads from its environment.
@@ -89,10 +108,7 @@ impl Config {
             default_public: flag("DEFAULT_PUBLIC", false),
             endpoint: env("HSDS_ENDPOINT").unwrap_or_default(),
             server_name: env("SERVER_NAME").unwrap_or(d.server_name),
-            write_mode: match env("HSLAMBDA_WRITE_MODE").as_deref() {
-                Some("last-writer-wins") | Some("lww") => WriteMode::LastWriterWins,
-                _ => WriteMode::Cas,
-            },
+            write_mode: WriteMode::from_env_value(env("HSLAMBDA_WRITE_MODE").as_deref()),
             min_chunk_size: env("MIN_CHUNK_SIZE").and_then(|v| parse_size(&v)).unwrap_or(d.min_chunk_size),
             max_chunk_size: env("MAX_CHUNK_SIZE").and_then(|v| parse_size(&v)).unwrap_or(d.max_chunk_size),
             max_request_size: env("MAX_REQUEST_SIZE").and_then(|v| parse_size(&v)).unwrap_or(d.max_request_size),

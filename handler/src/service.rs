@@ -30,6 +30,29 @@ pub struct Service {
     pub meta_cache: Arc<ChunkCache>,
 }
 
+/// Why a [`Service`] could not be built: a users file that cannot be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A file named by the configuration could not be read.
+    #[error("cannot read {setting} {path}: {source}")]
+    Unreadable {
+        /// The setting naming the file (`PASSWORD_FILE`, `GROUPS_FILE`).
+        setting: &'static str,
+        /// The file.
+        path: String,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// The password file has a malformed line.
+    #[error("{path}: {message}")]
+    BadPasswordFile {
+        /// The file.
+        path: String,
+        /// Which line is wrong, and how.
+        message: String,
+    },
+}
+
 /// Bytes of metadata JSON a warm instance keeps: small enough for the 128 MB setting.
 pub const META_CACHE_BYTES: usize = 8 << 20;
 
@@ -38,19 +61,26 @@ pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// Reads the file `path` named by `setting`.
+fn read(path: &str, setting: &'static str) -> Result<String, ServiceError> {
+    std::fs::read_to_string(path).map_err(|source| ServiceError::Unreadable { setting, path: path.to_string(), source })
+}
+
 impl Service {
     /// A service over `store` with `config`; users come from `config.password_file` (if any), plus the
     /// function name (password `lambda`) when running as a Lambda function.
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, String> {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Result<Self, ServiceError> {
         let mut admins = vec![config.admin_user.clone()];
         admins.extend(config.function_name.clone());
         let mut users = Users::new(admins);
         if let Some(path) = &config.password_file {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read PASSWORD_FILE {path}: {e}"))?;
-            users.load_passwd(&text).map_err(|e| format!("{path}: {e}"))?;
+            let text = read(path, "PASSWORD_FILE")?;
+            users
+                .load_passwd(&text)
+                .map_err(|message| ServiceError::BadPasswordFile { path: path.clone(), message })?;
         }
         if let Some(path) = &config.groups_file {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read GROUPS_FILE {path}: {e}"))?;
+            let text = read(path, "GROUPS_FILE")?;
             users.load_groups(&text);
         }
         if let Some(f) = &config.function_name {
@@ -68,7 +98,7 @@ impl Service {
 
     /// The service the `bootstrap` binary runs: S3 store and configuration from the environment.
     #[cfg(feature = "aws")]
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ServiceError> {
         let config = Config::from_env();
         let store: Arc<dyn Store> = match config.write_mode {
             WriteMode::Cas => Arc::new(S3Store::from_env()),

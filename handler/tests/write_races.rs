@@ -17,7 +17,7 @@ use hsds_handler::deadline::{with_deadline, MARGIN};
 use hsds_handler::model::ObjId;
 use hsds_handler::store::json::{get_json, put_json};
 use hsds_handler::store::retry::CLEANUP_RESERVE;
-use hsds_handler::store::{ETag, Listing, MemoryStore, Object, PutMode, Store, StoreError, StoreResult};
+use hsds_handler::store::{ETag, ListOptions, Listing, MemoryStore, Object, PutMode, Store, StoreError, StoreResult};
 use hsds_handler::{Config, Service};
 use serde_json::{json, Value};
 
@@ -63,15 +63,8 @@ impl Store for Interfering {
         }
         self.inner.put(bucket, key, body, mode).await
     }
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing> {
-        self.inner.list(bucket, prefix, delimiter, start_after, max_keys).await
+    async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+        self.inner.list(bucket, opts).await
     }
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
         self.inner.delete(bucket, key).await

@@ -10,8 +10,7 @@ use super::{Ctx, DomainDoc};
 use crate::auth::{Action, ACL_KEYS};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Response;
-use crate::service::now;
-use crate::store::json::{update_json, Change};
+use crate::store::cas::{update_json, Change};
 
 /// `hrefs` of the ACL routes: self, root (domains only), home, owner.
 fn acl_hrefs(ctx: &Ctx<'_>, dom: &DomainDoc) -> Value {
@@ -86,7 +85,7 @@ pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
             entry[k.as_str()] = v.clone();
         }
         entry["domain"] = json!(domain_tag);
-        d["lastModified"] = json!(now());
+        d["lastModified"] = json!(ctx.now);
         Ok::<_, ApiError>(Change::Write(()))
     })
     .await?;

@@ -12,13 +12,13 @@ use super::context::{kind_of, Ctx, DomainDoc};
 use super::typeref::resolve_type;
 use crate::auth::Action;
 use crate::error::{ApiError, ApiResult};
+use crate::model::glob::Glob;
 use crate::model::shape::Shape;
 use crate::model::types::Datatype;
 use crate::model::value::{bytes_to_json_with, decode_base64, encode_base64, json_to_bytes, validate_bytes, JsonOpts};
 use crate::model::ObjId;
 use crate::request::Response;
-use crate::service::now;
-use crate::store::json::{update_json, Change};
+use crate::store::cas::{update_json, Change};
 
 /// A client-supplied `created` is kept when at most this many seconds old (HSDS `predate_max_time`).
 const PREDATE_MAX_TIME: f64 = 10.0;
@@ -142,35 +142,6 @@ fn encode_name(name: &str) -> String {
 
 fn hrefs(ctx: &Ctx<'_>, id: &ObjId, self_path: &str) -> Value {
     json!([ctx.rel("self", self_path), ctx.rel("home", "/"), ctx.rel("owner", &obj_path(id))])
-}
-
-/// Glob match with `*`, `?` and `[...]` classes (HSDS `globmatch`).
-fn glob_match(name: &[char], pat: &[char]) -> bool {
-    match pat.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| glob_match(&name[i..], rest)),
-        Some(('?', rest)) => !name.is_empty() && glob_match(&name[1..], rest),
-        Some(('[', rest)) => {
-            let Some(close) = rest.iter().position(|c| *c == ']') else {
-                return name.first() == Some(&'[') && glob_match(&name[1..], rest);
-            };
-            let (class, after) = (&rest[..close], &rest[close + 1..]);
-            let Some(c) = name.first() else { return false };
-            let mut ok = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == '-' {
-                    ok |= class[i] <= *c && *c <= class[i + 2];
-                    i += 3;
-                } else {
-                    ok |= class[i] == *c;
-                    i += 1;
-                }
-            }
-            ok && glob_match(&name[1..], after)
-        }
-        Some((p, rest)) => name.first() == Some(p) && glob_match(&name[1..], rest),
-    }
 }
 
 /// Loads the domain (checking `action`) and the object.
@@ -308,7 +279,7 @@ async fn put_into(
     targets: Vec<(ObjId, Vec<(String, Value)>)>,
     replace: bool,
 ) -> ApiResult<u16> {
-    let now = now();
+    let now = ctx.now;
     // dry run on the current state of every object, so a conflict or a missing object writes nothing
     for (id, items) in &targets {
         let (mut obj, _) = ctx.load_object(dom, id).await?;
@@ -338,8 +309,7 @@ pub async fn get_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
                 .map_err(|_| ApiError::bad_request(format!("Limit must be a non-negative integer, got {s:?}")))?,
         ),
     };
-    let pattern: Option<Vec<char>> =
-        ctx.req.get_param("pattern").filter(|p| !p.is_empty()).map(|p| p.chars().collect());
+    let pattern: Option<Glob> = ctx.req.get_param("pattern").filter(|p| !p.is_empty()).map(Glob::new);
     let (_, obj) = load(ctx, id, Action::Read).await?;
     let attrs = attrs_of(&obj)?;
     let mut names: Vec<&String> = attrs.keys().collect();
@@ -361,7 +331,7 @@ pub async fn get_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let mut list = Vec::new();
     for name in &names[start..end] {
         if let Some(p) = &pattern {
-            if !glob_match(&name.chars().collect::<Vec<_>>(), p) {
+            if !p.matches(name) {
                 continue;
             }
         }
@@ -457,7 +427,7 @@ pub async fn put_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let body = ctx.body_object()?;
     let replace = ctx.req.flag("replace");
     let dom = ctx.authorize(Action::Create).await?;
-    let now = now();
+    let now = ctx.now;
     let items = match (body.get("attributes"), body.get("name")) {
         (Some(a), _) => build_attrs(ctx, &dom, a, now).await?,
         (None, Some(Value::String(name))) => {
@@ -545,7 +515,7 @@ async fn remove_attrs(ctx: &Ctx<'_>, id: &ObjId, names: &[String]) -> ApiResult<
         if !removed {
             return Ok(Change::Keep(()));
         }
-        obj["lastModified"] = json!(now());
+        obj["lastModified"] = json!(ctx.now);
         Ok(Change::Write(()))
     })
     .await
@@ -590,7 +560,7 @@ pub async fn put_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<R
     }
     let dom = ctx.authorize(Action::Create).await?;
     ctx.check_member(&dom, id)?;
-    let item = build_attr(ctx, &dom, name, &body, now()).await?;
+    let item = build_attr(ctx, &dom, name, &body, ctx.now).await?;
     let status =
         put_into(ctx, &dom, vec![(id.clone(), vec![(name.to_string(), item)])], ctx.req.flag("replace")).await?;
     Ok(Response::json(status, &json!({})))
@@ -680,7 +650,7 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
     };
     let (value, encoded) = store_bytes(&dtype, &shape, &bytes)?;
     let name_s = name.to_string();
-    let now = now();
+    let now = ctx.now;
     update_json::<_, ApiError, _>(ctx.store(), &ctx.bucket, &id.s3_key(), |obj: &mut Value| {
         let attrs = attrs_of_mut(obj)?;
         let cur = attrs
@@ -699,22 +669,4 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
     })
     .await?;
     Ok(Response::json(200, &json!({})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    fn g(n: &str, p: &str) -> bool {
-        glob_match(&n.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn glob_patterns() {
-        assert!(g("attr1", "attr*"));
-        assert!(g("attr1", "a?tr[0-9]"));
-        assert!(!g("attr1", "b*"));
-        assert!(g("", "*"));
-        assert!(!g("ab", "a"));
-    }
 }

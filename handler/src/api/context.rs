@@ -20,6 +20,9 @@ pub struct Ctx<'a> {
     pub bucket: String,
     /// Who is asking.
     pub identity: Identity,
+    /// When the request is served, float Unix seconds: the one timestamp every write of the request
+    /// carries (`created`, `lastModified`, ...), so a request's changes all show the same time.
+    pub now: f64,
 }
 
 /// A domain (or folder) JSON as loaded from the store, with its ETag for compare-and-swap.
@@ -62,7 +65,12 @@ impl<'a> Ctx<'a> {
             .unwrap_or_else(|| svc.config.bucket_name.clone());
         validate_bucket(&bucket)?;
         let identity = svc.users.authenticate(req.get_header("authorization"))?;
-        Ok(Ctx { svc, req, bucket, identity })
+        Ok(Ctx { svc, req, bucket, identity, now: crate::service::now() })
+    }
+
+    /// The same context at time `now` instead of the clock's, for tests that need fixed timestamps.
+    pub fn at(self, now: f64) -> Self {
+        Ctx { now, ..self }
     }
 
     /// The store.
@@ -123,13 +131,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Loads a domain or folder JSON; 404 when absent.
-    pub async fn load_domain(&self, path: &DomainPath) -> ApiResult<DomainDoc> {
+    /// Loads a domain or folder JSON; `None` when absent.
+    pub async fn find_domain(&self, path: &DomainPath) -> ApiResult<Option<DomainDoc>> {
         match self.get_json_cached(&path.key()).await {
-            Ok((json, etag)) => Ok(DomainDoc { path: path.clone(), json, etag }),
-            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!("domain not found: {path}"))),
+            Ok((json, etag)) => Ok(Some(DomainDoc { path: path.clone(), json, etag })),
+            Err(StoreError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Loads a domain or folder JSON; 404 when absent.
+    pub async fn load_domain(&self, path: &DomainPath) -> ApiResult<DomainDoc> {
+        self.find_domain(path).await?.ok_or_else(|| ApiError::not_found(format!("domain not found: {path}")))
     }
 
     /// Checks `action` on `dom` for the caller: 401 for anonymous writes or when anonymous access is
@@ -177,6 +190,16 @@ impl<'a> Ctx<'a> {
     pub async fn load_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<(Value, ETag)> {
         self.check_member(dom, id)?;
         self.fetch_object(id).await
+    }
+
+    /// Loads an object's JSON after checking it belongs to `dom`; `None` when absent.
+    pub async fn find_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<Option<(Value, ETag)>> {
+        self.check_member(dom, id)?;
+        match self.get_json_cached(&id.s3_key()).await {
+            Ok(found) => Ok(Some(found)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The domain (after the `action` check, as [`Ctx::authorize`]) and the JSON of its object `id`

@@ -6,8 +6,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::object::{self, create_items, created_response, parse_create_item};
-use super::typeref::resolve_type;
+use super::concurrency::run_all;
+use super::create::{self, create_items, created_response, parse_create_item};
+use super::object;
+use super::typeref::find_type;
 use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::chunk::codec::{normalize_filters, Pipeline};
@@ -21,8 +23,7 @@ use crate::model::types::Datatype;
 use crate::model::value::{fill_value_bytes, json_to_bytes};
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
-use crate::service::now;
-use crate::store::json::{update_json, Change};
+use crate::store::cas::{update_json, Change};
 
 /// A loaded dataset: its stored JSON and everything derived from it.
 #[derive(Debug, Clone)]
@@ -124,13 +125,9 @@ async fn dataset_fields(
     item: &Map<String, Value>,
 ) -> ApiResult<(Map<String, Value>, Option<Vec<u8>>)> {
     let ty = item.get("type").ok_or_else(|| ApiError::bad_request("no type specified for create dataset"))?;
-    let ty = resolve_type(ctx, dom, ty).await.map_err(|e| {
-        if e.status == 404 {
-            ApiError::bad_request(format!("committed datatype {ty} not found in this domain"))
-        } else {
-            e
-        }
-    })?;
+    let ty = find_type(ctx, dom, ty)
+        .await?
+        .ok_or_else(|| ApiError::bad_request(format!("committed datatype {ty} not found in this domain")))?;
     let dtype = Datatype::from_json(&ty)?;
     let shape = Shape::from_request(item.get("shape"))?.with_maxdims(item.get("maxdims"))?;
     let initial = match item.get("value").filter(|v| !v.is_null()) {
@@ -193,7 +190,7 @@ pub async fn post_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
         objects.push(obj);
         initial.push(value);
     }
-    let created = object::create_objects(ctx, &dom, objects).await?;
+    let created = create::create_objects(ctx, &dom, objects).await?;
     for (o, value) in created.iter().zip(initial) {
         let Some(data) = value else { continue };
         let id = ObjId::parse(o["id"].as_str().unwrap_or_default())?;
@@ -203,7 +200,7 @@ pub async fn post_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let rsps = created
         .iter()
         .map(|o| {
-            let mut r = object::create_response(o);
+            let mut r = create::create_response(o);
             r["creationProperties"] = o["creationProperties"].clone();
             r
         })
@@ -235,8 +232,7 @@ pub async fn delete_dataset(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     ctx.load_object(&dom, id).await?;
     ctx.store().delete(&ctx.bucket, &id.s3_key()).await?;
     let chunks = engine::list_chunks(ctx.store(), &ctx.bucket, id).await?;
-    object::run_all(chunks.iter().map(|c| async move { Ok(ctx.store().delete(&ctx.bucket, &c.key).await?) }).collect())
-        .await?;
+    run_all(chunks.iter().map(|c| async move { Ok(ctx.store().delete(&ctx.bucket, &c.key).await?) }).collect()).await?;
     Ok(Response::json(200, &json!({})))
 }
 
@@ -304,7 +300,7 @@ pub async fn put_shape(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         return Err(ApiError::bad_request("the dataset is not resizable (it has no maxdims)"));
     };
     let maxdims = maxdims.clone();
-    let ts = now();
+    let ts = ctx.now;
     let (old, new) = update_json(ctx.store(), &ctx.bucket, &id.s3_key(), |obj: &mut Value| {
         let shape = Shape::from_json(&obj["shape"])?;
         let old = shape.dims().to_vec();

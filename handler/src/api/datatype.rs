@@ -1,6 +1,7 @@
 //! Committed datatypes: `GET/POST /datatypes`, `GET/DELETE /datatypes/{id}`.
 
-use super::object::{self, create_items, created_response, parse_create_item};
+use super::create::{self, create_items, created_response, parse_create_item};
+use super::object;
 use super::Ctx;
 use crate::auth::Action;
 use crate::error::{ApiError, ApiResult};
@@ -28,8 +29,8 @@ pub async fn post_datatypes(ctx: &Ctx<'_>) -> ApiResult<Response> {
         obj.fields.insert("type".into(), normalize_type_json(ty)?);
         objects.push(obj);
     }
-    let created = object::create_objects(ctx, &dom, objects).await?;
-    Ok(created_response(created.iter().map(object::create_response).collect(), was_list))
+    let created = create::create_objects(ctx, &dom, objects).await?;
+    Ok(created_response(created.iter().map(create::create_response).collect(), was_list))
 }
 
 /// `GET /datatypes/{id}` (or `/datatypes/?h5path=`).

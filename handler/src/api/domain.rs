@@ -8,15 +8,21 @@
 use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
-use super::object::{self, glob_match, limit_param, object_hrefs, run_all, Include, MAX_DOMAIN_OBJS};
+use super::concurrency::run_all;
+use super::graph::{find_h5path, resolve_h5path, start_for_h5path, Lookup};
+use super::paging::{limit_param, page};
+use super::render::{object_hrefs, object_response, Include};
 use super::{Ctx, DomainDoc};
 use crate::auth::{Action, ACL_KEYS};
 use crate::error::{ApiError, ApiResult};
+use crate::model::glob::Glob;
 use crate::model::{DomainPath, ObjId};
 use crate::request::Response;
-use crate::service::now;
 use crate::store::json::{create_json, get_json, to_bytes};
-use crate::store::StoreError;
+use crate::store::{ListOptions, StoreError};
+
+/// Most objects returned by `GET /?getobjs=1` (HSDS's `domain_req_max_objects_limit`).
+pub const MAX_DOMAIN_OBJS: usize = 500;
 
 /// Compressors HSDS accepts for dataset filters (`GET /` reports them).
 pub const COMPRESSORS: [&str; 6] = ["blosclz", "lz4", "lz4hc", "gzip", "zstd", "deflate"];
@@ -143,7 +149,7 @@ async fn domain_stats(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<Map<String, V
         "scan_info".into(),
         json!({"lastModified": last, "num_groups": groups, "num_datatypes": datatypes, "num_chunks": chunks,
                "allocated_bytes": allocated, "metadata_bytes": metadata, "md5_sum": md5_sum,
-               "bucket": ctx.bucket, "scan_complete": now()}),
+               "bucket": ctx.bucket, "scan_complete": ctx.now}),
     );
     Ok(m)
 }
@@ -222,10 +228,10 @@ pub async fn get_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
 
 /// The object JSON at `h5path` (from the root, or from `parent_id`), with `domain` and `class`.
 async fn get_by_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResult<Response> {
-    let start = object::start_for_h5path(ctx, dom, h5path)?;
-    let id = object::resolve_h5path(ctx, dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
+    let start = start_for_h5path(ctx, dom, h5path)?;
+    let id = resolve_h5path(ctx, dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
     let (obj, _) = ctx.load_object(dom, &id).await?;
-    let mut rsp = object::object_response(ctx, dom, &obj, Include::from_request(ctx));
+    let mut rsp = object_response(ctx, dom, &obj, Include::from_request(ctx));
     if let Some(m) = rsp.as_object_mut() {
         m.remove("bucket");
         m.insert("class".into(), json!(id.kind().collection().trim_end_matches('s')));
@@ -251,16 +257,15 @@ pub async fn post_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         paths
             .into_iter()
             .map(|p| async move {
-                let start = object::start_for_h5path(ctx, dom, &p)?;
-                match object::resolve_h5path(ctx, dom, &start, &p, follow).await {
-                    Ok(id) => {
+                let start = start_for_h5path(ctx, dom, &p)?;
+                match find_h5path(ctx, dom, &start, &p, follow).await? {
+                    Lookup::Found(id) => {
                         let (obj, _) = ctx.load_object(dom, &id).await?;
-                        let mut v = object::object_response(ctx, dom, &obj, inc);
+                        let mut v = object_response(ctx, dom, &obj, inc);
                         v["hrefs"] = object_hrefs(ctx, &id);
                         Ok(Some((p, v)))
                     }
-                    Err(e) if e.status == 404 => Ok(None),
-                    Err(e) => Err(e),
+                    Lookup::Missing(_) => Ok(None),
                 }
             })
             .collect::<Vec<_>>(),
@@ -334,13 +339,10 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         }
         None => None,
         Some(pp) => {
-            let parent = ctx.load_domain(&pp).await.map_err(|e| {
-                if e.status == 404 {
-                    ApiError::not_found(format!("parent folder {pp} does not exist"))
-                } else {
-                    e
-                }
-            })?;
+            let parent = ctx
+                .find_domain(&pp)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("parent folder {pp} does not exist")))?;
             if !parent.is_folder() {
                 return Err(ApiError::bad_request(format!("parent {pp} must be a folder, not a domain")));
             }
@@ -359,7 +361,7 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let ts = now();
+    let ts = ctx.now;
     let mut dom_json = Map::new();
     if let Some(root) = &root {
         let mut g = json!({"id": root.to_string(), "root": root.to_string(), "created": ts, "lastModified": ts,
@@ -421,7 +423,8 @@ pub async fn delete_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let dom = ctx.load_domain(&path).await?;
     ctx.check(&dom, Action::Delete)?;
     if dom.is_folder() {
-        let listing = ctx.store().list(&ctx.bucket, &path.child_prefix(), Some("/"), None, Some(2)).await?;
+        let listing =
+            ctx.store().list(&ctx.bucket, ListOptions::prefix(&path.child_prefix()).delimiter("/").max_keys(2)).await?;
         if !listing.prefixes.is_empty() {
             return Err(ApiError::conflict(format!("folder {path} has sub-items; delete them first")));
         }
@@ -449,7 +452,10 @@ async fn list_folder(ctx: &Ctx<'_>, folder: Option<&DomainPath>) -> ApiResult<Ve
     let mut names: Vec<String> = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = ctx.store().list(&ctx.bucket, &prefix, Some("/"), after.as_deref(), None).await?;
+        let page = ctx
+            .store()
+            .list(&ctx.bucket, ListOptions::prefix(&prefix).delimiter("/").start_after(after.as_deref()))
+            .await?;
         for p in &page.prefixes {
             let name = p[prefix.len()..].trim_end_matches('/');
             if !(prefix.is_empty() && name == "db") && !name.is_empty() {
@@ -465,20 +471,17 @@ async fn list_folder(ctx: &Ctx<'_>, folder: Option<&DomainPath>) -> ApiResult<Ve
     names.sort();
     names.dedup();
     if let Some(p) = ctx.req.get_param("pattern").filter(|p| !p.is_empty()) {
-        names.retain(|n| glob_match(p, n.rsplit('/').next().unwrap_or(n)));
+        let glob = Glob::new(p);
+        names.retain(|n| glob.matches(n.rsplit('/').next().unwrap_or(n)));
     }
-    let names = object::page(names, ctx.req.get_param("Marker"), limit_param(ctx)?, |n| n.as_str());
+    let names = page(names, ctx.req.get_param("Marker"), limit_param(ctx)?, |n| n.as_str());
     let verbose = ctx.req.flag("verbose");
     let found: Vec<Option<Value>> = run_all(
         names
             .into_iter()
             .map(|name| async move {
                 let Ok(path) = DomainPath::parse(&name) else { return Ok(None) };
-                let dom = match ctx.load_domain(&path).await {
-                    Ok(d) => d,
-                    Err(e) if e.status == 404 => return Ok(None),
-                    Err(e) => return Err(e),
-                };
+                let Some(dom) = ctx.find_domain(&path).await? else { return Ok(None) };
                 let mut m = domain_summary(&dom.json);
                 if verbose && !dom.is_folder() {
                     let last = m.remove("lastModified");

@@ -2,13 +2,14 @@
 
 use serde_json::{json, Map, Value};
 
-use super::object::{self, create_items, created_response, parse_create_item};
+use super::create::{self, create_items, created_response, parse_create_item};
+use super::link::checked_link;
+use super::object;
 use super::Ctx;
 use crate::auth::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
-use crate::service::now;
 
 /// `GET /groups`: ids of every group reachable from the root (root excluded), sorted; `Limit`/`Marker`.
 pub async fn list_groups(ctx: &Ctx<'_>) -> ApiResult<Response> {
@@ -20,7 +21,7 @@ pub async fn list_groups(ctx: &Ctx<'_>) -> ApiResult<Response> {
 pub async fn post_groups(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Create).await?;
     let (items, was_list) = create_items(ctx)?;
-    let ts = now();
+    let ts = ctx.now;
     let mut objects = Vec::with_capacity(items.len());
     for item in &items {
         if item.contains_key("type") || item.contains_key("shape") {
@@ -35,15 +36,15 @@ pub async fn post_groups(ctx: &Ctx<'_>) -> ApiResult<Response> {
         }
         objects.push(obj);
     }
-    let created = object::create_objects(ctx, &dom, objects).await?;
-    Ok(created_response(created.iter().map(object::create_response).collect(), was_list))
+    let created = create::create_objects(ctx, &dom, objects).await?;
+    Ok(created_response(created.iter().map(create::create_response).collect(), was_list))
 }
 
 /// Normalises the `links` a new group is created with.
 fn initial_links(ctx: &Ctx<'_>, dom: &super::DomainDoc, links: &Value, ts: f64) -> ApiResult<Value> {
     let m = links.as_object().ok_or_else(|| ApiError::bad_request("links must be a dict {title: link}"))?;
     let out: Map<String, Value> =
-        m.iter().map(|(t, l)| Ok((t.clone(), object::checked_link(ctx, dom, t, l, ts)?))).collect::<ApiResult<_>>()?;
+        m.iter().map(|(t, l)| Ok((t.clone(), checked_link(ctx, dom, t, l, ts)?))).collect::<ApiResult<_>>()?;
     Ok(Value::Object(out))
 }
 

@@ -7,13 +7,18 @@
 pub mod about;
 pub mod acl;
 pub mod attribute;
+pub mod concurrency;
 pub mod context;
+pub mod create;
 pub mod dataset;
 pub mod datatype;
 pub mod domain;
+pub mod graph;
 pub mod group;
 pub mod link;
 pub mod object;
+pub mod paging;
+pub mod render;
 pub mod typeref;
 pub mod value;
 

@@ -7,12 +7,20 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::types::{is_committed_type_ref, normalize_type_json, Datatype};
 use crate::model::{ObjId, ObjKind};
 
-/// Returns the type JSON HSDS stores for a request's `type` value: a committed datatype id becomes that
-/// datatype's `type` JSON plus `"id": "t-..."` (400 when it is not in `dom`, 404 when absent); a predefined
-/// name becomes `{"class","base"}`; any other type is validated and kept as sent.
+/// Returns the type JSON HSDS stores for a request's `type` value, as [`find_type`] does; 404 when a
+/// committed datatype is absent.
 pub async fn resolve_type(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value) -> ApiResult<Value> {
+    find_type(ctx, dom, v)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{} not found", v.as_str().unwrap_or_default())))
+}
+
+/// Returns the type JSON HSDS stores for a request's `type` value: a committed datatype id becomes that
+/// datatype's `type` JSON plus `"id": "t-..."` (400 when it is not in `dom`, `None` when absent); a
+/// predefined name becomes `{"class","base"}`; any other type is validated and kept as sent.
+pub async fn find_type(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value) -> ApiResult<Option<Value>> {
     if !is_committed_type_ref(v) {
-        return Ok(normalize_type_json(v)?);
+        return Ok(Some(normalize_type_json(v)?));
     }
     let raw = v.as_str().unwrap_or_default();
     let id = ObjId::parse_kind(raw, ObjKind::Datatype)?;
@@ -21,7 +29,7 @@ pub async fn resolve_type(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value) -> ApiResul
             "referenced committed datatype {raw} must belong to the same domain"
         )));
     }
-    let (obj, _) = ctx.load_object(dom, &id).await?;
+    let Some((obj, _)) = ctx.find_object(dom, &id).await? else { return Ok(None) };
     let mut ty = obj
         .get("type")
         .cloned()
@@ -33,5 +41,5 @@ pub async fn resolve_type(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value) -> ApiResul
     if let Value::Object(m) = &mut ty {
         m.insert("id".to_string(), Value::String(raw.to_string()));
     }
-    Ok(ty)
+    Ok(Some(ty))
 }

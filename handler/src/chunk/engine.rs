@@ -1186,7 +1186,10 @@ mod tests {
         let data = vec![1u8; 750_000 * 4];
         let e = write(&store, "b", &ds, &sel, &data).await.unwrap_err();
         assert_eq!(e.status, 413);
-        assert!(store.list("b", "", None, None, None).await.unwrap().objects.is_empty(), "nothing written");
+        assert!(
+            store.list("b", crate::store::ListOptions::default()).await.unwrap().objects.is_empty(),
+            "nothing written"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod chunk_table;
 pub mod domain;
 pub mod elements;
+pub mod glob;
 pub mod ids;
 pub mod layout;
 pub mod query;

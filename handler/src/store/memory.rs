@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreResult};
+use super::{ETag, ListEntry, ListOptions, Listing, Object, PutMode, Store, StoreError, StoreResult};
 
 /// A store holding objects in a `BTreeMap` keyed by `(bucket, key)`.
 #[derive(Default)]
@@ -111,14 +111,8 @@ impl Store for MemoryStore {
         Ok(etag)
     }
 
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing> {
+    async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+        let ListOptions { prefix, delimiter, start_after, max_keys } = opts;
         let map = self.objects.lock().unwrap();
         let max = max_keys.unwrap_or(1000);
         let mut out = Listing::default();
@@ -192,11 +186,11 @@ mod tests {
         for k in ["a/1", "a/2", "a/x/1", "a/x/2", "a/y/1", "b/1"] {
             s.put("bk", k, Bytes::new(), PutMode::Overwrite).await.unwrap();
         }
-        let l = s.list("bk", "a/", Some("/"), None, None).await.unwrap();
+        let l = s.list("bk", ListOptions::prefix("a/").delimiter("/")).await.unwrap();
         let keys: Vec<_> = l.objects.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["a/1", "a/2"]);
         assert_eq!(l.prefixes, ["a/x/", "a/y/"]);
-        let p1 = s.list("bk", "a/", None, None, Some(2)).await.unwrap();
+        let p1 = s.list("bk", ListOptions::prefix("a/").max_keys(2)).await.unwrap();
         assert!(p1.truncated);
         let all = s.list_all("bk", "a/").await.unwrap();
         assert_eq!(all.len(), 5);

@@ -1,11 +1,12 @@
 //! Object storage: the [`Store`] trait the API is written against, and its implementations.
 //!
 //! Keys are HSDS schema-v2 keys inside a bucket (`home/u/f.h5/.domain.json`, `db/<8>-<8>/.group.json`,
-//! ...). Every read-modify-write goes through [`json::update_json`] (or its chunk counterpart), which uses
+//! ...). Every read-modify-write goes through [`cas::update_json`] (or its chunk counterpart), which uses
 //! the conditional operations here as a compare-and-swap on the object's ETag.
 
+pub mod cas;
 pub mod json;
-mod lww;
+mod last_writer_wins;
 mod memory;
 pub mod retry;
 #[cfg(feature = "aws")]
@@ -13,7 +14,7 @@ mod s3;
 #[cfg(feature = "aws")]
 mod s3_get;
 
-pub use lww::LastWriterWins;
+pub use last_writer_wins::LastWriterWins;
 pub use memory::MemoryStore;
 #[cfg(feature = "aws")]
 pub use s3::{S3Settings, S3Store};
@@ -55,6 +56,42 @@ pub struct ListEntry {
     pub etag: Option<ETag>,
     /// Last modification, float Unix seconds (0 when unknown).
     pub last_modified: f64,
+}
+
+/// What to list: the keys under `prefix`, in key order, after `start_after`, at most `max_keys`; with a
+/// `delimiter`, keys with it after the prefix are rolled up into common prefixes (S3 `ListObjectsV2`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListOptions<'a> {
+    /// Only keys starting with this.
+    pub prefix: &'a str,
+    /// Roll keys up to common prefixes at the first occurrence of this after `prefix` (usually `/`).
+    pub delimiter: Option<&'a str>,
+    /// Only keys (and common prefixes) after this one.
+    pub start_after: Option<&'a str>,
+    /// At most this many keys and prefixes together (the store's default, 1000, when `None`).
+    pub max_keys: Option<usize>,
+}
+
+impl<'a> ListOptions<'a> {
+    /// Every key under `prefix`, one default-sized page at a time.
+    pub fn prefix(prefix: &'a str) -> Self {
+        ListOptions { prefix, ..Default::default() }
+    }
+
+    /// Rolls keys up to common prefixes at `delimiter`.
+    pub fn delimiter(self, delimiter: &'a str) -> Self {
+        ListOptions { delimiter: Some(delimiter), ..self }
+    }
+
+    /// Starts after `key` (`None`: from the first key).
+    pub fn start_after(self, key: Option<&'a str>) -> Self {
+        ListOptions { start_after: key, ..self }
+    }
+
+    /// Returns at most `n` keys and prefixes.
+    pub fn max_keys(self, n: usize) -> Self {
+        ListOptions { max_keys: Some(n), ..self }
+    }
 }
 
 /// One page of a listing.
@@ -113,15 +150,8 @@ pub trait Store: Send + Sync + 'static {
     /// (including `Update` of a missing object).
     async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag>;
 
-    /// Lists keys under `prefix`, in key order, after `start_after`, at most `max_keys` (store default when None).
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing>;
+    /// Lists one page of the keys [`ListOptions`] selects, in key order.
+    async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing>;
 
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()>;
@@ -141,7 +171,7 @@ pub trait Store: Send + Sync + 'static {
         let mut out: Vec<ListEntry> = Vec::new();
         loop {
             let after = out.last().map(|e| e.key.clone());
-            let page = self.list(bucket, prefix, None, after.as_deref(), None).await?;
+            let page = self.list(bucket, ListOptions::prefix(prefix).start_after(after.as_deref())).await?;
             let n = page.objects.len();
             out.extend(page.objects);
             if !page.truncated || n == 0 {

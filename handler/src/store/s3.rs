@@ -21,7 +21,7 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 
 use super::s3_get::{LeanGet, Want};
-use super::{ETag, ListEntry, Listing, Object, PutMode, Store, StoreError, StoreResult};
+use super::{ETag, ListEntry, ListOptions, Listing, Object, PutMode, Store, StoreError, StoreResult};
 
 /// Attempts per S3 call (the first one included) before a throttle or server error reaches the API.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -207,14 +207,8 @@ impl S3Store {
         }
     }
 
-    async fn raw_list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing> {
+    async fn raw_list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+        let ListOptions { prefix, delimiter, start_after, max_keys } = opts;
         let mut req = self.client.list_objects_v2().bucket(bucket).prefix(prefix);
         if let Some(d) = delimiter {
             req = req.delimiter(d);
@@ -267,15 +261,8 @@ impl Store for S3Store {
         bounded("PUT", key, self.raw_put(bucket, key, body, mode)).await
     }
 
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing> {
-        bounded("LIST", prefix, self.raw_list(bucket, prefix, delimiter, start_after, max_keys)).await
+    async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+        bounded("LIST", opts.prefix, self.raw_list(bucket, opts)).await
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {

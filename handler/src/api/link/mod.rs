@@ -1,129 +1,35 @@
 //! Links: `/groups/{id}/links` and `/groups/{id}/links/{title}`.
 //!
-//! Links live in the `links` dict of the group JSON, keyed by title. HSDS 1.0.2 stores
-//! `{"class","id","created"}` (hard), `{"class","h5path","created"}` (soft) and
-//! `{"class","h5path","file","created"}` (external; older HSDS wrote `h5domain`, which is read too).
-//! Responses name an external link's file `file`, as HSDS 1.0.2 does (h5pyd 1.0 reads that key).
+//! Links live in the `links` dict of the group JSON, keyed by title; their stored form is in [`stored`].
 //! Every change is a compare-and-swap on the group JSON, validated completely before anything is written.
+
+pub mod stored;
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::object::{
-    checked_link, client_created, crawl_groups, glob_match, hard_target, limit_param, link_change, links_mut, page,
-    run_all, validate_title, LinkChange,
+use self::stored::{
+    hard_target, link_change, link_file, link_out, links_mut, normalize_link, stored_class, LinkChange,
 };
+use super::concurrency::run_all;
+use super::graph::crawl_groups;
+use super::paging::{limit_param, page};
 use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::error::{ApiError, ApiResult};
+use crate::model::glob::Glob;
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
-use crate::service::now;
-use crate::store::json::{update_json, Change};
+use crate::store::cas::{update_json, Change};
 
-/// The class of a link body, as h5json's `getLinkClass` decides it: `id` → hard, `h5path` with
-/// `h5domain`/`file` → external, `h5path` alone → soft; an explicit `class` must agree.
-fn link_class(body: &Map<String, Value>) -> ApiResult<&'static str> {
-    let given = body.get("class").and_then(Value::as_str);
-    let has = |k: &str| body.get(k).is_some_and(|v| !v.is_null() && v != "");
-    let class = if body.contains_key("id") {
-        if has("h5path") {
-            return Err(ApiError::bad_request("a link can't have both id and h5path"));
-        }
-        "H5L_TYPE_HARD"
-    } else if has("h5path") {
-        if has("h5domain") || has("file") {
-            "H5L_TYPE_EXTERNAL"
-        } else {
-            "H5L_TYPE_SOFT"
-        }
-    } else {
-        return Err(ApiError::bad_request("a link needs an id (hard link) or an h5path (soft or external link)"));
-    };
-    match given {
-        Some(c) if c != class => {
-            Err(ApiError::bad_request(format!("link class {c} does not match its keys ({class})")))
-        }
-        _ => Ok(class),
+/// Normalises and checks a link body for group `dom` (hard-link targets must be in the domain).
+pub fn checked_link(ctx: &Ctx<'_>, dom: &DomainDoc, title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
+    let link = normalize_link(title, body, ts)?;
+    if let Some(t) = hard_target(&link) {
+        ctx.check_member(dom, &t)?;
     }
-}
-
-/// Turns a client link body into the stored form (HSDS `getRequestLink`); `created` is the client's
-/// when recent enough, else `ts`. 400 for a bad title, class, id or path.
-pub fn normalize_link(title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
-    validate_title(title)?;
-    let body =
-        body.as_object().ok_or_else(|| ApiError::bad_request(format!("link {title}: expected a JSON object")))?;
-    let class = link_class(body)?;
-    let string = |k: &str| -> ApiResult<String> {
-        match body.get(k) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            _ => Err(ApiError::bad_request(format!("link {title}: {k} must be a non-empty string"))),
-        }
-    };
-    let mut m = Map::new();
-    m.insert("class".into(), json!(class));
-    match class {
-        "H5L_TYPE_HARD" => {
-            let id = string("id")?;
-            let id = ObjId::parse(&id).map_err(|e| ApiError::bad_request(format!("link {title}: {e}")))?;
-            m.insert("id".into(), json!(id.to_string()));
-        }
-        "H5L_TYPE_SOFT" => {
-            m.insert("h5path".into(), json!(string("h5path")?));
-        }
-        _ => {
-            m.insert("h5path".into(), json!(string("h5path")?));
-            let file =
-                if body.get("file").is_some_and(|v| !v.is_null()) { string("file")? } else { string("h5domain")? };
-            m.insert("file".into(), json!(file));
-        }
-    }
-    m.insert("created".into(), json!(client_created(body.get("created"), ts)));
-    Ok(Value::Object(m))
-}
-
-/// The external file of a stored link (`file`, or `h5domain` as older HSDS wrote it).
-fn link_file(link: &Value) -> Option<&str> {
-    link.get("file").or_else(|| link.get("h5domain")).and_then(Value::as_str)
-}
-
-/// The class of a stored link.
-fn stored_class(link: &Value) -> &str {
-    link.get("class").and_then(Value::as_str).unwrap_or(if link.get("id").is_some() {
-        "H5L_TYPE_HARD"
-    } else if link_file(link).is_some() {
-        "H5L_TYPE_EXTERNAL"
-    } else {
-        "H5L_TYPE_SOFT"
-    })
-}
-
-/// True when two links point at the same thing (h5json `isEqualLink`; `created` is ignored).
-pub fn same_link(a: &Value, b: &Value) -> bool {
-    let class = stored_class(a);
-    class == stored_class(b)
-        && match class {
-            "H5L_TYPE_HARD" => a.get("id") == b.get("id"),
-            "H5L_TYPE_SOFT" => a.get("h5path") == b.get("h5path"),
-            _ => a.get("h5path") == b.get("h5path") && link_file(a) == link_file(b),
-        }
-}
-
-/// A stored link as responses show it: external links name their file as `file`, as HSDS 1.0.2 answers
-/// (also for links stored by older HSDS with `h5domain`).
-pub fn link_out(link: &Value) -> Value {
-    let mut out = link.clone();
-    if stored_class(link) == "H5L_TYPE_EXTERNAL" {
-        if let Some(f) = link_file(link).map(str::to_string) {
-            if let Some(m) = out.as_object_mut() {
-                m.remove("h5domain");
-            }
-            out["file"] = json!(f);
-        }
-    }
-    out
+    Ok(link)
 }
 
 /// A link list item: the stored link plus `title` (POST responses and `follow_links` lists).
@@ -167,7 +73,10 @@ fn sorted_links(group: &Value, create_order: bool) -> Vec<(String, Value)> {
 /// Applies `pattern`, `Marker` and `Limit` to a sorted link list.
 fn filter_links(ctx: &Ctx<'_>, links: Vec<(String, Value)>) -> ApiResult<Vec<(String, Value)>> {
     let links: Vec<(String, Value)> = match ctx.req.get_param("pattern").filter(|p| !p.is_empty()) {
-        Some(p) => links.into_iter().filter(|(t, _)| glob_match(p, t)).collect(),
+        Some(p) => {
+            let glob = Glob::new(p);
+            links.into_iter().filter(|(t, _)| glob.matches(t)).collect()
+        }
         None => links,
     };
     Ok(page(links, ctx.req.get_param("Marker"), limit_param(ctx)?, |(t, _)| t.as_str()))
@@ -303,7 +212,7 @@ async fn put_group_links(
             }
         }
         if changed {
-            g["lastModified"] = json!(now());
+            g["lastModified"] = json!(ctx.now);
             Ok(Change::Write(true))
         } else {
             Ok(Change::Keep(false))
@@ -324,7 +233,7 @@ fn parse_links(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value, ts: f64) -> ApiResult<
 pub async fn put_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, _) = group_for(ctx, id, Action::Create).await?;
     let body = ctx.body_object()?;
-    let ts = now();
+    let ts = ctx.now;
     let replace = ctx.req.flag("replace");
     let per_group: Vec<(ObjId, BTreeMap<String, Value>)> = match body.get("grp_ids") {
         None => {
@@ -400,7 +309,7 @@ async fn remove_links(ctx: &Ctx<'_>, gid: &ObjId, titles: &[String]) -> ApiResul
         if links.len() == before {
             return Ok(Change::Keep(()));
         }
-        g["lastModified"] = json!(now());
+        g["lastModified"] = json!(ctx.now);
         Ok(Change::Write(()))
     })
     .await
@@ -446,7 +355,7 @@ pub async fn get_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Respo
 pub async fn put_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Response> {
     let (dom, _) = group_for(ctx, id, Action::Create).await?;
     let body = ctx.body_json()?;
-    let link = checked_link(ctx, &dom, title, &body, now())?;
+    let link = checked_link(ctx, &dom, title, &body, ctx.now)?;
     let links = BTreeMap::from([(title.to_string(), link)]);
     let changed = put_group_links(ctx, id, &links, ctx.req.flag("replace")).await?;
     Ok(Response::json(if changed { 201 } else { 200 }, &json!({"hrefs": []})))
@@ -457,36 +366,4 @@ pub async fn delete_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Re
     group_for(ctx, id, Action::Delete).await?;
     remove_links(ctx, id, &[title.to_string()]).await?;
     Ok(Response::json(200, &json!({})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_classes_and_storage_form() {
-        let root = ObjId::new_root();
-        let h = normalize_link("a", &json!({"id": root.to_string()}), 5.0).unwrap();
-        assert_eq!(h, json!({"class": "H5L_TYPE_HARD", "id": root.to_string(), "created": 5.0}));
-        let s = normalize_link("s", &json!({"h5path": "/x"}), 5.0).unwrap();
-        assert_eq!(s, json!({"class": "H5L_TYPE_SOFT", "h5path": "/x", "created": 5.0}));
-        let e = normalize_link("e", &json!({"h5path": "/x", "h5domain": "/d.h5"}), 5.0).unwrap();
-        assert_eq!(e, json!({"class": "H5L_TYPE_EXTERNAL", "h5path": "/x", "file": "/d.h5", "created": 5.0}));
-        assert!(normalize_link("a/b", &json!({"h5path": "/x"}), 5.0).is_err());
-        assert!(normalize_link("a", &json!({"id": "nope"}), 5.0).is_err());
-        assert!(normalize_link("a", &json!({"class": "H5L_TYPE_SOFT", "id": root.to_string()}), 5.0).is_err());
-        assert!(normalize_link("a", &json!({}), 5.0).is_err());
-        assert!(normalize_link("a", &json!([1]), 5.0).is_err());
-    }
-
-    #[test]
-    fn equality_ignores_created_and_reads_old_h5domain() {
-        let a = json!({"class": "H5L_TYPE_EXTERNAL", "h5path": "/x", "h5domain": "/d", "created": 1.0});
-        let b = json!({"class": "H5L_TYPE_EXTERNAL", "h5path": "/x", "file": "/d", "created": 2.0});
-        assert!(same_link(&a, &b));
-        assert!(!same_link(&a, &json!({"class": "H5L_TYPE_SOFT", "h5path": "/x"})));
-        let out = link_out(&a);
-        assert_eq!(out["file"], "/d");
-        assert!(out.get("h5domain").is_none(), "HSDS 1.0.2 answers with `file` only");
-    }
 }

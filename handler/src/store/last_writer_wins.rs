@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ETag, Listing, Object, PutMode, Store, StoreResult};
+use super::{ETag, ListOptions, Listing, Object, PutMode, Store, StoreResult};
 
 /// Wraps a store so that `Create` and `Update` puts become unconditional overwrites.
 pub struct LastWriterWins<S>(pub S);
@@ -23,15 +23,8 @@ impl<S: Store> Store for LastWriterWins<S> {
     async fn put(&self, bucket: &str, key: &str, body: Bytes, _mode: PutMode) -> StoreResult<ETag> {
         self.0.put(bucket, key, body, PutMode::Overwrite).await
     }
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        start_after: Option<&str>,
-        max_keys: Option<usize>,
-    ) -> StoreResult<Listing> {
-        self.0.list(bucket, prefix, delimiter, start_after, max_keys).await
+    async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+        self.0.list(bucket, opts).await
     }
     async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
         self.0.delete(bucket, key).await
