@@ -32,7 +32,9 @@ pub enum ChunkError {
     #[error("{0}")]
     Internal(String),
     /// A write failed, and taking back the chunks it had already written failed too.
-    #[error("{failure} — and taking back the chunks already written failed too ({undo}): some of the write may remain")]
+    #[error(
+        "{failure} — and taking back the chunks already written failed too ({undo}): some of the write may remain"
+    )]
     UndoFailed {
         /// Why the write failed.
         failure: Box<ChunkError>,

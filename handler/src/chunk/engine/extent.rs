@@ -28,7 +28,12 @@ pub fn chunk_index_of_key(key: &str) -> Option<Vec<u64>> {
 ///
 /// # Errors
 /// Store and codec failures.
-pub async fn trim_to_extent(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, new_extent: &[u64]) -> ChunkResult<()> {
+pub async fn trim_to_extent(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    new_extent: &[u64],
+) -> ChunkResult<()> {
     for entry in list_chunks(store, bucket, &ds.id).await? {
         let Some(index) = chunk_index_of_key(&entry.key) else { continue };
         if index.len() == ds.grid.chunk_dims.len() {
@@ -39,7 +44,12 @@ pub async fn trim_to_extent(store: &dyn Store, bucket: &str, ds: &ChunkedDataset
 }
 
 /// Deletes one chunk object (and its cache entry).
-pub(super) async fn delete_chunk(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, index: &[u64]) -> ChunkResult<()> {
+pub(super) async fn delete_chunk(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    index: &[u64],
+) -> ChunkResult<()> {
     let key = ds.chunk_key(index);
     match store.delete(bucket, &key).await {
         Ok(()) | Err(StoreError::NotFound(_)) => {}

@@ -150,20 +150,27 @@ impl ChunkedDataset {
     ) -> ChunkResult<Option<Bytes>> {
         match &self.grid.source {
             ChunkSource::Hsds => self.fetch_hsds(store, bucket, index, need).await,
-            ChunkSource::ChunkedRef { file_uri, chunks } => self.fetch_chunked_ref(store, file_uri, chunks, index).await,
-            ChunkSource::ContiguousRef { file_uri, offset, size } => self
-                .fetch_contiguous(store, file_uri, *offset, *size, index)
-                .await
-                .map(|c| Some(Bytes::from(c))),
-            ChunkSource::ChunkedRefIndirect { .. } => Err(ChunkError::Internal(
-                "H5D_CHUNKED_REF_INDIRECT chunks are located through the chunk table".into(),
-            )),
+            ChunkSource::ChunkedRef { file_uri, chunks } => {
+                self.fetch_chunked_ref(store, file_uri, chunks, index).await
+            }
+            ChunkSource::ContiguousRef { file_uri, offset, size } => {
+                self.fetch_contiguous(store, file_uri, *offset, *size, index).await.map(|c| Some(Bytes::from(c)))
+            }
+            ChunkSource::ChunkedRefIndirect { .. } => {
+                Err(ChunkError::Internal("H5D_CHUNKED_REF_INDIRECT chunks are located through the chunk table".into()))
+            }
         }
     }
 
     /// [`ChunkedDataset::fetch_prefix`] of an HSDS chunk object: its prefix alone when that share is small
     /// enough, else the whole chunk (through the cache).
-    async fn fetch_hsds(&self, store: &dyn Store, bucket: &str, index: &[u64], need: usize) -> ChunkResult<Option<Bytes>> {
+    async fn fetch_hsds(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        index: &[u64],
+        need: usize,
+    ) -> ChunkResult<Option<Bytes>> {
         let share = if self.live_cache().is_some() { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
         let partial =
             (!self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share)).then_some(need);

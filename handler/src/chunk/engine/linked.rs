@@ -118,7 +118,6 @@ impl ChunkedDataset {
     }
 }
 
-
 /// Copies a decoded hyperchunk (`hyper` dims, C order) into `chunk` (`chunk_dims`) at hyperchunk position `pos`.
 fn place_hyperchunk(chunk: &mut [u8], chunk_dims: &[u64], hyper: &[u64], pos: &[u64], data: &[u8], is: usize) {
     let rank = chunk_dims.len();

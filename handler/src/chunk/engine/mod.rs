@@ -120,6 +120,7 @@ impl ChunkedDataset {
         split_elements(&self.dtype, chunk, self.grid.chunk_elements() as usize)
             .map_err(|e| ChunkError::Corrupt(format!("stored chunk of dataset {} is corrupt: {e}", self.id)))
     }
+}
 
 /// The fill element of a dataset of `dtype`: `fill` for fixed-size types, HSDS's uninitialised element
 /// (zeros, `00000000` for vlen parts) for variable-length ones.

@@ -137,7 +137,8 @@ async fn slices_at_the_start_of_gzip_chunks_decode_only_that_far_and_read_right(
     let plane = read(&store, "b", &ds, &Selection::parse("[4,:,:]", &[8, 10, 10]).unwrap()).await.unwrap();
     assert_eq!(plane, ints(&data[400..500]));
     let stored = store.get("b", &ds.chunk_key(&[1, 0, 0])).await.unwrap().body;
-    let part = partial_decode::decode_prefix(&ds.pipeline, &stored, ds.chunk_bytes(), 400).expect("zlib frame").unwrap();
+    let part =
+        partial_decode::decode_prefix(&ds.pipeline, &stored, ds.chunk_bytes(), 400).expect("zlib frame").unwrap();
     assert_eq!(part.len(), 400);
     let corner = read(&store, "b", &ds, &Selection::parse("[0:8:4,0:2,9]", &[8, 10, 10]).unwrap()).await.unwrap();
     assert_eq!(corner, ints(&[9, 19, 409, 419]));
@@ -164,10 +165,7 @@ async fn a_slice_at_the_start_of_big_gzip_chunks_fetches_only_their_first_bytes(
     let plane = read(&store, "b", &ds, &Selection::parse("[250,:,:]", &[500, 50, 50]).unwrap()).await.unwrap();
     assert_eq!(plane, ints(&data[250 * 2500..251 * 2500]));
     let fetched = (store.bytes_served() - before) as usize;
-    assert!(
-        fetched < stored_bytes / 4,
-        "a 10 KB plane fetched {fetched} bytes of a {stored_bytes}-byte chunk object"
-    );
+    assert!(fetched < stored_bytes / 4, "a 10 KB plane fetched {fetched} bytes of a {stored_bytes}-byte chunk object");
     // A plane 60 % of the way into a chunk: its prefix, not the whole object.
     let before = store.bytes_served();
     let plane = read(&store, "b", &ds, &Selection::parse("[400,:,:]", &[500, 50, 50]).unwrap()).await.unwrap();
