@@ -1,11 +1,12 @@
 //! The API error type: every failure a request can meet ends here, as a status code and a message.
 //!
-//! Lower layers have their own error enums (`StoreError`, `ModelError`, ...); the `From` impls in this
+//! Lower layers have their own error enums (`StoreError`, `ModelError`, `ChunkError`, ...); the `From` impls in this
 //! file are the one place where they are mapped to HTTP status codes.
 
 use serde_json::json;
 
 use crate::chunk::codec::CodecError;
+use crate::chunk::ChunkError;
 use crate::model::ModelError;
 use crate::request::Response;
 use crate::store::StoreError;
@@ -125,6 +126,28 @@ impl From<CodecError> for ApiError {
             CodecError::TooLarge { .. } | CodecError::Encode(_) => {
                 ApiError::internal(format!("chunk cannot be compressed: {e}"))
             }
+        }
+    }
+}
+
+/// The chunk engine's errors by kind; store, model and codec errors inside it map as they do alone.
+impl From<ChunkError> for ApiError {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::TooLarge(msg) => ApiError::too_large(msg),
+            ChunkError::Invalid(msg) => ApiError::bad_request(msg),
+            ChunkError::Unsupported(msg) => ApiError::new(501, msg),
+            ChunkError::Gone(msg) => ApiError::gone(msg),
+            ChunkError::Conflict(msg) => ApiError::conflict(msg),
+            ChunkError::Corrupt(msg) | ChunkError::Internal(msg) => ApiError::internal(msg),
+            ChunkError::UndoFailed { failure, undo } => ApiError::internal(format!(
+                "{} — and taking back the chunks already written failed too ({}): some of the write may remain",
+                ApiError::from(*failure).message,
+                ApiError::from(*undo).message
+            )),
+            ChunkError::Store(e) => e.into(),
+            ChunkError::Model(e) => e.into(),
+            ChunkError::Codec(e) => e.into(),
         }
     }
 }

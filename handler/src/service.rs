@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Users;
-use crate::chunk::cache::ChunkCache;
+use crate::chunk::cache::WarmCache;
 use crate::config::Config;
 #[cfg(feature = "aws")]
 use crate::config::WriteMode;
@@ -24,10 +24,10 @@ pub struct Service {
     /// Process start, float Unix seconds (reported by `/about`).
     pub start_time: f64,
     /// Decoded chunks kept across invocations (validated by ETag on every use), sized from the function memory.
-    pub chunk_cache: Arc<ChunkCache>,
+    pub chunk_cache: Arc<WarmCache>,
     /// Raw JSON of domains and objects kept across invocations, validated by ETag on every use
     /// (`Ctx::get_json_cached`): a warm metadata read is a conditional GET answered "not modified".
-    pub meta_cache: Arc<ChunkCache>,
+    pub meta_cache: Arc<WarmCache>,
 }
 
 /// Why a [`Service`] could not be built: a users file that cannot be read or parsed.
@@ -91,8 +91,8 @@ impl Service {
             config,
             users,
             start_time: now(),
-            chunk_cache: Arc::new(ChunkCache::from_env()),
-            meta_cache: Arc::new(ChunkCache::new(META_CACHE_BYTES)),
+            chunk_cache: Arc::new(WarmCache::from_env()),
+            meta_cache: Arc::new(WarmCache::new(META_CACHE_BYTES)),
         })
     }
 

@@ -347,12 +347,12 @@ async fn read_response(
 /// dataset of the same domain (400 otherwise, 404 when it is gone).
 async fn read_selection(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Vec<u8>> {
     let ChunkSource::ChunkedRefIndirect { chunk_table, .. } = &ds.chunks.grid.source else {
-        return engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await;
+        return Ok(engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?);
     };
     let table_id = ObjId::parse_kind(chunk_table, ObjKind::Dataset)
         .map_err(|e| ApiError::bad_request(format!("dataset {}: invalid chunk_table in its layout: {e}", ds.id)))?;
     let table = load_dataset(ctx, dom, &table_id).await?;
-    engine::read_indirect(ctx.store(), &ctx.bucket, &ds.chunks, &table.chunks, sel).await
+    Ok(engine::read_indirect(ctx.store(), &ctx.bucket, &ds.chunks, &table.chunks, sel).await?)
 }
 
 /// JSON options of a read request (`ignore_nan`).

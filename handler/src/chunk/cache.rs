@@ -1,9 +1,11 @@
-//! A process-wide cache of decoded chunks, kept across invocations of a warm Lambda instance.
+//! A process-wide cache of stored objects' bytes, kept across invocations of a warm Lambda instance: the
+//! service keeps one for decoded chunks (used by the engine) and one for metadata JSON (used by the API
+//! context).
 //!
-//! Entries are keyed by (bucket, key) and hold the chunk's decoded bytes with the ETag they were decoded
-//! from. The engine never trusts an entry blindly: every read asks the store `get_if_none_match(etag)`,
-//! and only a "not modified" answer reuses the entry, so the cache saves the transfer and the decoding,
-//! never correctness. The cache is bounded in bytes, evicting least recently used entries; writes put the
+//! Entries are keyed by (bucket, key) and hold the object's bytes (a chunk's decoded bytes, say) with the
+//! ETag they came from. No user trusts an entry blindly: every read asks the store
+//! `get_if_none_match(etag)`, and only a "not modified" answer reuses the entry, so the cache saves the
+//! transfer and the decoding, never correctness. The cache is bounded in bytes, evicting least recently used entries; writes put the
 //! chunk they wrote (with its new ETag) and drop entries that lost a race.
 
 use std::collections::{BTreeMap, HashMap};
@@ -54,17 +56,18 @@ pub struct CacheStats {
     pub bytes: usize,
 }
 
-/// A byte-bounded LRU of decoded chunks, validated by ETag (see the module docs).
+/// A byte-bounded LRU of objects' bytes (decoded chunks, metadata JSON), validated by ETag by its users
+/// (see the module docs).
 #[derive(Debug)]
-pub struct ChunkCache {
+pub struct WarmCache {
     capacity: usize,
     state: Mutex<State>,
 }
 
-impl ChunkCache {
+impl WarmCache {
     /// A cache holding at most `capacity` bytes of chunk data (0 disables it).
     pub fn new(capacity: usize) -> Self {
-        ChunkCache { capacity, state: Mutex::new(State::default()) }
+        WarmCache { capacity, state: Mutex::new(State::default()) }
     }
 
     /// A cache of `HSLAMBDA_CHUNK_CACHE_MB` megabytes when set (0 turns it off, e.g. to measure cold reads),
@@ -158,7 +161,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used_within_the_byte_bound() {
-        let c = ChunkCache::new(10);
+        let c = WarmCache::new(10);
         c.put("b", "k1", "e1".into(), Bytes::from(vec![1; 4]));
         c.put("b", "k2", "e2".into(), Bytes::from(vec![2; 4]));
         assert!(c.get("b", "k1").is_some()); // k1 is now the most recent
@@ -172,7 +175,7 @@ mod tests {
         assert!(c.get("b", "big").is_none());
         c.remove("b", "k1");
         assert_eq!(c.stats(), CacheStats { entries: 1, bytes: 4 });
-        let off = ChunkCache::new(0);
+        let off = WarmCache::new(0);
         off.put("b", "k", "e".into(), Bytes::new());
         assert!(off.get("b", "k").is_none());
     }
