@@ -48,7 +48,7 @@ fn per_codec(c: &mut Criterion) {
                 eprintln!("{mib} MiB {id}: ratio {:.2}", raw.len() as f64 / stored.len() as f64);
                 group.bench_function(BenchmarkId::new("encode", &id), |b| b.iter(|| p.encode(black_box(&raw))));
                 group.bench_function(BenchmarkId::new("decode", &id), |b| {
-                    b.iter(|| p.decode(black_box(&stored), raw.len()).unwrap())
+                    b.iter(|| p.decode(black_box(&stored), raw.len()).unwrap());
                 });
             }
         }
@@ -77,8 +77,8 @@ fn parallel_gzip_block(c: &mut Criterion) {
                             }
                         });
                     }
-                })
-            })
+                });
+            });
         });
     }
     group.finish();
@@ -97,10 +97,10 @@ fn zlib_reader_vs_c_blosc(c: &mut Criterion) {
         assert_eq!(reference_blosc_decode(&stored, raw.len()).unwrap(), p.decode(&stored, raw.len()).unwrap());
         group.throughput(Throughput::Bytes(raw.len() as u64));
         group.bench_function(BenchmarkId::new("ours", id), |b| {
-            b.iter(|| p.decode(black_box(&stored), raw.len()).unwrap())
+            b.iter(|| p.decode(black_box(&stored), raw.len()).unwrap());
         });
         group.bench_function(BenchmarkId::new("c_blosc", id), |b| {
-            b.iter(|| reference_blosc_decode(black_box(&stored), raw.len()).unwrap())
+            b.iter(|| reference_blosc_decode(black_box(&stored), raw.len()).unwrap());
         });
     }
     group.finish();

@@ -51,7 +51,7 @@ fn selection_assembly(c: &mut Criterion) {
                     });
                 }
                 black_box(out)
-            })
+            });
         });
     }
     g.finish();
@@ -75,14 +75,14 @@ fn engine_read(c: &mut Criterion) {
             let out = rt.block_on(engine::read(&store, "b", &ds, &all)).unwrap();
             assert_eq!(out.len(), data.len());
             black_box(out)
-        })
+        });
     });
     // The codec alone, one chunk on one thread: 64 x this is the serial decode cost of the read above.
     let stored = rt.block_on(store.get("b", &ds.chunk_key(&[0, 0, 0]))).unwrap().body;
     let chunk_len = ds.chunk_bytes();
     g.throughput(Throughput::Bytes(chunk_len as u64));
     g.bench_function("decode_one_625KB_chunk", |b| {
-        b.iter(|| black_box(ds.pipeline.decode(black_box(&stored), chunk_len).unwrap()))
+        b.iter(|| black_box(ds.pipeline.decode(black_box(&stored), chunk_len).unwrap()));
     });
     g.finish();
 }

@@ -8,7 +8,7 @@ use lambda_emulator::sandbox::locate_bootstrap;
 
 /// Options of `hslambda load`.
 #[derive(Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// The function's concurrency limit.
     #[arg(long, default_value_t = 10)]
     concurrency: usize,
@@ -30,7 +30,7 @@ pub struct LoadArgs {
 }
 
 /// Runs `hslambda load`; fails on leaked processes or descriptors, RSS growth or missing throttling.
-pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
+pub(crate) async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let concurrency = args.concurrency.max(1);
     let opts = LoadOptions {
         concurrency,

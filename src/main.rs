@@ -28,6 +28,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run: boxing the big variants buys nothing
 enum Command {
     /// Start the local stack: S3 on a directory, the Lambda service running `bootstrap`, an HTTP front door.
     Up(UpArgs),

@@ -7,7 +7,7 @@ use lambda_emulator::sandbox::locate_bootstrap;
 
 /// How the function performs read-modify-writes.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum WriteMode {
+pub(crate) enum WriteMode {
     /// Compare-and-swap on ETags (hslambda's default): no lost updates.
     Cas,
     /// Unconditional writes, as HSDS on Lambda: concurrent writers lose updates.
@@ -16,7 +16,7 @@ pub enum WriteMode {
 
 /// Options of `hslambda race`.
 #[derive(Args)]
-pub struct RaceArgs {
+pub(crate) struct RaceArgs {
     /// Race against this running stack (front-door URL) instead of a private one.
     #[arg(long)]
     endpoint: Option<String>,
@@ -96,7 +96,7 @@ fn print(label: &str, reports: &[RaceReport], json: bool) {
 }
 
 /// Runs `hslambda race`; fails (non-zero exit) when a compare-and-swap run lost an acknowledged update.
-pub async fn race(args: RaceArgs) -> anyhow::Result<()> {
+pub(crate) async fn race(args: RaceArgs) -> anyhow::Result<()> {
     let scenarios = if args.scenarios.is_empty() { Scenario::ALL.to_vec() } else { args.scenarios.clone() };
     let lost = |r: &[RaceReport]| r.iter().map(RaceReport::violations).sum::<usize>();
     if let Some(endpoint) = &args.endpoint {

@@ -9,7 +9,7 @@ use lambda_emulator::sandbox::locate_bootstrap;
 
 /// Options of `hslambda soak`.
 #[derive(Args)]
-pub struct SoakArgs {
+pub(crate) struct SoakArgs {
     /// Concurrent clients (also the function's concurrency).
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -38,7 +38,7 @@ pub struct SoakArgs {
 }
 
 /// Runs `hslambda soak`; fails (non-zero exit) on a lost write, a bad read or an unclean answer.
-pub async fn soak(args: SoakArgs) -> anyhow::Result<()> {
+pub(crate) async fn soak(args: SoakArgs) -> anyhow::Result<()> {
     let opts = SoakOptions {
         clients: args.clients.max(1),
         duration: Duration::from_secs(args.seconds),

@@ -82,6 +82,8 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
 
+    // SAFETY: kill(2) of our own unreaped child; takes no pointers.
+    #[allow(unsafe_code)]
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

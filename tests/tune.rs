@@ -126,7 +126,7 @@ struct Up(std::process::Child);
 impl Up {
     fn start(data: &Path, users: &Path) -> (Up, String) {
         let port = free_port();
-        let child = hslambda()
+        let up = Up(hslambda()
             .args(["up", "--port", &port.to_string(), "--s3-port", &free_port().to_string()])
             .arg("--data-dir")
             .arg(data)
@@ -135,11 +135,11 @@ impl Up {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap();
+            .unwrap());
         let endpoint = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (Up(child), endpoint);
+                return (up, endpoint);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

@@ -401,7 +401,7 @@ pub async fn run_scenario(opts: &RaceOptions, scenario: Scenario) -> anyhow::Res
                         s if scenario.expected_refusals().contains(&s) => refused += 1,
                         s => {
                             *errors.entry(s).or_default() += 1;
-                            other += 1
+                            other += 1;
                         }
                     }
                 }

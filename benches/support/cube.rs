@@ -12,11 +12,11 @@ use hsds_handler::store::Store;
 use serde_json::json;
 
 /// Chunk shape of the cube (selbench.py's default).
-pub const CHUNKS: [u64; 3] = [250, 25, 25];
+pub(crate) const CHUNKS: [u64; 3] = [250, 25, 25];
 
 /// A random walk along the first axis per (y, x) cell (the step is a centred sum of 4 uniforms: close enough
 /// to a normal for compressibility), float32 little-endian, C order.
-pub fn random_walk(shape: [usize; 3]) -> Vec<u8> {
+pub(crate) fn random_walk(shape: [usize; 3]) -> Vec<u8> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let plane = shape[1] * shape[2];
     let mut cells = vec![0f32; plane];
@@ -38,7 +38,7 @@ pub fn random_walk(shape: [usize; 3]) -> Vec<u8> {
 }
 
 /// A float32 dataset of `extent` with gzip level 5 (deflate filter), [`CHUNKS`] chunks, fill 0.
-pub fn gzip_dataset(extent: &[u64]) -> ChunkedDataset {
+pub(crate) fn gzip_dataset(extent: &[u64]) -> ChunkedDataset {
     let filters = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "name": "deflate", "level": 5}]);
     ChunkedDataset {
         id: ObjId::parse("d-f9aaa28e-d42e10e5-0123-456789-abcdef").unwrap(),
@@ -54,7 +54,7 @@ pub fn gzip_dataset(extent: &[u64]) -> ChunkedDataset {
 }
 
 /// Stores the dataset's JSON (id and shape): value writes re-read it to confirm the dataset still exists.
-pub async fn store_dataset_json(store: &dyn Store, bucket: &str, ds: &ChunkedDataset) {
+pub(crate) async fn store_dataset_json(store: &dyn Store, bucket: &str, ds: &ChunkedDataset) {
     let doc = json!({"id": ds.id.to_string(), "shape": {"class": "H5S_SIMPLE", "dims": ds.extent}});
     hsds_handler::store::json::put_json(store, bucket, &ds.id.s3_key(), &doc).await.unwrap();
 }

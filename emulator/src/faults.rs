@@ -64,7 +64,7 @@ impl FaultRule {
                     rule.latency_ms = v
                         .trim_end_matches("ms")
                         .parse()
-                        .map_err(|_| format!("fault latency {v:?} is not a number of milliseconds"))?
+                        .map_err(|_| format!("fault latency {v:?} is not a number of milliseconds"))?;
                 }
                 "latency_rate" => rule.latency_rate = fraction("latency_rate", v)?,
                 "rate" | "error_rate" => rule.error_rate = fraction("rate", v)?,

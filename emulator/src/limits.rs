@@ -17,16 +17,27 @@ pub enum MemoryLimit {
     /// Kernel-enforced through a cgroup v2 `memory.max`.
     Cgroup,
     /// Enforced by polling `/proc/<pid>/status` VmRSS and killing the process above the limit.
-    RssPolling { why_not_cgroup: String },
+    RssPolling {
+        /// Why no cgroup could be used (shown in the banner).
+        why_not_cgroup: String,
+    },
 }
 
 /// How the function's CPU share is shaped.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CpuLimit {
     /// `cpu.max` in the instance's cgroup.
-    Cgroup { quota_us: u64, period_us: u64 },
+    Cgroup {
+        /// CPU time the instance may use per period, in microseconds.
+        quota_us: u64,
+        /// The CFS period, in microseconds.
+        period_us: u64,
+    },
     /// Not shaped: the function runs at host speed.
-    NotApplied { why: String },
+    NotApplied {
+        /// Why the CPU is not shaped (shown in the banner).
+        why: String,
+    },
 }
 
 /// The limits plan for one stack.
@@ -157,7 +168,7 @@ impl Limits {
         let result = (|| -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
             std::fs::write(dir.join("memory.max"), format!("{}", u64::from(self.memory_mb) * 1024 * 1024))?;
-            std::fs::write(dir.join("memory.swap.max"), "0").or_else(|_| Ok::<(), std::io::Error>(()))?;
+            std::fs::write(dir.join("memory.swap.max"), "0").or(Ok::<(), std::io::Error>(()))?;
             if let CpuLimit::Cgroup { quota_us, period_us } = &self.cpu {
                 std::fs::write(dir.join("cpu.max"), format!("{quota_us} {period_us}"))?;
             }

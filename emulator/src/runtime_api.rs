@@ -45,7 +45,12 @@ pub enum Outcome {
     /// `POST /response`: the payload.
     Response(Bytes),
     /// `POST /error`: the error document and its `Lambda-Runtime-Function-Error-Type`.
-    Error { error_type: Option<String>, body: Bytes },
+    Error {
+        /// The `Lambda-Runtime-Function-Error-Type` header, when the function sent one.
+        error_type: Option<String>,
+        /// The error document as posted.
+        body: Bytes,
+    },
 }
 
 /// A `POST /runtime/init/error` report.

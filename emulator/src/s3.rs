@@ -203,7 +203,7 @@ impl LocalS3 {
             return Some(format!("{}/...", key.trim_end_matches('/')));
         }
         let bucket_root = self.root.join(bucket);
-        let mut p = path.clone();
+        let mut p = path;
         while p.pop() && p.starts_with(&bucket_root) && p != bucket_root {
             if p.is_file() {
                 return p.strip_prefix(&bucket_root).ok().map(|k| k.display().to_string());

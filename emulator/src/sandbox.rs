@@ -201,10 +201,8 @@ impl Instance {
 
     fn kill(&self) {
         if self.alive() {
-            // SAFETY: plain kill(2) on our own child, which has not been reaped (exit not yet observed).
-            unsafe {
-                libc::kill(self.pid as i32, libc::SIGKILL);
-            }
+            // Our own child, not yet reaped (exit not yet observed).
+            sigkill(self.pid);
         }
     }
 
@@ -380,10 +378,8 @@ impl Sandbox {
         self.slots.close();
         self.idle.lock().unwrap().clear();
         for (_, pid) in self.live.lock().unwrap().drain() {
-            // SAFETY: kill(2) of a child we spawned; at worst the process is already gone.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
+            // A child we spawned; at worst the process is already gone.
+            sigkill(pid);
         }
         self.limits.cleanup();
     }
@@ -433,6 +429,7 @@ impl Sandbox {
         cmd.current_dir(&task_root).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.kill_on_drop(true);
         // SAFETY: prctl in the forked child before exec; async-signal-safe. The function dies with the emulator.
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -476,10 +473,8 @@ impl Sandbox {
                         peak_kb.fetch_max(hwm, Ordering::Relaxed);
                         if enforce && rss > limit_kb && exited.borrow().is_none() {
                             oom.store(true, Ordering::SeqCst);
-                            // SAFETY: kill(2) of our unreaped child (exit not yet observed).
-                            unsafe {
-                                libc::kill(pid as i32, libc::SIGKILL);
-                            }
+                            // Our unreaped child (exit not yet observed).
+                            sigkill(pid);
                             break;
                         }
                     }
@@ -700,6 +695,16 @@ enum Ended {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Sends SIGKILL to `pid`. Callers pass only children this process spawned and has not reaped, so the pid
+/// cannot have been reused by an unrelated process.
+#[allow(unsafe_code)]
+fn sigkill(pid: u32) {
+    // SAFETY: kill(2) takes no pointers; the worst outcome for a wrong pid is ESRCH, which we ignore.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
     }
 }
 

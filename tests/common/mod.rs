@@ -19,7 +19,7 @@ fn profile_dir() -> PathBuf {
 
 /// The `bootstrap` binary: `$HSLAMBDA_BIN_DIR/bootstrap`, else `target/<profile>/bootstrap`, built with
 /// cargo (same profile) on first use when it is missing.
-pub fn bootstrap() -> PathBuf {
+pub(crate) fn bootstrap() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         if let Some(dir) = std::env::var_os("HSLAMBDA_BIN_DIR").filter(|d| !d.is_empty()) {
@@ -49,7 +49,7 @@ pub fn bootstrap() -> PathBuf {
 /// `sleep` (`seconds`), `exit` (`code`), `alloc` (`mb`), `error`; anything else echoes back the
 /// event, the `/next` headers, the Lambda environment and its pid. With `record` (a file path) every attempt
 /// first appends `<request id> <epoch seconds>` to that file.
-pub const TEST_FUNCTION: &str = r#"#!/usr/bin/env python3
+pub(crate) const TEST_FUNCTION: &str = r#"#!/usr/bin/env python3
 import json, os, sys, time, urllib.error, urllib.request
 base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
 def post(path, body, headers={}):
@@ -88,7 +88,7 @@ while True:
 "#;
 
 /// Writes [`TEST_FUNCTION`] as an executable into `dir` and returns its path.
-pub fn test_function(dir: &Path) -> PathBuf {
+pub(crate) fn test_function(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let p = dir.join("bootstrap.py");
     std::fs::write(&p, TEST_FUNCTION).unwrap();
@@ -97,7 +97,7 @@ pub fn test_function(dir: &Path) -> PathBuf {
 }
 
 /// Options for [`start`].
-pub struct Opts {
+pub(crate) struct Opts {
     pub bootstrap: PathBuf,
     pub memory_mb: u32,
     pub timeout: Duration,
@@ -112,7 +112,7 @@ pub struct Opts {
 
 impl Opts {
     /// `up`'s defaults around the function at `bootstrap`.
-    pub fn with(bootstrap: PathBuf) -> Self {
+    pub(crate) fn with(bootstrap: PathBuf) -> Self {
         Opts {
             bootstrap,
             memory_mb: 1024,
@@ -128,18 +128,18 @@ impl Opts {
     }
 
     /// The real handler with `up`'s defaults.
-    pub fn handler() -> Self {
+    pub(crate) fn handler() -> Self {
         Opts::with(bootstrap())
     }
 
     /// A stack whose function never runs (S3-only tests).
-    pub fn s3_only() -> Self {
+    pub(crate) fn s3_only() -> Self {
         Opts::with(PathBuf::from("/nonexistent/bootstrap"))
     }
 }
 
 /// A running stack and the temporary directory it lives in.
-pub struct TestStack {
+pub(crate) struct TestStack {
     pub stack: Stack,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -147,23 +147,23 @@ pub struct TestStack {
 
 impl TestStack {
     /// Front door URL for `path`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.stack.front_addr)
     }
 
     /// S3 URL for `key` in the default bucket.
-    pub fn s3(&self, key: &str) -> String {
+    pub(crate) fn s3(&self, key: &str) -> String {
         format!("http://{}/hsdstest/{key}", self.stack.s3_addr)
     }
 
     /// The bucket's directory on disk.
-    pub fn bucket_dir(&self) -> PathBuf {
+    pub(crate) fn bucket_dir(&self) -> PathBuf {
         self.dir.path().join("data").join("hsdstest")
     }
 }
 
 /// Starts a stack on free ports over a fresh temporary data directory.
-pub async fn start(opts: Opts) -> TestStack {
+pub(crate) async fn start(opts: Opts) -> TestStack {
     let dir = tempfile::tempdir().unwrap();
     let users_file = opts.users.map(|text| {
         let p = dir.path().join("passwd.txt");

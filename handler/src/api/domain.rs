@@ -458,7 +458,7 @@ async fn list_folder(ctx: &Ctx<'_>, folder: Option<&DomainPath>) -> ApiResult<Ve
             .await?;
         for p in &page.prefixes {
             let name = p[prefix.len()..].trim_end_matches('/');
-            if !(prefix.is_empty() && name == "db") && !name.is_empty() {
+            if !(name.is_empty() || prefix.is_empty() && name == "db") {
                 names.push(format!("/{prefix}{name}"));
             }
         }

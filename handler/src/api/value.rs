@@ -279,7 +279,7 @@ fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> Ap
     let Some(k) = element_count(ctx)? else { return Ok(data) };
     let n = sel.count()? as usize;
     let whole = validate_bytes(dt, k as u64, &data).is_ok();
-    if k == 0 || n % k != 0 || !whole {
+    if k == 0 || !n.is_multiple_of(k) || !whole {
         return Err(ApiError::bad_request(format!(
             "element_count {k} does not broadcast over a selection of {n} elements with {} bytes of data",
             data.len()

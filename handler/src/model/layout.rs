@@ -225,7 +225,7 @@ pub fn stored_layout(dset: &Value) -> Option<&Value> {
 
 /// `getContiguousLayout`: virtual chunk dims for `H5D_CONTIGUOUS_REF`, last dims first, each chunk < `max`.
 pub fn contiguous_ref_chunks(dims: &[u64], item: u64, max: u64) -> Vec<u64> {
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         return dims.to_vec();
     }
     let rank = dims.len();

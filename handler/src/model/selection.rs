@@ -373,7 +373,7 @@ impl Selection {
     /// Parses a binary point list: `n × rank` little-endian uint64.
     pub fn points_from_bytes(body: &[u8], extent: &[u64]) -> Result<Self, ModelError> {
         let rank = extent.len().max(1);
-        if body.is_empty() || body.len() % (8 * rank) != 0 {
+        if body.is_empty() || !body.len().is_multiple_of(8 * rank) {
             return Err(invalid(format!(
                 "binary point list of {} bytes is not a whole number of {rank}-dimensional uint64 points",
                 body.len()
@@ -441,8 +441,7 @@ impl Selection {
             strides[d] = strides[d + 1] * chunk_dims[d + 1];
         }
         // Per output axis: groups keyed by the chunk indices of the axis' dims.
-        let groups: Vec<Vec<(Vec<u64>, Vec<(u64, u64)>)>> =
-            self.axes.iter().map(|a| axis_groups(a, chunk_dims, &strides)).collect();
+        let groups: Vec<Vec<AxisGroup>> = self.axes.iter().map(|a| axis_groups(a, chunk_dims, &strides)).collect();
         if groups.iter().any(Vec::is_empty) {
             return Vec::new();
         }
@@ -483,12 +482,15 @@ fn axis_dims(a: &Axis) -> Vec<usize> {
     }
 }
 
+/// One group of [`axis_groups`]: the positions of an axis that fall in one chunk.
+type AxisGroup = (Vec<u64>, Vec<(u64, u64)>);
+
 /// Groups an axis' positions by the chunk they fall in; each member is (output position, chunk offset).
-fn axis_groups(a: &Axis, chunk_dims: &[u64], strides: &[u64]) -> Vec<(Vec<u64>, Vec<(u64, u64)>)> {
+fn axis_groups(a: &Axis, chunk_dims: &[u64], strides: &[u64]) -> Vec<AxisGroup> {
     match a {
         Axis::Slice { dim, start, stop, step } => {
             let (c, s) = (chunk_dims[*dim], strides[*dim]);
-            let mut out: Vec<(Vec<u64>, Vec<(u64, u64)>)> = Vec::new();
+            let mut out: Vec<AxisGroup> = Vec::new();
             let mut coord = *start;
             let mut pos = 0;
             while coord < *stop {

@@ -24,17 +24,17 @@ use super::s3_get::{LeanGet, Want};
 use super::{ETag, ListEntry, ListOptions, Listing, Object, PutMode, Store, StoreError, StoreResult};
 
 /// Attempts per S3 call (the first one included) before a throttle or server error reaches the API.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub(super) const MAX_ATTEMPTS: u32 = 5;
 /// Back-off before the first retry (doubled each retry, with full jitter).
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+pub(super) const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest single back-off: with [`MAX_ATTEMPTS`] the waits add up to at most 1.5 s, well inside a
 /// Lambda deadline (and the deadline bound cuts them short anyway).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// The retry policy of the S3 client: the SDK's standard mode (retries 500, 503 SlowDown, timeouts and
 /// connection errors) with [`MAX_ATTEMPTS`] and a back-off sized for a request deadline, not a batch job
 /// (the SDK default starts at 1 s).
-pub fn retry_config() -> RetryConfig {
+pub(super) fn retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(INITIAL_BACKOFF)

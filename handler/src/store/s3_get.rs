@@ -37,7 +37,7 @@ const KEY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').
 
 /// A GET to send: what varies between the three kinds of read.
 #[derive(Debug, Clone, Copy)]
-pub enum Want<'a> {
+pub(super) enum Want<'a> {
     /// The whole object.
     Whole,
     /// The whole object unless its ETag is this one (then `Ok(None)`).
@@ -48,7 +48,7 @@ pub enum Want<'a> {
 
 /// The signed-GET client: endpoint, region, credentials (none for unsigned requests) and a connection pool.
 #[derive(Clone)]
-pub struct LeanGet {
+pub(super) struct LeanGet {
     client: Client<HttpConnector, Empty<Bytes>>,
     /// `http://host:port` without a trailing slash.
     endpoint: String,
@@ -60,9 +60,9 @@ pub struct LeanGet {
 
 impl LeanGet {
     /// A client for `endpoint` when it is a plain-`http` URL (see the module docs); `None` otherwise.
-    pub fn for_endpoint(endpoint: &str, region: &str, creds: Option<Credentials>) -> Option<LeanGet> {
+    pub(super) fn for_endpoint(endpoint: &str, region: &str, creds: Option<Credentials>) -> Option<LeanGet> {
         let uri: http::Uri = endpoint.parse().ok()?;
-        if uri.scheme_str() != Some("http") || uri.path().trim_end_matches('/') != "" {
+        if uri.scheme_str() != Some("http") || !uri.path().trim_end_matches('/').is_empty() {
             return None;
         }
         let host = uri.authority()?.to_string();
@@ -83,7 +83,7 @@ impl LeanGet {
 
     /// GETs `bucket/key` as `want` says, retrying transient failures: the object (`None` only for a
     /// conditional GET answered 304 Not Modified).
-    pub async fn get(&self, bucket: &str, key: &str, want: Want<'_>) -> StoreResult<Option<Object>> {
+    pub(super) async fn get(&self, bucket: &str, key: &str, want: Want<'_>) -> StoreResult<Option<Object>> {
         let mut attempt = 1;
         loop {
             match self.once(bucket, key, want).await {
@@ -109,7 +109,7 @@ impl LeanGet {
             Want::Whole => {}
             Want::IfNoneMatch(etag) => req = req.header(http::header::IF_NONE_MATCH, etag),
             Want::Range(offset, len) => {
-                req = req.header(http::header::RANGE, format!("bytes={offset}-{}", offset + len.max(1) - 1))
+                req = req.header(http::header::RANGE, format!("bytes={offset}-{}", offset + len.max(1) - 1));
             }
         }
         let mut req = req.body(Empty::<Bytes>::new()).map_err(|e| Failure::Final(StoreError::Other(e.to_string())))?;

@@ -10,15 +10,15 @@ use hsds_handler::{Config, Request, Service};
 use serde_json::Value;
 
 /// Users of HSDS's own test suite (`admin:admin`, `test_user1:test`, `test_user2:test`).
-pub const PASSWD: &str = "admin:admin\ntest_user1:test\ntest_user2:test\n";
+pub(crate) const PASSWD: &str = "admin:admin\ntest_user1:test\ntest_user2:test\n";
 
 /// A service over a fresh in-memory store, with the HSDS test users, and the store itself.
-pub fn service() -> (Service, Arc<MemoryStore>) {
+pub(crate) fn service() -> (Service, Arc<MemoryStore>) {
     service_with(Config::default())
 }
 
 /// Like [`service`] with a custom configuration (users are still the HSDS test users).
-pub fn service_with(config: Config) -> (Service, Arc<MemoryStore>) {
+pub(crate) fn service_with(config: Config) -> (Service, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     let mut svc = Service::new(store.clone(), config).expect("service");
     svc.users.load_passwd(PASSWD).expect("passwd");
@@ -26,12 +26,12 @@ pub fn service_with(config: Config) -> (Service, Arc<MemoryStore>) {
 }
 
 /// `Authorization` header value for HTTP Basic auth.
-pub fn basic(user: &str, password: &str) -> String {
+pub(crate) fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 /// A request as `user` (password `test`, or `admin` for admin) on `domain`.
-pub fn req(method: &str, path: &str, user: Option<&str>, domain: Option<&str>) -> Request {
+pub(crate) fn req(method: &str, path: &str, user: Option<&str>, domain: Option<&str>) -> Request {
     let mut r = Request::new(method, path);
     if let Some(u) = user {
         let pwd = if u == "admin" { "admin" } else { "test" };
@@ -44,19 +44,19 @@ pub fn req(method: &str, path: &str, user: Option<&str>, domain: Option<&str>) -
 }
 
 /// Sends a request; returns status and JSON body (`Value::Null` for empty or binary bodies).
-pub async fn call(svc: &Service, r: Request) -> (u16, Value) {
+pub(crate) async fn call(svc: &Service, r: Request) -> (u16, Value) {
     let rsp = svc.handle(r).await;
     (rsp.status, rsp.json_body().unwrap_or(Value::Null))
 }
 
 /// Sends a request with a JSON body.
-pub async fn call_json(svc: &Service, r: Request, body: &Value) -> (u16, Value) {
+pub(crate) async fn call_json(svc: &Service, r: Request, body: &Value) -> (u16, Value) {
     call(svc, r.json(body)).await
 }
 
 /// Creates the folders `/home` and `/home/test_user1` (owned by test_user1) as admin, then `domain` as
 /// test_user1 — the starting point of most behaviour tests. Returns the new domain's JSON (its `root`).
-pub async fn user_domain(svc: &Service, domain: &str) -> Value {
+pub(crate) async fn user_domain(svc: &Service, domain: &str) -> Value {
     let (s, v) =
         call_json(svc, req("PUT", "/", Some("admin"), Some("/home")), &serde_json::json!({"folder": true})).await;
     assert_eq!(s, 201, "/home: {v}");

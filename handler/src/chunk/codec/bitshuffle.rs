@@ -16,7 +16,7 @@ const DEFAULT_BLOCK_ITEMS: usize = 2048;
 
 /// Upper bound of the encoded size of `raw_len` raw bytes in blocks of at least 8 items of `item_size` bytes:
 /// header, plus per block a 4-byte size and LZ4's worst case (`n + n / 255 + 16`).
-pub fn max_encoded_len(raw_len: usize, item_size: usize) -> usize {
+pub(super) fn max_encoded_len(raw_len: usize, item_size: usize) -> usize {
     let blocks = raw_len / (8 * item_size.max(1)) + 1;
     HEADER_LEN + raw_len + raw_len / 255 + blocks * 20
 }
@@ -25,9 +25,9 @@ pub fn max_encoded_len(raw_len: usize, item_size: usize) -> usize {
 ///
 /// # Errors
 /// [`CodecError::Encode`] if `raw` is not a whole number of items.
-pub fn compress(raw: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn compress(raw: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
     let s = item_size.max(1);
-    if raw.len() % s != 0 {
+    if !raw.len().is_multiple_of(s) {
         return Err(CodecError::Encode(format!("{} bytes are not a whole number of {s}-byte items", raw.len())));
     }
     let block_bytes = DEFAULT_BLOCK_ITEMS * s;
@@ -48,7 +48,7 @@ pub fn compress(raw: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
 ///
 /// # Errors
 /// [`CodecError::Corrupt`] or [`CodecError::WrongSize`] when `data` is not a valid bitshuffle stream within `max_len`.
-pub fn decompress(data: &[u8], item_size: usize, max_len: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn decompress(data: &[u8], item_size: usize, max_len: usize) -> Result<Vec<u8>, CodecError> {
     let s = item_size.max(1);
     let Some((head, mut rest)) = data.split_first_chunk::<HEADER_LEN>() else {
         return Err(CodecError::corrupt(format!("{} bytes is too short for a bitshuffle header", data.len())));
@@ -59,7 +59,7 @@ pub fn decompress(data: &[u8], item_size: usize, max_len: usize) -> Result<Vec<u
     let Some(total) = total else {
         return Err(CodecError::corrupt(format!("bitshuffle header says more than the {max_len} bytes expected")));
     };
-    if total % s != 0 || block_bytes == 0 || block_bytes % (8 * s) != 0 {
+    if total % s != 0 || block_bytes == 0 || !block_bytes.is_multiple_of(8 * s) {
         return Err(CodecError::corrupt(format!(
             "bitshuffle header ({total} bytes, blocks of {block_bytes}) does not fit {s}-byte items"
         )));

@@ -17,9 +17,9 @@ use std::os::raw::{c_char, c_int, c_void};
 use super::CodecError;
 
 /// Length of the blosc1 frame header; also the most a frame can exceed its input (`BLOSC_MAX_OVERHEAD`).
-pub const HEADER_LEN: usize = 16;
+pub(super) const HEADER_LEN: usize = 16;
 /// Largest input c-blosc 1.x can frame (`BLOSC_MAX_BUFFERSIZE`).
-pub const MAX_BUFFER: usize = i32::MAX as usize - HEADER_LEN;
+pub(super) const MAX_BUFFER: usize = i32::MAX as usize - HEADER_LEN;
 /// The only frame format version c-blosc 1.x reads (`BLOSC_VERSION_FORMAT`).
 const FORMAT_VERSION: u8 = 2;
 /// Largest typesize a frame can carry; larger item sizes are framed with typesize 1, as c-blosc itself does.
@@ -55,7 +55,7 @@ impl Cname {
 
 /// Byte-shuffle setting of a frame: `None` is numcodecs `Blosc.NOSHUFFLE`, `Byte` is `Blosc.SHUFFLE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BloscShuffle {
+pub(super) enum BloscShuffle {
     /// No shuffle (flag bit 0 clear).
     None,
     /// Byte shuffle by typesize (flag bit 0 set).
@@ -64,7 +64,7 @@ pub enum BloscShuffle {
 
 /// The 16-byte header of a blosc1 frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+pub(super) struct Header {
     /// Version of the codec's own format (1 for every codec c-blosc 1.x writes).
     pub versionlz: u8,
     /// Flag bits: 0x1 byte shuffle, 0x2 stored uncompressed, 0x4 bit shuffle, 0x10 blocks not split,
@@ -81,28 +81,28 @@ pub struct Header {
 }
 
 /// Flag bit: the blocks are byte-shuffled by typesize (`BLOSC_DOSHUFFLE`).
-pub const FLAG_SHUFFLE: u8 = 0x1;
+pub(super) const FLAG_SHUFFLE: u8 = 0x1;
 /// Flag bit: the data follows the header uncompressed (`BLOSC_MEMCPYED`).
-pub const FLAG_MEMCPYED: u8 = 0x2;
+pub(super) const FLAG_MEMCPYED: u8 = 0x2;
 /// Flag bit: the blocks are bit-shuffled (`BLOSC_DOBITSHUFFLE`).
-pub const FLAG_BITSHUFFLE: u8 = 0x4;
+pub(super) const FLAG_BITSHUFFLE: u8 = 0x4;
 /// Flag bit no c-blosc 1.x frame may carry ("compressor flags from the future").
-pub const FLAG_RESERVED: u8 = 0x8;
+pub(super) const FLAG_RESERVED: u8 = 0x8;
 /// Flag bit: blocks are one stream each, never split by byte plane (`BLOSC_DONT_SPLIT`).
-pub const FLAG_DONT_SPLIT: u8 = 0x10;
+pub(super) const FLAG_DONT_SPLIT: u8 = 0x10;
 /// The codec field (flag bits 5-7) of a zlib frame (`BLOSC_ZLIB_FORMAT`).
-pub const CODEC_ZLIB: u8 = 3;
+pub(super) const CODEC_ZLIB: u8 = 3;
 
 impl Header {
     /// The codec field of the flags (0 blosclz, 1 lz4/lz4hc, 2 snappy, 3 zlib, 4 zstd).
-    pub fn codec(&self) -> u8 {
+    pub(super) fn codec(&self) -> u8 {
         self.flags >> 5
     }
 }
 
 /// The frame header, if `data` starts like a blosc1 frame: HSDS's `_uncompress` test, i.e. numcodecs
 /// `cbuffer_metainfo(data)[0] > 0` (format version 2 and a non-zero typesize).
-pub fn header(data: &[u8]) -> Option<Header> {
+pub(super) fn header(data: &[u8]) -> Option<Header> {
     let head = data.get(..HEADER_LEN)?;
     if head[0] != FORMAT_VERSION || head[3] == 0 {
         return None;
@@ -143,7 +143,7 @@ use blosc_src as _;
 /// Frames `raw` as numcodecs `Blosc(cname, clevel=level, shuffle).encode(raw)` does for an item size of `typesize`:
 /// zlib frames with our writer ([`super::blosc_zlib_write`]: the same layout, libdeflate's streams), the rest
 /// with c-blosc.
-pub fn compress(
+pub(super) fn compress(
     raw: &[u8],
     cname: Cname,
     level: u8,
@@ -156,7 +156,7 @@ pub fn compress(
 /// Which encoder frames data: [`Writer::Fastest`] is ours for zlib frames and c-blosc for the rest;
 /// [`Writer::CBlosc`] is c-blosc for every frame (byte-identical to numcodecs; the reference).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Writer {
+pub(super) enum Writer {
     /// Our zlib writer (libdeflate) where it applies, else c-blosc.
     Fastest,
     /// c-blosc only.
@@ -164,7 +164,7 @@ pub enum Writer {
 }
 
 /// [`compress`] with a choice of encoder.
-pub fn compress_with(
+pub(super) fn compress_with(
     raw: &[u8],
     cname: Cname,
     level: u8,
@@ -212,14 +212,14 @@ pub fn compress_with(
 /// Decodes one blosc1 frame whose header says it holds `head.nbytes` bytes; `max_len` bounds that size so a
 /// corrupt header cannot make us allocate more than the caller expects. Zlib frames (HSDS's gzip/deflate) are
 /// decoded by [`super::blosc_zlib`], every other codec by c-blosc.
-pub fn decompress(frame: &[u8], head: Header, max_len: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn decompress(frame: &[u8], head: Header, max_len: usize) -> Result<Vec<u8>, CodecError> {
     decompress_with(frame, head, max_len, Reader::Fastest)
 }
 
 /// Which decoder reads a frame: [`Reader::Fastest`] is ours for zlib frames and c-blosc for the rest;
 /// [`Reader::CBlosc`] is c-blosc for every frame (the reference the other is checked against).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reader {
+pub(super) enum Reader {
     /// Our zlib reader (libdeflate) where it applies, else c-blosc.
     Fastest,
     /// c-blosc only.
@@ -227,7 +227,12 @@ pub enum Reader {
 }
 
 /// [`decompress`] with a choice of decoder.
-pub fn decompress_with(frame: &[u8], head: Header, max_len: usize, reader: Reader) -> Result<Vec<u8>, CodecError> {
+pub(super) fn decompress_with(
+    frame: &[u8],
+    head: Header,
+    max_len: usize,
+    reader: Reader,
+) -> Result<Vec<u8>, CodecError> {
     if head.nbytes > max_len {
         return Err(CodecError::WrongSize { expected: max_len, actual: head.nbytes });
     }

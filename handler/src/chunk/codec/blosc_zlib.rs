@@ -26,12 +26,12 @@ const MAX_BLOCKSIZE: usize = (i32::MAX as usize - 255 * 4) / 3;
 const ZLIB_VERSION: u8 = 1;
 
 /// Whether this reader decodes the frame: zlib codec, not bit-shuffled (HSDS never writes those; c-blosc does).
-pub fn reads(head: &Header) -> bool {
+pub(super) fn reads(head: &Header) -> bool {
     head.codec() == CODEC_ZLIB && head.flags & FLAG_BITSHUFFLE == 0
 }
 
 /// Decodes a zlib frame (`frame` is exactly `head.cbytes` long) into `out`, which must be `head.nbytes` long.
-pub fn decode_into(frame: &[u8], head: Header, out: &mut [u8]) -> Result<(), CodecError> {
+pub(super) fn decode_into(frame: &[u8], head: Header, out: &mut [u8]) -> Result<(), CodecError> {
     debug_assert_eq!(frame.len(), head.cbytes);
     debug_assert_eq!(out.len(), head.nbytes);
     let (nbytes, blocksize, typesize) = (head.nbytes, head.blocksize, usize::from(head.typesize));

@@ -26,7 +26,7 @@ const ZLIB_VERSION: u8 = 1;
 
 /// Whether this writer frames `raw` at `level` (else c-blosc does): levels 1-9 of inputs c-blosc would
 /// compress at all (it stores inputs under 128 bytes, and level 0, raw).
-pub fn writes(raw: &[u8], level: u8, typesize: usize) -> bool {
+pub(super) fn writes(raw: &[u8], level: u8, typesize: usize) -> bool {
     (1..=9).contains(&level)
         && raw.len() >= MIN_BUFFER
         && (1..=255).contains(&typesize)
@@ -70,7 +70,7 @@ fn blocksize(level: u8, typesize: usize, nbytes: usize) -> usize {
 
 /// Frames `raw` (see [`writes`]) as c-blosc would with the zlib codec at `level`, byte-shuffled by `typesize`
 /// when `shuffle` says so.
-pub fn encode(raw: &[u8], level: u8, shuffle: BloscShuffle, typesize: usize) -> Vec<u8> {
+pub(super) fn encode(raw: &[u8], level: u8, shuffle: BloscShuffle, typesize: usize) -> Vec<u8> {
     let nbytes = raw.len();
     let bs = blocksize(level, typesize, nbytes);
     let nblocks = nbytes.div_ceil(bs);

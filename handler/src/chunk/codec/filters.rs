@@ -64,7 +64,7 @@ const COMPRESSION_CLASSES: &[&str] = &[
 ];
 
 /// Compression level HSDS uses when a compression filter has none (`getFilterOps`).
-pub const DEFAULT_LEVEL: u8 = 5;
+pub(super) const DEFAULT_LEVEL: u8 = 5;
 
 /// Validates and normalises a `creationProperties.filters` value as HSDS does when a dataset is created, returning
 /// the list to store. Call it only when the `filters` key is present: like HSDS, anything but a list (including

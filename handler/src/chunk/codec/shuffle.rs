@@ -6,7 +6,7 @@ use super::CodecError;
 /// Shuffles `raw` as numcodecs `Shuffle(item_size).encode(raw)`; `raw.len()` must be a multiple of `item_size`.
 /// Only linked HDF5 chunks are stored this way, so only tests write it.
 #[cfg(test)]
-pub fn shuffle(raw: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn shuffle(raw: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
     let count = item_count(raw.len(), item_size)?;
     if item_size <= 1 {
         return Ok(raw.to_vec());
@@ -21,7 +21,7 @@ pub fn shuffle(raw: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
 }
 
 /// Reverses [`shuffle`], as numcodecs `Shuffle(item_size).decode(data)`.
-pub fn unshuffle(data: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
+pub(super) fn unshuffle(data: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
     let count = item_count(data.len(), item_size)?;
     if item_size <= 1 {
         return Ok(data.to_vec());
@@ -38,7 +38,7 @@ pub fn unshuffle(data: &[u8], item_size: usize) -> Result<Vec<u8>, CodecError> {
 /// Number of items in `len` bytes; an item size of 0 or 1 means nothing to shuffle (one byte per item).
 fn item_count(len: usize, item_size: usize) -> Result<usize, CodecError> {
     let item_size = item_size.max(1);
-    if len % item_size != 0 {
+    if !len.is_multiple_of(item_size) {
         return Err(CodecError::corrupt(format!(
             "{len} shuffled bytes are not a whole number of {item_size}-byte items"
         )));

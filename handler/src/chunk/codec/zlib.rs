@@ -18,7 +18,7 @@ thread_local! {
 
 /// Inflates a complete zlib stream into `out`, returning how many bytes it held (at most `out.len()`); the
 /// Adler-32 checksum is verified.
-pub fn inflate_into(stream: &[u8], out: &mut [u8]) -> Result<usize, CodecError> {
+pub(crate) fn inflate_into(stream: &[u8], out: &mut [u8]) -> Result<usize, CodecError> {
     let result = DECOMPRESSOR.with(|d| d.borrow_mut().zlib_decompress(stream, out));
     result.map_err(|e| match e {
         DecompressionError::InsufficientSpace => {
@@ -30,7 +30,7 @@ pub fn inflate_into(stream: &[u8], out: &mut [u8]) -> Result<usize, CodecError> 
 
 /// Inflates a complete zlib stream that must hold at most `max_len` bytes. The output buffer is reserved at
 /// `max_len` but only the pages the stream fills are touched.
-pub fn decompress(stream: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn decompress(stream: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![0u8; max_len];
     let n = inflate_into(stream, &mut out)?;
     if n < out.len() {
@@ -42,7 +42,7 @@ pub fn decompress(stream: &[u8], max_len: usize) -> Result<Vec<u8>, CodecError> 
 
 /// Deflates `raw` into a zlib stream at `level` (0-9), as HDF5's deflate filter stores linked chunks.
 #[cfg(test)]
-pub fn compress(raw: &[u8], level: u8) -> Vec<u8> {
+pub(crate) fn compress(raw: &[u8], level: u8) -> Vec<u8> {
     let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(u32::from(level.min(9))));
     std::io::Write::write_all(&mut enc, raw).expect("writing to a Vec cannot fail");
     enc.finish().expect("writing to a Vec cannot fail")

@@ -55,7 +55,7 @@ pub(super) async fn write_chunk_with(
                 if let Some(c) = &ds.cache {
                     c.remove(bucket, &key);
                 }
-                retry.lost_race().await?
+                retry.lost_race().await?;
             }
             Err(e) => return Err(e.into()),
         }

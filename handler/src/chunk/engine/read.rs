@@ -141,7 +141,7 @@ async fn assemble<'a>(
             let Some(chunk) = chunk else { continue };
             let els = ds.elements(&chunk)?;
             part.for_each_run(&shape, |o, c, len| {
-                out[o as usize..(o + len) as usize].clone_from_slice(&els[c as usize..(c + len) as usize])
+                out[o as usize..(o + len) as usize].clone_from_slice(&els[c as usize..(c + len) as usize]);
             });
         }
         return Ok(out.concat());

@@ -66,9 +66,9 @@ impl ChunkedDataset {
             (PartElements::Vlen(before), PartElements::Vlen(after)) => {
                 let mut els = self.elements(chunk)?;
                 part.for_each_run(shape, |_, c, len| {
-                    for e in c as usize..(c + len) as usize {
-                        if els[e] == after[k] && before[k] != after[k] {
-                            els[e].clone_from(&before[k]);
+                    for el in &mut els[c as usize..(c + len) as usize] {
+                        if *el == after[k] && before[k] != after[k] {
+                            el.clone_from(&before[k]);
                             changed = true;
                         }
                         k += 1;
