@@ -1,18 +1,10 @@
 //! `hslambda race`: argument parsing and wiring for `hslambda_bench::race`.
 
-use clap::{Args, ValueEnum};
+use clap::Args;
+use hsds_handler::config::WriteMode;
 use hslambda_bench::race::{format_table, run_scenario, RaceOptions, RaceReport, Scenario};
 use hslambda_bench::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 use lambda_emulator::sandbox::locate_bootstrap;
-
-/// How the function performs read-modify-writes.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum WriteMode {
-    /// Compare-and-swap on ETags (hslambda's default): no lost updates.
-    Cas,
-    /// Unconditional writes, as HSDS on Lambda: concurrent writers lose updates.
-    LastWriterWins,
-}
 
 /// Options of `hslambda race`.
 #[derive(Args)]
@@ -39,8 +31,9 @@ pub(crate) struct RaceArgs {
     /// write-vs-delete, write-vs-shrink.
     #[arg(long = "scenario", value_parser = parse_scenario)]
     scenarios: Vec<Scenario>,
-    /// Write mode of the private stack's function.
-    #[arg(long, value_enum, default_value_t = WriteMode::Cas)]
+    /// Write mode of the private stack's function: `cas` (compare-and-swap on ETags, hslambda's default: no
+    /// lost updates) or `last-writer-wins` (unconditional writes, as HSDS on Lambda: concurrent writers lose updates).
+    #[arg(long, value_parser = parse_write_mode, default_value = "cas")]
     write_mode: WriteMode,
     /// Run every scenario in both write modes (private stacks) and show them side by side.
     #[arg(long)]
@@ -73,7 +66,7 @@ async fn run_private(args: &RaceArgs, mode: WriteMode, scenarios: &[Scenario]) -
     let bootstrap = locate_bootstrap().map_err(anyhow::Error::msg)?;
     let env = match mode {
         WriteMode::Cas => vec![],
-        WriteMode::LastWriterWins => vec![("HSLAMBDA_WRITE_MODE".to_string(), "last-writer-wins".to_string())],
+        WriteMode::LastWriterWins => vec![("HSLAMBDA_WRITE_MODE".to_string(), mode.env_value().to_string())],
     };
     let bench = BenchStack::start(BenchStack::function(bootstrap, args.memory, args.writers, env)).await?;
     let opts = RaceOptions {
@@ -141,4 +134,12 @@ pub(crate) async fn race(args: RaceArgs) -> anyhow::Result<()> {
         anyhow::bail!("{lww_lost} acknowledged updates were lost or stale (last-writer-wins)");
     }
     Ok(())
+}
+
+/// `--write-mode`: the handler's own [`WriteMode`] names (`cas`, `last-writer-wins`).
+fn parse_write_mode(s: &str) -> Result<WriteMode, String> {
+    match s {
+        "cas" | "last-writer-wins" => Ok(WriteMode::from_env_value(Some(s))),
+        _ => Err(format!("unknown write mode {s:?}: expected cas or last-writer-wins")),
+    }
 }

@@ -8,7 +8,6 @@ use crate::chunk::cache::WarmCache;
 use crate::config::Config;
 #[cfg(feature = "aws")]
 use crate::config::WriteMode;
-use crate::request::{Request, Response};
 use crate::store::Store;
 #[cfg(feature = "aws")]
 use crate::store::{LastWriterWins, S3Store};
@@ -105,20 +104,5 @@ impl Service {
             WriteMode::LastWriterWins => Arc::new(LastWriterWins(S3Store::from_env())),
         };
         Self::new(store, config)
-    }
-
-    /// Serves one request. Never fails: errors become JSON error responses.
-    pub async fn handle(&self, req: Request) -> Response {
-        match crate::api::route(self, &req).await {
-            Ok(rsp) => rsp,
-            Err(e) => {
-                if e.status >= 500 {
-                    tracing::error!(status = e.status, method = %req.method, path = %req.path, "{}", e.message);
-                } else {
-                    tracing::debug!(status = e.status, method = %req.method, path = %req.path, "{}", e.message);
-                }
-                e.to_response()
-            }
-        }
     }
 }

@@ -43,6 +43,24 @@ fn obj_id(collection: &str, raw: &str) -> ApiResult<ObjId> {
     Ok(ObjId::parse_kind(raw, kind)?)
 }
 
+impl Service {
+    /// Serves one request. Never fails: errors become JSON error responses. (Written here, beside the
+    /// route table, so that `service.rs` holds only the warm state and never imports the api layer.)
+    pub async fn handle(&self, req: Request) -> Response {
+        match route(self, &req).await {
+            Ok(rsp) => rsp,
+            Err(e) => {
+                if e.status >= 500 {
+                    tracing::error!(status = e.status, method = %req.method, path = %req.path, "{}", e.message);
+                } else {
+                    tracing::debug!(status = e.status, method = %req.method, path = %req.path, "{}", e.message);
+                }
+                e.to_response()
+            }
+        }
+    }
+}
+
 /// Dispatches one request to its route function.
 pub async fn route(svc: &Service, req: &Request) -> ApiResult<Response> {
     let raw: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
