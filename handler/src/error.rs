@@ -151,3 +151,27 @@ impl From<ChunkError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed undo answers 500 with both messages as the client would have seen them alone.
+    #[test]
+    fn chunk_errors_map_by_kind() {
+        let gone = ChunkError::Gone("dataset d was deleted".into());
+        assert_eq!(ApiError::from(gone.clone()), ApiError::gone("dataset d was deleted"));
+        assert_eq!(ApiError::from(ChunkError::Unsupported("no".into())).status, 501);
+        let undo = ChunkError::UndoFailed {
+            failure: Box::new(ChunkError::Store(StoreError::NotFound("k".into()))),
+            undo: Box::new(gone),
+        };
+        let e = ApiError::from(undo);
+        assert_eq!(e.status, 500);
+        assert_eq!(
+            e.message,
+            "not found: k — and taking back the chunks already written failed too (dataset d was deleted): some of \
+             the write may remain"
+        );
+    }
+}
