@@ -296,26 +296,15 @@ pub async fn put_shape(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Update).await?;
     let body = ctx.body_object()?;
     let ds = load_dataset(ctx, &dom, id).await?;
-    let Shape::Simple { maxdims: Some(maxdims), .. } = &ds.shape else {
+    if !matches!(&ds.shape, Shape::Simple { maxdims: Some(_), .. }) {
         return Err(ApiError::bad_request("the dataset is not resizable (it has no maxdims)"));
-    };
-    let maxdims = maxdims.clone();
+    }
     let ts = ctx.now;
-    let (old, new) = update_json(ctx.store(), &ctx.bucket, &id.s3_key(), |obj: &mut Value| {
+    let (old, new) = update_json(ctx.store(), &ctx.bucket, &id.s3_key(), |obj: &mut Value| -> ApiResult<_> {
         let shape = Shape::from_json(&obj["shape"])?;
         let old = shape.dims().to_vec();
         let new = requested_dims(&body, &old)?;
-        for (d, (&n, m)) in new.iter().zip(&maxdims).enumerate() {
-            if !m.allows(n) {
-                return Err(ApiError::conflict(format!(
-                    "extent {n} for dimension {d} is larger than maxdims {}",
-                    match m {
-                        MaxDim::Fixed(x) => x.to_string(),
-                        MaxDim::Unlimited => "unlimited".into(),
-                    }
-                )));
-            }
-        }
+        check_maxdims(&ds.shape, &new)?;
         if new == old {
             return Ok(Change::Keep((old, new)));
         }
@@ -356,6 +345,7 @@ pub fn extend_plan(ds: &DatasetDoc, n: u64, dim: usize) -> ApiResult<(Vec<u64>, 
     Ok((old, new))
 }
 
+/// 400 when `shape` has no maxdims (not resizable), 409 when the extent `new` exceeds them.
 fn check_maxdims(shape: &Shape, new: &[u64]) -> ApiResult<()> {
     let Shape::Simple { maxdims: Some(maxdims), .. } = shape else {
         return Err(ApiError::bad_request("the dataset is not resizable (it has no maxdims)"));
