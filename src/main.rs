@@ -131,7 +131,8 @@ struct TuneArgs {
     #[arg(long)]
     event: Option<PathBuf>,
     /// Memory sizes in MB, comma-separated (128-10240).
-    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024,1769,3008")]
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024,1769,3008",
+          value_parser = clap::value_parser!(u32).range(128..=10240))]
     memory: Vec<u32>,
     /// Timeouts in seconds, comma-separated (1-900).
     #[arg(long, value_delimiter = ',', default_value = "30")]

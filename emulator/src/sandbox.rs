@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::limits::{rss_and_peak_kb, Limits};
+use crate::limits::{rss_and_peak_kb, InstanceCgroup, Limits};
 use crate::runtime_api::{new_trace_id, Invocation, Outcome, RuntimeApi};
 
 /// Lambda's limit on the INIT phase.
@@ -185,6 +185,8 @@ struct Instance {
     exited: watch::Receiver<Option<String>>,
     oom: Arc<AtomicBool>,
     peak_kb: Arc<AtomicU64>,
+    /// The instance's cgroups, when the plan uses them and creating them worked.
+    cgroup: Option<InstanceCgroup>,
     logs: Arc<StdMutex<String>>,
     spawned: Instant,
     /// Cold until its first invocation has reported the Init Duration.
@@ -206,7 +208,11 @@ impl Instance {
         }
     }
 
+    /// Max Memory Used: the cgroup's peak where there is one, else the process's peak RSS.
     fn peak_mb(&self) -> u64 {
+        if let Some(bytes) = self.cgroup.as_ref().and_then(InstanceCgroup::peak_bytes) {
+            return bytes.div_ceil(1024 * 1024);
+        }
         if let Some((_, hwm)) = rss_and_peak_kb(self.pid).filter(|_| self.alive()) {
             self.peak_kb.fetch_max(hwm, Ordering::Relaxed);
         }
@@ -221,6 +227,14 @@ impl Drop for Instance {
         self.live.lock().unwrap().remove(&self.id);
         for t in &self.tasks {
             t.abort();
+        }
+        // Its cgroups go with it, and whatever the function forked into them (off the async threads: removal
+        // waits for the killed processes to leave).
+        if let Some(cg) = self.cgroup.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(move || cg.remove())),
+                Err(_) => cg.remove(),
+            }
         }
     }
 }
@@ -428,22 +442,45 @@ impl Sandbox {
         cmd.envs(self.cfg.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.current_dir(&task_root).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.kill_on_drop(true);
-        // SAFETY: prctl in the forked child before exec; async-signal-safe. The function dies with the emulator.
+        let cgroup = match self.limits.instance_cgroup(id) {
+            Ok(cg) => cg,
+            Err(e) => {
+                tracing::warn!("{e}: this instance runs without cgroup limits (memory enforced by polling RSS)");
+                None
+            }
+        };
+        let join: Vec<std::ffi::CString> = cgroup
+            .iter()
+            .flat_map(InstanceCgroup::procs_files)
+            .filter_map(|p| std::ffi::CString::new(p.into_os_string().into_encoded_bytes()).ok())
+            .collect();
+        // SAFETY: runs in the forked child before exec and calls only async-signal-safe functions (prctl, open,
+        // write, close) on memory prepared before the fork. The function dies with the emulator, and joins its
+        // cgroups ("0" is the writing process) before `bootstrap` runs, so all its memory is accounted there.
         #[allow(unsafe_code)]
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                for file in &join {
+                    let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
                 Ok(())
             });
         }
         let spawned = Instant::now();
         let mut child = cmd.spawn().map_err(|e| {
             server.abort();
+            if let Some(cg) = &cgroup {
+                cg.remove();
+            }
             InvokeError::Spawn(format!("{}: {e}", self.cfg.bootstrap.display()))
         })?;
         let pid = child.id().unwrap_or(0);
         self.live.lock().unwrap().insert(id, pid);
-        self.limits.apply(id, pid);
 
         let logs = Arc::new(StdMutex::new(String::new()));
         let print = self.cfg.print_logs;
@@ -466,7 +503,8 @@ impl Sandbox {
         let monitor = {
             let (oom, peak_kb, exited) = (oom.clone(), peak_kb.clone(), exited.clone());
             let limit_kb = u64::from(self.cfg.memory_mb) * 1024;
-            let enforce = self.limits.polls_rss();
+            // RSS polling where the plan has no memory cgroup, or this instance's could not be made.
+            let enforce = !cgroup.as_ref().is_some_and(InstanceCgroup::limits_memory);
             tokio::spawn(async move {
                 while exited.borrow().is_none() {
                     if let Some((rss, hwm)) = rss_and_peak_kb(pid) {
@@ -492,6 +530,7 @@ impl Sandbox {
             exited,
             oom,
             peak_kb,
+            cgroup,
             logs,
             spawned,
             cold: true,
@@ -633,7 +672,8 @@ impl Sandbox {
                 return Ended::Sandbox { error_type, payload: err.body, d };
             }
             let exit = inst.exited.borrow().clone().unwrap_or_else(|| "unknown exit".into());
-            let error_type = if inst.oom.load(Ordering::SeqCst) || (exit == "signal: killed" && self.cgroup_oom(inst)) {
+            let kernel_oom = inst.cgroup.as_ref().is_some_and(InstanceCgroup::oom_killed);
+            let error_type = if inst.oom.load(Ordering::SeqCst) || (exit == "signal: killed" && kernel_oom) {
                 "Runtime.OutOfMemory"
             } else {
                 "Runtime.ExitError"
@@ -677,12 +717,6 @@ impl Sandbox {
             }
         }
     }
-
-    /// Under a cgroup `memory.max` the kernel, not the emulator, kills a process over its limit, so an
-    /// unexplained SIGKILL during an invocation is taken as an out-of-memory kill.
-    fn cgroup_oom(&self, _inst: &Instance) -> bool {
-        !self.limits.polls_rss()
-    }
 }
 
 enum Ended {
@@ -701,7 +735,7 @@ impl Drop for Sandbox {
 /// Sends SIGKILL to `pid`. Callers pass only children this process spawned and has not reaped, so the pid
 /// cannot have been reused by an unrelated process.
 #[allow(unsafe_code)]
-fn sigkill(pid: u32) {
+pub(crate) fn sigkill(pid: u32) {
     // SAFETY: kill(2) takes no pointers; the worst outcome for a wrong pid is ESRCH, which we ignore.
     unsafe {
         libc::kill(pid as i32, libc::SIGKILL);

@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use lambda_emulator::limits::CpuLimit;
 use lambda_emulator::s3_latency::S3Model;
 use lambda_emulator::sandbox::Report;
 use lambda_emulator::Stack;
@@ -495,10 +494,9 @@ pub async fn run(opts: &TuneOptions) -> anyhow::Result<TuneReport> {
             let stack = dir.start(function(memory, timeout), opts.use_cgroups).await?;
             stack.faults.set_model(opts.s3_model).await;
             let l = stack.sandbox.limits();
-            cpu_shaped &= matches!(l.cpu, CpuLimit::Cgroup { .. });
-            if limits.is_empty() {
-                limits = l.describe();
-            }
+            cpu_shaped &= l.cpu_shaped();
+            // What was applied at each size (the CPU quota differs per size).
+            limits.extend(l.describe());
             let invoker = Invoker::new(&format!("http://{}", stack.front_addr), &stack.sandbox.config().name);
             for &mode in &opts.modes {
                 pb.set_message(format!("{memory} MB, {timeout} s, {}", mode.name()));
