@@ -131,6 +131,78 @@ async fn exceeding_the_memory_size_is_runtime_out_of_memory() {
     assert!((40..128).contains(&used), "{report}");
 }
 
+/// The emulator's own cgroup directories named `hslambda-<our pid>-*`, in every hierarchy mounted here.
+fn our_cgroups() -> Vec<std::path::PathBuf> {
+    let prefix = format!("hslambda-{}-", std::process::id());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut found = Vec::new();
+    for line in mounts.lines().filter(|l| l.contains(" cgroup")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        for rel in own.lines().filter_map(|l| l.splitn(3, ':').nth(2)) {
+            let dir = std::path::Path::new(f[1]).join(rel.trim_start_matches('/'));
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) && !found.contains(&e.path()) {
+                    found.push(e.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// With cgroups (v1 or v2, whichever this host delegates; `HSLAMBDA_TEST_NO_CGROUPS=1` opts out where there are
+/// none): CPU is shaped to memory/1769 of a CPU, the kernel enforces the memory size (`Runtime.OutOfMemory`),
+/// Max Memory Used is the cgroup's peak, and the cgroups go away with the stack — with what the function forked.
+#[tokio::test]
+async fn cgroup_limits_shape_cpu_contain_memory_and_are_removed() {
+    let t = stack(|o| {
+        o.memory_mb = 128;
+        o.use_cgroups = true;
+    })
+    .await;
+    let limits = t.stack.sandbox.limits();
+    if std::env::var_os("HSLAMBDA_TEST_NO_CGROUPS").is_some() {
+        assert!(!limits.cpu_shaped() && limits.describe()[1].contains("NOT applied"), "{:?}", limits.describe());
+        return;
+    }
+    assert!(
+        limits.cpu_shaped(),
+        "no usable cgroup here (set HSLAMBDA_TEST_NO_CGROUPS=1 to opt out): {:?}",
+        limits.describe()
+    );
+    assert!(limits.describe()[1].contains("0.07 vCPU: applied"), "{:?}", limits.describe());
+
+    // CPU: a busy loop of 1.5 s wall gets about 7 % of a CPU (unshaped it would get ~100 %).
+    let a = invoke(&t, json!({"action": "burn", "seconds": 1.5})).await;
+    let cpu = a.body["cpu_s"].as_f64().unwrap();
+    assert!(cpu < 0.4, "1.5 s of wall time at 128 MB used {cpu} s of CPU: not shaped");
+
+    // Memory: the kernel kills the function at its memory size.
+    let a = invoke(&t, json!({"action": "alloc", "mb": 300})).await;
+    assert_eq!(a.body["errorType"], "Runtime.OutOfMemory", "{}", a.body);
+    let a = invoke(&t, json!({"action": "alloc", "mb": 40})).await;
+    assert!(a.function_error.is_none(), "{}", a.body);
+    let report = a.log.lines().find(|l| l.starts_with("REPORT")).unwrap().to_string();
+    let used: u64 = report.split("Max Memory Used: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((40..=128).contains(&used), "{report}");
+
+    // A process the function forked is contained, and dies with the stack's cgroups.
+    let a = invoke(&t, json!({"action": "fork"})).await;
+    let child = a.body["child"].as_u64().unwrap();
+    assert!(!our_cgroups().is_empty());
+    t.stack.shutdown();
+    let mut gone = false;
+    for _ in 0..100 {
+        if our_cgroups().is_empty() && process_gone(child) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "left behind: cgroups {:?}, forked child alive: {}", our_cgroups(), !process_gone(child));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invoke_api_throttles_at_the_concurrency_limit() {
     let t = Arc::new(stack(|o| o.concurrency = 1).await);

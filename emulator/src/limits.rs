@@ -81,7 +81,7 @@ pub enum CpuLimit {
 #[derive(Debug, Clone)]
 struct Controller {
     version: CgroupVersion,
-    /// `<mount>/<the emulator's cgroup>/hslambda-<pid>`: the parent of the instances' cgroups.
+    /// `<mount>/<the emulator's cgroup>/hslambda-<pid>-<n>`: the parent of the instances' cgroups.
     parent: PathBuf,
 }
 
@@ -176,11 +176,12 @@ fn own_dir(controller: &str, mounts: &[Mount], self_cgroup: &str) -> Result<(Cgr
     }
 }
 
-/// Prepares `<own>/hslambda-<pid>` for one controller, after removing what crashed emulators left there.
-fn controller(name: &str, mounts: &[Mount], self_cgroup: &str) -> Result<Controller, String> {
+/// Prepares `<own>/hslambda-<pid>-<n>` (the n-th stack of this process) for one controller, after removing
+/// what crashed emulators left there.
+fn controller(name: &str, mounts: &[Mount], self_cgroup: &str, n: u64) -> Result<Controller, String> {
     let (version, own) = own_dir(name, mounts, self_cgroup)?;
     remove_stale(&own);
-    let parent = own.join(format!("hslambda-{}", std::process::id()));
+    let parent = own.join(format!("hslambda-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&parent)
         .map_err(|e| format!("{}: {} is not writable: {e}", version.name(), own.display()))?;
     if version == CgroupVersion::V2 {
@@ -192,12 +193,13 @@ fn controller(name: &str, mounts: &[Mount], self_cgroup: &str) -> Result<Control
     Ok(Controller { version, parent })
 }
 
-/// Removes `hslambda-<pid>` cgroups under `own` whose emulator is gone (a crash or SIGKILL skipped cleanup).
+/// Removes `hslambda-<pid>-<n>` cgroups under `own` whose emulator is gone (a crash or SIGKILL skipped cleanup).
 fn remove_stale(own: &Path) {
     let Ok(entries) = std::fs::read_dir(own) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("hslambda-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let pid = name.strip_prefix("hslambda-").and_then(|p| p.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             remove_tree(&e.path());
         }
@@ -298,8 +300,10 @@ impl Limits {
         let self_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let found = mounts(&mounts_text);
         let host_cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let memory_cg = controller("memory", &found, &self_cgroup);
-        let cpu_cg = controller("cpu", &found, &self_cgroup);
+        static STACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let memory_cg = controller("memory", &found, &self_cgroup, n);
+        let cpu_cg = controller("cpu", &found, &self_cgroup, n);
         let asked = f64::from(memory_mb) / MB_PER_VCPU;
         let memory = match &memory_cg {
             Ok(c) => MemoryLimit::Cgroup { version: c.version },

@@ -62,6 +62,7 @@ while True:
         event = json.loads(r.read() or b"{}")
     rid = headers["lambda-runtime-aws-request-id"]
     action = event.get("action")
+    extra = {}
     if "record" in event:
         with open(event["record"], "a") as f:
             f.write(rid + " " + repr(time.time()) + "\n")
@@ -79,12 +80,23 @@ while True:
     elif action == "alloc":
         hog = b"x" * (event["mb"] << 20)
         time.sleep(1)
+    elif action == "fork":
+        child = os.fork()
+        if child == 0:
+            time.sleep(600)
+            os._exit(0)
+        extra["child"] = child
+    elif action == "burn":
+        cpu0, end = time.process_time(), time.monotonic() + event["seconds"]
+        while time.monotonic() < end:
+            pass
+        extra["cpu_s"] = time.process_time() - cpu0
     if action == "error":
         post("/invocation/" + rid + "/error", {"errorType": "Boom", "errorMessage": "it went boom"},
              {"Lambda-Runtime-Function-Error-Type": "Boom"})
         continue
     env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "BUCKET", "PASSWORD", "_HANDLER", "LAMBDA_"))}
-    post("/invocation/" + rid + "/response", {"event": event, "headers": headers, "env": env, "pid": os.getpid()})
+    post("/invocation/" + rid + "/response", {"event": event, "headers": headers, "env": env, "pid": os.getpid(), **extra})
 "#;
 
 /// Writes [`TEST_FUNCTION`] as an executable into `dir` and returns its path.
@@ -108,6 +120,7 @@ pub(crate) struct Opts {
     pub event_max_retries: u32,
     pub event_retry_delay: Duration,
     pub front_door: FrontDoor,
+    pub use_cgroups: bool,
 }
 
 impl Opts {
@@ -124,6 +137,7 @@ impl Opts {
             event_max_retries: 2,
             event_retry_delay: Duration::from_secs(60),
             front_door: FrontDoor::ApiGateway,
+            use_cgroups: false,
         }
     }
 
@@ -187,7 +201,7 @@ pub(crate) async fn start(opts: Opts) -> TestStack {
         users_file,
         function,
         s3_faults: opts.faults,
-        use_cgroups: false,
+        use_cgroups: opts.use_cgroups,
         front_door: opts.front_door,
     })
     .await
