@@ -218,9 +218,9 @@ fn remove_tree(dir: &Path) {
     remove_cgroup(dir);
 }
 
-/// SIGKILLs every process in cgroup `dir` and removes it once empty (a few hundred ms at most).
+/// SIGKILLs every process in cgroup `dir` and removes it once empty (waits up to 2 s for killed processes to leave).
 fn remove_cgroup(dir: &Path) {
-    for _ in 0..50 {
+    for _ in 0..200 {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         for pid in procs.lines().filter_map(|p| p.trim().parse::<u32>().ok()) {
             crate::sandbox::sigkill(pid);
