@@ -181,6 +181,7 @@ impl Stack {
             let abs = users.canonicalize().map_err(|e| anyhow::anyhow!("users file {}: {e}", users.display()))?;
             env.push(("PASSWORD_FILE".into(), abs.display().to_string()));
         }
+        crate::limits::check_memory_mb(config.function.memory_mb).map_err(|e| anyhow::anyhow!(e))?;
         let mut function = config.function.clone();
         function.env = env;
         let limits = if config.use_cgroups {
