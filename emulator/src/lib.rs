@@ -265,6 +265,7 @@ impl Drop for Stack {
 pub fn default_function(bootstrap: PathBuf) -> FunctionConfig {
     FunctionConfig {
         bootstrap,
+        args: Vec::new(),
         name: "hslambda".into(),
         memory_mb: 1024,
         timeout: Duration::from_secs(30),
