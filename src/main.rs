@@ -107,6 +107,11 @@ struct UpArgs {
     /// older than it, else hslambda itself serves as the function.
     #[arg(long = "function", value_name = "PATH")]
     function_binary: Option<PathBuf>,
+    /// Run the function against this external S3 endpoint (moto, MinIO, AWS) instead of the built-in S3:
+    /// sets its AWS_S3_GATEWAY (credentials: --env AWS_ACCESS_KEY_ID=... --env AWS_SECRET_ACCESS_KEY=...).
+    /// The bucket must exist there.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
 }
 
 #[derive(Args)]
@@ -332,6 +337,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     function.timeout = Duration::from_secs(args.timeout);
     function.concurrency = args.concurrency as usize;
     function.env = args.env;
+    if let Some(url) = &args.s3_endpoint {
+        function.env.push(("AWS_S3_GATEWAY".into(), url.clone()));
+    }
     function.print_logs = true;
     function.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
     function.event_max_retries = args.event_max_retries;
@@ -354,6 +362,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let command = std::iter::once(f.bootstrap.display().to_string()).chain(f.args.iter().cloned()).collect::<Vec<_>>();
     println!("hslambda up: function {} runs `{}` ({})", f.name, command.join(" "), binary.how);
     println!("  memory {} MB, timeout {} s, concurrency {}", f.memory_mb, f.timeout.as_secs(), f.concurrency);
+    if let Some(url) = &args.s3_endpoint {
+        println!("  the function's S3: {url} (external; the built-in S3 below still serves the data directory)");
+    }
     match &stack.config.users_file {
         Some(u) => println!("  users: {}", u.display()),
         None => println!("  users: none (anonymous access only; pass --users passwd.txt)"),
