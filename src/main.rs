@@ -2,6 +2,7 @@
 //! Argument parsing and wiring only; the work is in the `lambda-emulator` (the local AWS) and
 //! `hslambda-bench` (race, soak, load, tune) crates.
 
+mod function;
 mod load_cmd;
 mod race_cmd;
 mod soak_cmd;
@@ -17,7 +18,6 @@ use hslambda_bench::tune::{StartMode, TuneOptions};
 use lambda_emulator::faults::FaultRule;
 use lambda_emulator::gateway::FrontDoor;
 use lambda_emulator::s3_latency::S3Model;
-use lambda_emulator::sandbox::locate_bootstrap;
 use lambda_emulator::{default_function, Stack, StackConfig};
 
 #[derive(Parser)]
@@ -43,6 +43,10 @@ enum Command {
     /// Benchmarks: `tune` (memory size / timeout / cost) and `selection` (hslambda vs HSDS).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Be the Lambda function (what `up` runs when no `bootstrap` binary is at hand): the same runtime loop
+    /// as `bootstrap`, talking to $AWS_LAMBDA_RUNTIME_API.
+    #[command(name = "function", hide = true)]
+    Function,
 }
 
 #[derive(Args)]
@@ -99,6 +103,15 @@ struct UpArgs {
     /// (no cap beyond the function timeout, throttled -> 429).
     #[arg(long, default_value = "api-gateway", value_parser = FrontDoor::parse)]
     front_door: FrontDoor,
+    /// The function executable (a built `bootstrap`). Default: a `bootstrap` beside hslambda that is not
+    /// older than it, else hslambda itself serves as the function.
+    #[arg(long = "function", value_name = "PATH")]
+    function_binary: Option<PathBuf>,
+    /// Run the function against this external S3 endpoint (moto, MinIO, AWS) instead of the built-in S3:
+    /// sets its AWS_S3_GATEWAY (credentials: --env AWS_ACCESS_KEY_ID=... --env AWS_SECRET_ACCESS_KEY=...).
+    /// The bucket must exist there.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
 }
 
 #[derive(Args)]
@@ -318,12 +331,16 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let bootstrap = locate_bootstrap().map_err(anyhow::Error::msg)?;
-    let mut function = default_function(bootstrap);
+    let binary = function::resolve(args.function_binary.as_deref())?;
+    let mut function = default_function(binary.path);
+    function.args = binary.args;
     function.memory_mb = args.memory;
     function.timeout = Duration::from_secs(args.timeout);
     function.concurrency = args.concurrency as usize;
     function.env = args.env;
+    if let Some(url) = &args.s3_endpoint {
+        function.env.push(("AWS_S3_GATEWAY".into(), url.clone()));
+    }
     function.print_logs = true;
     function.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
     function.event_max_retries = args.event_max_retries;
@@ -343,8 +360,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let stack = Stack::start(config).await?;
     let f = stack.sandbox.config();
-    println!("hslambda up: function {} ({})", f.name, f.bootstrap.display());
+    let command = std::iter::once(f.bootstrap.display().to_string()).chain(f.args.iter().cloned()).collect::<Vec<_>>();
+    println!("hslambda up: function {} runs `{}` ({})", f.name, command.join(" "), binary.how);
     println!("  memory {} MB, timeout {} s, concurrency {}", f.memory_mb, f.timeout.as_secs(), f.concurrency);
+    if let Some(url) = &args.s3_endpoint {
+        println!("  the function's S3: {url} (external; the built-in S3 below still serves the data directory)");
+    }
     match &stack.config.users_file {
         Some(u) => println!("  users: {}", u.display()),
         None => println!("  users: none (anonymous access only; pass --users passwd.txt)"),
@@ -425,8 +446,30 @@ async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
 // wakes another worker (futexes and context switches were a third of the emulator's CPU). File reads and
 // writes still run on the blocking pool. Measured on 2 cores: front door GET /about p50 0.33 → 0.31 ms,
 // `hslambda load` 5711 → 6046 invocations/s (BENCHMARKS.md).
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Command::Function = cli.command {
+        // The function process: its own logging and runtime, exactly as `bootstrap` starts.
+        return match hsds_handler::runtime::main() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hslambda function: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    // User errors (a missing file, a port in use, ...) as one line with their causes, no backtrace.
+    match run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hslambda: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<()> {
     hsds_handler::alloc::keep_freed_memory();
     // s3s logs every S3 error answer (404s, 412s of lost races, injected faults) at ERROR: those are answers
     // to the function, which reports what matters itself, so they are off unless HSLAMBDA_LOG asks for them.
@@ -437,7 +480,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match command {
+        Command::Function => anyhow::bail!("`hslambda function` runs on its own runtime (see main)"),
         Command::Up(args) => up(args).await,
         Command::Invoke(args) => invoke(args).await,
         Command::Race(args) => race_cmd::race(args).await,

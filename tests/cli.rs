@@ -119,7 +119,72 @@ fn up_explains_a_missing_bootstrap() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cargo build --release") && err.contains("/nonexistent/bootstrap"), "{err}");
+    assert!(err.contains("cargo build --release --workspace") && err.contains("/nonexistent/bootstrap"), "{err}");
+    // A user error is one line, exit code 1, no backtrace.
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with("hslambda: ") && !err.contains("backtrace"), "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+        .args(["up", "--port", "0", "--s3-port", "0", "--function", "/nonexistent/fn"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim(), "hslambda: --function /nonexistent/fn: no such file (give the path of a built `bootstrap`)");
+}
+
+/// A fresh clone's `cargo run --release -- up` or `cargo install --path .` has no `bootstrap`: `up` runs
+/// `hslambda function` (the same runtime loop) as the function instead, and says so.
+#[test]
+fn up_without_a_bootstrap_runs_itself_as_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    // hslambda alone in a directory (a hard link, else a copy): no `bootstrap` beside it.
+    let exe = dir.path().join("hslambda");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_hslambda"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_hslambda"), &exe).unwrap();
+    }
+    let users = dir.path().join("passwd.txt");
+    std::fs::write(&users, "admin:admin\n").unwrap();
+    let (port, s3_port) = (free_port(), free_port());
+    let mut child = Command::new(&exe)
+        .args(["up", "--port", &port.to_string(), "--s3-port", &s3_port.to_string()])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--users")
+        .arg(&users)
+        .env_remove("HSLAMBDA_BOOTSTRAP")
+        .env_remove("HSLAMBDA_BIN_DIR")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let body = loop {
+        match http_get(port, "/about") {
+            Some((status, body)) if status.contains(" 200 ") => break body,
+            _ if t0.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no /about from hslambda up: {other:?}"),
+        }
+    };
+    assert!(body.contains("\"state\":\"READY\""), "{body}");
+    let functions = children_of(child.id());
+    assert_eq!(functions.len(), 1, "one warm function process");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", functions[0])).unwrap();
+    let argv: Vec<String> =
+        cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();
+    assert_eq!(argv, [exe.display().to_string(), "function".to_string()]);
+
+    // SAFETY: kill(2) of our own unreaped child; takes no pointers.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert!(child.wait().unwrap().success());
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let banner = format!("hslambda up: function hslambda runs `{} function` (hslambda itself", exe.display());
+    assert!(out.contains(&banner), "{out}");
+    assert!(out.contains("REPORT RequestId: ") && out.contains("Max Memory Used"), "{out}");
 }
 
 #[test]

@@ -172,11 +172,20 @@ impl Stack {
         config.port = front_addr.port();
         config.s3_port = s3_addr.port();
 
+        // The stack's S3 and bucket, unless the function's own environment names others (`hslambda up
+        // --s3-endpoint`: the function against an external S3 such as moto, MinIO or AWS).
         let mut env = config.function.env.clone();
-        env.push(("AWS_S3_GATEWAY".into(), format!("http://{s3_addr}")));
-        env.push(("BUCKET_NAME".into(), config.bucket.clone()));
-        env.push(("AWS_ACCESS_KEY_ID".into(), s3::ACCESS_KEY.into()));
-        env.push(("AWS_SECRET_ACCESS_KEY".into(), s3::SECRET_KEY.into()));
+        let defaults = [
+            ("AWS_S3_GATEWAY", format!("http://{s3_addr}")),
+            ("BUCKET_NAME", config.bucket.clone()),
+            ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY.to_string()),
+        ];
+        for (k, v) in defaults {
+            if !config.function.env.iter().any(|(name, _)| name == k) {
+                env.push((k.to_string(), v));
+            }
+        }
         if let Some(users) = &config.users_file {
             let abs = users.canonicalize().map_err(|e| anyhow::anyhow!("users file {}: {e}", users.display()))?;
             env.push(("PASSWORD_FILE".into(), abs.display().to_string()));
@@ -266,6 +275,7 @@ impl Drop for Stack {
 pub fn default_function(bootstrap: PathBuf) -> FunctionConfig {
     FunctionConfig {
         bootstrap,
+        args: Vec::new(),
         name: "hslambda".into(),
         memory_mb: 1024,
         timeout: Duration::from_secs(30),

@@ -8,6 +8,11 @@
 //!   write, so of N concurrent `If-None-Match: *` creators exactly one wins;
 //! * `If-Match` on a missing key answers 404 `NoSuchKey` (as S3 does), not 412;
 //! * GET/HEAD honour `If-None-Match` (304) and `If-Match` (412);
+//! * as AWS S3 answers (found by comparing with moto's S3 server, checked against the S3 API reference):
+//!   GET/HEAD carry `Accept-Ranges: bytes` and a Content-Type (`binary/octet-stream` when the PUT gave
+//!   none), a GET in a missing bucket is 404 `NoSuchBucket` (not `NoSuchKey`), an unsatisfiable range is
+//!   416 `InvalidRange` "The requested range is not satisfiable", and ListObjectsV2 always names its
+//!   `Prefix` (empty when none was given);
 //! * ListObjects(V2) entries carry their ETag and storage class;
 //! * files written into the directory by something else (HSDS 1.0.2 itself) get a correct ETag: the
 //!   MD5 of their bytes, recorded in s3s-fs's sidecar so it is hashed once, and recomputed when the
@@ -112,6 +117,11 @@ impl LocalS3 {
         let mut h = DefaultHasher::new();
         (bucket, key).hash(&mut h);
         &self.locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    /// Whether the bucket's directory exists (a GET that found no object: NoSuchBucket or NoSuchKey).
+    async fn bucket_exists(&self, bucket: &str) -> bool {
+        !bucket.contains("..") && tokio::fs::metadata(self.root.join(bucket)).await.is_ok_and(|m| m.is_dir())
     }
 
     fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
@@ -247,6 +257,9 @@ impl LocalS3 {
     }
 }
 
+/// The Content-Type AWS S3 reports for an object stored without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
 /// Objects at most this large are answered from one read (see `get_object`).
 const WHOLE_READ_MAX: i64 = 64 << 20;
 
@@ -305,7 +318,12 @@ impl LocalS3 {
         let (buf, span, len, modified, content_type) = match read.await.map_err(internal)? {
             Ok(None) => return Ok(None),
             Ok(Some(Ok(found))) => found,
-            Ok(Some(Err(len))) => return Err(s3_error!(InvalidRange, "the range is not satisfiable for {len} bytes")),
+            Ok(Some(Err(len))) => {
+                return Err(s3_error!(
+                    InvalidRange,
+                    "The requested range is not satisfiable (the object has {len} bytes)"
+                ))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(s3_error!(NoSuchKey)),
             Err(e) => return Err(internal(e)),
         };
@@ -318,7 +336,8 @@ impl LocalS3 {
             body: Some(StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(buf)))),
             last_modified: Some(Timestamp::from(modified)),
             e_tag: Some(ETag::Strong(etag.to_string())),
-            content_type,
+            content_type: Some(content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string())),
+            accept_ranges: Some("bytes".to_string()),
             ..Default::default()
         };
         Ok(Some(S3Response::new(output)))
@@ -486,7 +505,11 @@ impl S3 for LocalS3 {
                 return Ok(rsp);
             }
         }
-        let mut rsp = self.fs.get_object(req).await?;
+        let rsp = self.fs.get_object(req).await;
+        if matches!(&rsp, Err(e) if *e.code() == S3ErrorCode::NoSuchKey) && !self.bucket_exists(&bucket).await {
+            return Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"));
+        }
+        let mut rsp = rsp?;
         // s3s-fs streams the file in 4 KB reads; objects up to WHOLE_READ_MAX (chunks, JSON) are sent from one
         // read instead, under the same key lock, which is several times cheaper per GET.
         let len = rsp.output.content_length.unwrap_or(-1);
@@ -501,6 +524,8 @@ impl S3 for LocalS3 {
                 rsp.output.body = Some(StreamingBlob::from(s3s::Body::from(bytes)));
             }
         }
+        rsp.output.accept_ranges = Some("bytes".to_string());
+        rsp.output.content_type.get_or_insert_with(|| DEFAULT_CONTENT_TYPE.to_string());
         Ok(rsp)
     }
 
@@ -510,7 +535,10 @@ impl S3 for LocalS3 {
         if let Some(etag) = self.current_etag(&bucket, &key).await? {
             check_read(&etag, req.input.if_match.as_ref(), req.input.if_none_match.as_ref())?;
         }
-        self.fs.head_object(req).await
+        let mut rsp = self.fs.head_object(req).await?;
+        rsp.output.accept_ranges = Some("bytes".to_string());
+        rsp.output.content_type.get_or_insert_with(|| DEFAULT_CONTENT_TYPE.to_string());
+        Ok(rsp)
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -579,6 +607,7 @@ impl S3 for LocalS3 {
         if let Some(contents) = resp.output.contents.as_mut() {
             self.annotate(&bucket, contents).await?;
         }
+        resp.output.prefix.get_or_insert_with(String::new);
         Ok(resp)
     }
 

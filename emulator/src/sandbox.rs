@@ -31,6 +31,9 @@ pub const REGION: &str = "us-east-1";
 pub struct FunctionConfig {
     /// The `bootstrap` executable.
     pub bootstrap: PathBuf,
+    /// Arguments it is started with: none for a real `bootstrap`; `["function"]` when the `hslambda` CLI
+    /// serves as its own function.
+    pub args: Vec<String>,
     /// Function name (`AWS_LAMBDA_FUNCTION_NAME`, and the name the Invoke API answers to).
     pub name: String,
     /// Memory size in MB.
@@ -80,7 +83,7 @@ pub fn locate_bootstrap() -> Result<PathBuf, String> {
     } else {
         Err(format!(
             "the function binary `bootstrap` was not found at {} (located via {how}); build it with \
-             `cargo build --release` (or point HSLAMBDA_BOOTSTRAP at it)",
+             `cargo build --release --workspace` (or point HSLAMBDA_BOOTSTRAP at it)",
             path.display()
         ))
     }
@@ -411,7 +414,7 @@ impl Sandbox {
         });
 
         let mut cmd = tokio::process::Command::new(&self.cfg.bootstrap);
-        cmd.env_clear();
+        cmd.args(&self.cfg.args).env_clear();
         for k in ["PATH", "HOME", "LOG_LEVEL", "RUST_LOG", "RUST_BACKTRACE"] {
             if let Some(v) = std::env::var_os(k) {
                 cmd.env(k, v);

@@ -18,6 +18,8 @@ pub mod event;
 pub mod logging;
 pub mod model;
 pub mod request;
+#[cfg(feature = "aws")]
+pub mod runtime;
 pub mod service;
 pub mod store;
 

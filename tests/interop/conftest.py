@@ -3,6 +3,8 @@
 * ``hsds``   — the reference HSDS 1.0.2 (PyPI) on a POSIX data directory.
 * ``stack``  — ``hslambda up``: the emulator (S3 on a directory, Runtime API, front door) running the real
                ``bootstrap`` binary.
+* ``moto_s3`` / ``stack_moto`` — moto's S3 server (PyPI ``moto[server]``, an S3 nobody here wrote) and
+               ``hslambda up --s3-endpoint`` pointing the unchanged function at it.
 Both serve the SAME data directory (``<dir>/hsdstest/...``), so a test can write with one and read with the other.
 Users are HSDS's test users: admin:admin, test_user1:test, test_user2:test.
 """
@@ -143,10 +145,76 @@ def stack(data_dir, passwd_file, hsds):
         server.stop()
 
 
-@pytest.fixture(params=["hsds", "hslambda"])
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's S3 server on a free port, with the bucket created (moto keeps it in memory)."""
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / f"hslambda-interop-moto-{port}.log"
+    proc = subprocess.Popen(
+        [str(VENV_DIR / "moto" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server("moto", f"http://127.0.0.1:{port}", proc, str(log))
+    try:
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                requests.get(server.endpoint + "/", timeout=2)
+                break
+            except requests.RequestException:
+                if time.time() > deadline:
+                    raise RuntimeError(f"moto_server not ready after 60s:\n{log.read_text()[-4000:]}")
+                time.sleep(0.2)
+        r = requests.put(f"{server.endpoint}/{BUCKET}", timeout=10)
+        assert r.status_code == 200, (r.status_code, r.text)
+        yield server
+    finally:
+        server.stop()
+        log.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def stack_moto(moto_s3, passwd_file):
+    """hslambda whose function stores everything in moto's S3 (``up --s3-endpoint``), the function unchanged."""
+    port, s3_port = free_port(), free_port()
+    own = Path(tempfile.mkdtemp(prefix="hslambda-interop-moto-"))
+    log = str(own / "stack.log")
+    proc = subprocess.Popen(
+        [str(BIN_DIR / "hslambda"), "up", "--port", str(port), "--s3-port", str(s3_port), "--data-dir", str(own / "data"),
+         "--users", str(passwd_file), "--bucket", BUCKET, "--s3-endpoint", moto_s3.endpoint,
+         "--env", "AWS_ACCESS_KEY_ID=testing", "--env", "AWS_SECRET_ACCESS_KEY=testing"],
+        stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server("hslambda-moto", f"http://127.0.0.1:{port}", proc, log)
+    server.s3_endpoint = moto_s3.endpoint
+    try:
+        wait_ready(server, 60)
+        admin_setup(server.endpoint)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(own, ignore_errors=True)
+
+
+# The suites that also run against hslambda on moto's S3 (module names): the h5pyd metadata and dataset
+# suites exercise every kind of S3 request the function makes.
+MOTO_SUITES = {"test_h5pyd_metadata", "test_h5pyd_datasets"}
+SERVER_FIXTURES = {"hsds": "hsds", "hslambda": "stack", "hslambda-moto": "stack_moto"}
+
+
+def pytest_generate_tests(metafunc):
+    """``server`` is the reference HSDS and hslambda (and, in MOTO_SUITES, hslambda on moto's S3)."""
+    if "server" in metafunc.fixturenames:
+        names = ["hsds", "hslambda"]
+        if metafunc.module.__name__.rsplit(".", 1)[-1] in MOTO_SUITES:
+            names.append("hslambda-moto")
+        metafunc.parametrize("server", names, indirect=True)
+
+
+@pytest.fixture
 def server(request):
     """Run a test against the reference HSDS and against hslambda: the same behaviour is required of both."""
-    return request.getfixturevalue("stack" if request.param == "hslambda" else "hsds")
+    return request.getfixturevalue(SERVER_FIXTURES[request.param])
 
 
 @pytest.fixture

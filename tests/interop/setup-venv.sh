@@ -2,6 +2,7 @@
 # Create (or reuse) the Python environments the interop tests run in.
 #   .venv/interop   h5pyd 1.0.0, hsds 1.0.2, h5py, boto3, awscli, pytest  (the main suite)
 #   .venv/h5pyd024  h5pyd 0.24.0 + boto3, for the http+lambda:// direct-invoke transport
+#   .venv/moto      moto's S3 server: a second S3, written by others, for the function to run against
 # Versions are pinned here and nowhere else. Re-running is cheap: a stamp file records what was installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -9,6 +10,7 @@ venvs=${HSLAMBDA_VENV_DIR:-$root/.venv}
 py=${PYTHON:-python3}
 
 main_pkgs="hsds==1.0.2 h5pyd==1.0.0 h5py==3.16.0 numpy==2.4.6 boto3==1.43.117 botocore==1.43.117 awscli==1.46.3 pytest==9.2.0 requests==2.34.2 requests-unixsocket==0.4.1"
+moto_pkgs="moto[server]==5.2.5"
 old_pkgs="h5pyd==0.24.0 h5py==3.16.0 numpy==2.4.6 boto3==1.43.117 botocore==1.43.117 pytest==9.2.0 requests==2.34.2"
 
 make_venv() {  # name, packages
@@ -22,4 +24,5 @@ make_venv() {  # name, packages
 }
 make_venv interop "$main_pkgs"
 make_venv h5pyd024 "$old_pkgs"
+make_venv moto "$moto_pkgs"
 echo "$venvs"
