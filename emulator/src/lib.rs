@@ -16,6 +16,7 @@ pub mod runtime_api;
 pub mod s3;
 pub mod s3_latency;
 pub mod sandbox;
+pub mod streaming;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -20,6 +20,7 @@ pub mod model;
 pub mod request;
 pub mod service;
 pub mod store;
+pub mod stream;
 
 pub use config::Config;
 pub use error::{ApiError, ApiResult};

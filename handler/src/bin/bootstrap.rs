@@ -1,12 +1,36 @@
-//! The Lambda function: the `lambda_runtime` loop handing each event to `hsds_handler::event::handle_event`.
+//! The Lambda function: the `lambda_runtime` loop handing each event to `hsds_handler::event::handle_event_reply`.
 //! Everything else lives in the library, so tests and the emulator exercise the same code.
+//!
+//! A buffered reply goes back as one JSON document; a streamed one (HTTP-integration events when the deployer
+//! set `HSLAMBDA_INVOKE_MODE=RESPONSE_STREAM`, see `hsds_handler::stream`) as `lambda_runtime`'s
+//! [`StreamResponse`]: the metadata prelude (status, headers), 8 NUL bytes, then the body as it is produced.
 
 use std::sync::Arc;
 
-use hsds_handler::{event, Service};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use futures::StreamExt;
+use hsds_handler::event::{self, Reply};
+use hsds_handler::Service;
+use lambda_runtime::{service_fn, Error, FunctionResponse, LambdaEvent, MetadataPrelude, StreamResponse};
 use serde_json::value::RawValue;
 use serde_json::Value;
+
+/// The body stream handed to `lambda_runtime`: the handler's pieces, errors as the runtime's error type.
+type Pieces = std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, Error>> + Send>>;
+
+/// The metadata prelude for a streamed reply's status and headers.
+fn prelude(status: u16, headers: &[(String, String)]) -> MetadataPrelude {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str())) {
+            map.append(name, value);
+        }
+    }
+    MetadataPrelude {
+        status_code: http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        headers: map,
+        cookies: Vec::new(),
+    }
+}
 
 // One thread runs the I/O: an invocation is a strict request → S3 → response chain, and on a multi-thread
 // runtime every hop between the handler, the HTTP connection tasks of the S3 client and the Runtime API
@@ -27,9 +51,19 @@ async fn main() -> Result<(), Error> {
         let svc = svc.clone();
         let deadline = hsds_handler::deadline::from_epoch_ms(ev.context.deadline);
         async move {
-            // The payload goes back as JSON text: a binary body (hex or base64) is copied in, not escaped.
-            let text = event::handle_event_text(&svc, &ev.payload, Some(deadline)).await;
-            Ok::<Box<RawValue>, Error>(RawValue::from_string(text)?)
+            let response: FunctionResponse<Box<RawValue>, Pieces> =
+                match event::handle_event_reply(&svc, &ev.payload, Some(deadline)).await {
+                    // The payload goes back as JSON text: a binary body (hex or base64) is copied in, not escaped.
+                    Reply::Buffered(text) => FunctionResponse::BufferedResponse(RawValue::from_string(text)?),
+                    Reply::Streamed { status, headers, body } => {
+                        let stream: Pieces = Box::pin(body.map(|piece| piece.map_err(|e| Error::from(e.message))));
+                        FunctionResponse::StreamingResponse(StreamResponse {
+                            metadata_prelude: prelude(status, &headers),
+                            stream,
+                        })
+                    }
+                };
+            Ok::<_, Error>(response)
         }
     }))
     .await
