@@ -16,6 +16,7 @@ use hslambda_bench::tune::{self, cost::Prices, selection::SelectionOptions, work
 use hslambda_bench::tune::{StartMode, TuneOptions};
 use lambda_emulator::faults::FaultRule;
 use lambda_emulator::gateway::FrontDoor;
+use lambda_emulator::streaming::StreamBandwidth;
 use lambda_emulator::s3_latency::S3Model;
 use lambda_emulator::sandbox::locate_bootstrap;
 use lambda_emulator::{default_function, Stack, StackConfig};
@@ -95,10 +96,16 @@ struct UpArgs {
     /// Seconds before the first retry of a failed Event invocation; the second waits twice as long.
     #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
     event_retry_delay: f64,
-    /// What the HTTP port imitates: api-gateway (HTTP API: 30 s cap, throttled -> 500) or function-url
-    /// (no cap beyond the function timeout, throttled -> 429).
-    #[arg(long, default_value = "api-gateway", value_parser = FrontDoor::parse)]
+    /// What the HTTP port imitates: function-url-stream (Function URL, InvokeMode RESPONSE_STREAM: responses
+    /// stream, up to 200 MB), api-gateway (HTTP API, buffered 6 MB: 30 s cap, throttled -> 500), function-url
+    /// (InvokeMode BUFFERED: no cap beyond the function timeout, throttled -> 429) or rest-api-stream (REST API,
+    /// responseTransferMode STREAM, payload 1.0 events).
+    #[arg(long, default_value = "function-url-stream", value_parser = FrontDoor::parse)]
     front_door: FrontDoor,
+    /// Streamed responses at Lambda's bandwidth (`lambda`: the first 6 MB unthrottled, then 2 MB/s) or
+    /// `unlimited`.
+    #[arg(long, default_value = "lambda", value_parser = StreamBandwidth::parse)]
+    stream_bandwidth: StreamBandwidth,
 }
 
 #[derive(Args)]
@@ -339,6 +346,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         s3_faults: args.s3_faults,
         use_cgroups: !args.no_cgroups,
         front_door: args.front_door,
+        stream_bandwidth: args.stream_bandwidth,
     };
     let stack = Stack::start(config).await?;
     let f = stack.sandbox.config();

@@ -189,6 +189,7 @@ pub(crate) async fn start(opts: Opts) -> TestStack {
         s3_faults: opts.faults,
         use_cgroups: false,
         front_door: opts.front_door,
+        stream_bandwidth: Default::default(),
     })
     .await
     .expect("stack starts");
