@@ -16,9 +16,9 @@ use hslambda_bench::tune::{self, cost::Prices, selection::SelectionOptions, work
 use hslambda_bench::tune::{StartMode, TuneOptions};
 use lambda_emulator::faults::FaultRule;
 use lambda_emulator::gateway::FrontDoor;
-use lambda_emulator::streaming::StreamBandwidth;
 use lambda_emulator::s3_latency::S3Model;
 use lambda_emulator::sandbox::locate_bootstrap;
+use lambda_emulator::streaming::StreamBandwidth;
 use lambda_emulator::{default_function, Stack, StackConfig};
 
 #[derive(Parser)]

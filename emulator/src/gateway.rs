@@ -460,7 +460,10 @@ fn request_too_large(event_len: usize, body_len: usize, raw_query: &str) -> Stri
     });
     if let Some(rows) = rows {
         let row_bytes = (body_len as u64 / rows).max(1);
-        msg.push_str(&format!(", i.e. at most {} rows of the first dimension per write", (max_body as u64 / row_bytes).max(1)));
+        msg.push_str(&format!(
+            ", i.e. at most {} rows of the first dimension per write",
+            (max_body as u64 / row_bytes).max(1)
+        ));
     }
     msg
 }

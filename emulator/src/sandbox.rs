@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::limits::{rss_and_peak_kb, Limits};
-use crate::runtime_api::{new_trace_id, Invocation, MAX_RESPONSE_BYTES, Outcome, RuntimeApi, StreamEnd, Streaming};
+use crate::runtime_api::{new_trace_id, Invocation, Outcome, RuntimeApi, StreamEnd, Streaming, MAX_RESPONSE_BYTES};
 
 /// Lambda's limit on the INIT phase.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -675,7 +675,10 @@ impl Sandbox {
             Ended::Streaming(Streaming { content_type, body, end }, started) => {
                 // The slot stays taken until the stream ends: the instance is busy until then.
                 inst.stream_slot = Some(slot);
-                Ok(Err((StreamStart { content_type, body }, PendingStream { inst, request_id, start_line, started, end })))
+                Ok(Err((
+                    StreamStart { content_type, body },
+                    PendingStream { inst, request_id, start_line, started, end },
+                )))
             }
             ended => Ok(Ok(self.conclude(inst, request_id, start_line, ended).await)),
         }
@@ -833,7 +836,11 @@ enum Ended {
     Response(Bytes, Duration),
     FunctionError(Bytes, Duration),
     Timeout(Duration),
-    Sandbox { error_type: String, payload: Bytes, d: Duration },
+    Sandbox {
+        error_type: String,
+        payload: Bytes,
+        d: Duration,
+    },
     /// The response is streaming; the invocation ends with the stream.
     Streaming(Streaming, Instant),
 }

@@ -229,7 +229,8 @@ mod tests {
     #[test]
     fn prelude_is_split_at_the_nul_separator() {
         assert_eq!(split_prelude(br#"{"statusCode":200"#).unwrap(), None);
-        let mut buf = br#"{"statusCode":201,"headers":{"content-type":"application/octet-stream"},"cookies":["a=1"]}"#.to_vec();
+        let mut buf =
+            br#"{"statusCode":201,"headers":{"content-type":"application/octet-stream"},"cookies":["a=1"]}"#.to_vec();
         buf.extend_from_slice(&[0; 8]);
         buf.extend_from_slice(&[1, 2, 3]);
         let (p, rest) = split_prelude(&buf).unwrap().unwrap();

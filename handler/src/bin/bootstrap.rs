@@ -21,7 +21,8 @@ type Pieces = std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, 
 fn prelude(status: u16, headers: &[(String, String)]) -> MetadataPrelude {
     let mut map = http::HeaderMap::new();
     for (k, v) in headers {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str())) {
+        if let (Ok(name), Ok(value)) = (http::HeaderName::try_from(k.as_str()), http::HeaderValue::try_from(v.as_str()))
+        {
             map.append(name, value);
         }
     }

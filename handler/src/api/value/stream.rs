@@ -29,12 +29,12 @@ use crate::store::Store;
 use crate::stream::{BodyStream, MAX_STREAMED_RESPONSE};
 
 /// Raw bytes of one binary piece.
-pub const PIECE_BYTES: u64 = 2 << 20;
+const PIECE_BYTES: u64 = 2 << 20;
 /// Raw bytes of one JSON piece (a JSON value costs tens of bytes per element while it is built).
-pub const JSON_PIECE_BYTES: u64 = 256 << 10;
+const JSON_PIECE_BYTES: u64 = 256 << 10;
 /// Largest selection answered as streamed JSON, in raw bytes: JSON text takes up to about eight times the
 /// raw size of the data, and the whole text must fit the 200 MB streamed-response limit.
-pub const MAX_STREAMED_JSON_RAW: u64 = MAX_STREAMED_RESPONSE / 8;
+const MAX_STREAMED_JSON_RAW: u64 = MAX_STREAMED_RESPONSE / 8;
 
 /// Where the pieces are read from: the dataset's chunks and, for `H5D_CHUNKED_REF_INDIRECT`, its chunk table.
 #[derive(Clone)]
@@ -155,13 +155,16 @@ pub(super) async fn streamed_read(
         }
         _ => None,
     };
-    let source =
-        Source { store: ctx.svc.store.clone(), bucket: ctx.bucket.clone(), chunks: ds.chunks.clone(), table };
+    let source = Source { store: ctx.svc.store.clone(), bucket: ctx.bucket.clone(), chunks: ds.chunks.clone(), table };
     let target = if binary { PIECE_BYTES } else { JSON_PIECE_BYTES };
     let ranges = if ds.shape.is_scalar() {
         vec![0..1]
     } else {
-        piece_ranges(sel, &ds.chunks.grid.chunk_dims, rows_per_piece(sel, &ds.chunks.grid.chunk_dims, row_bytes, target))
+        piece_ranges(
+            sel,
+            &ds.chunks.grid.chunk_dims,
+            rows_per_piece(sel, &ds.chunks.grid.chunk_dims, row_bytes, target),
+        )
     };
     let whole = ranges.len() == 1;
     let encoding = if binary {
@@ -199,7 +202,7 @@ pub(super) async fn streamed_read(
         let close = if whole { "}" } else { "]}" };
         (Bytes::from(format!("{{\"hrefs\":{hrefs},\"value\":{open}")), Bytes::from_static(close.as_bytes()))
     };
-    let mut rsp = if binary { Response::binary(first) } else { Response::json(200, &Value::Null) };
+    let mut rsp = if binary { Response::binary(first.clone()) } else { Response::json(200, &Value::Null) };
     if !binary {
         let mut b = head.to_vec();
         b.extend_from_slice(&first);
@@ -242,9 +245,8 @@ pub(super) async fn streamed_read(
         }
     };
     tokio::spawn(crate::deadline::with_deadline(deadline, producer));
-    let stream: BodyStream = Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    let stream: BodyStream =
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
     Ok(rsp.streamed(stream))
 }
 
