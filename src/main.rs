@@ -18,6 +18,7 @@ use hslambda_bench::tune::{StartMode, TuneOptions};
 use lambda_emulator::faults::FaultRule;
 use lambda_emulator::gateway::FrontDoor;
 use lambda_emulator::s3_latency::S3Model;
+use lambda_emulator::streaming::StreamBandwidth;
 use lambda_emulator::{default_function, Stack, StackConfig};
 
 #[derive(Parser)]
@@ -99,9 +100,11 @@ struct UpArgs {
     /// Seconds before the first retry of a failed Event invocation; the second waits twice as long.
     #[arg(long, default_value_t = 60.0, value_parser = parse_seconds)]
     event_retry_delay: f64,
-    /// What the HTTP port imitates: api-gateway (HTTP API: 30 s cap, throttled -> 500) or function-url
-    /// (no cap beyond the function timeout, throttled -> 429).
-    #[arg(long, default_value = "api-gateway", value_parser = FrontDoor::parse)]
+    /// What the HTTP port imitates: function-url-stream (Function URL, InvokeMode RESPONSE_STREAM: responses
+    /// stream, up to 200 MB), api-gateway (HTTP API, buffered 6 MB: 30 s cap, throttled -> 500), function-url
+    /// (InvokeMode BUFFERED: no cap beyond the function timeout, throttled -> 429) or rest-api-stream (REST API,
+    /// responseTransferMode STREAM, payload 1.0 events).
+    #[arg(long, default_value = "function-url-stream", value_parser = FrontDoor::parse)]
     front_door: FrontDoor,
     /// The function executable (a built `bootstrap`). Default: a `bootstrap` beside hslambda that is not
     /// older than it, else hslambda itself serves as the function.
@@ -112,6 +115,10 @@ struct UpArgs {
     /// The bucket must exist there.
     #[arg(long, value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// Streamed responses at Lambda's bandwidth (`lambda`: the first 6 MB unthrottled, then 2 MB/s) or
+    /// `unlimited`.
+    #[arg(long, default_value = "lambda", value_parser = StreamBandwidth::parse)]
+    stream_bandwidth: StreamBandwidth,
 }
 
 #[derive(Args)]
@@ -357,6 +364,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         s3_faults: args.s3_faults,
         use_cgroups: !args.no_cgroups,
         front_door: args.front_door,
+        stream_bandwidth: args.stream_bandwidth,
     };
     let stack = Stack::start(config).await?;
     let f = stack.sandbox.config();

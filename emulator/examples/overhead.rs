@@ -27,6 +27,7 @@ async fn stack(bootstrap: &std::path::Path, dir: &std::path::Path) -> Stack {
         s3_faults: Vec::new(),
         use_cgroups: false,
         front_door: Default::default(),
+        stream_bandwidth: Default::default(),
     })
     .await
     .expect("stack starts")

@@ -16,6 +16,7 @@ pub mod runtime_api;
 pub mod s3;
 pub mod s3_latency;
 pub mod sandbox;
+pub mod streaming;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ use crate::faults::{FaultRule, Faults};
 use crate::gateway::FrontDoor;
 use crate::limits::Limits;
 use crate::sandbox::{FunctionConfig, Sandbox};
+use crate::streaming::StreamBandwidth;
 
 /// Everything `hslambda up` configures.
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ pub struct StackConfig {
     pub use_cgroups: bool,
     /// Which AWS front door the HTTP port imitates.
     pub front_door: FrontDoor,
+    /// Whether streamed responses are slowed to Lambda's streaming bandwidth.
+    pub stream_bandwidth: StreamBandwidth,
 }
 
 /// State shared by the front-door routes.
@@ -71,6 +75,8 @@ pub struct AppState {
     pub faults: Faults,
     /// Which AWS front door the HTTP port imitates.
     pub front_door: FrontDoor,
+    /// Whether streamed responses are slowed to Lambda's streaming bandwidth.
+    pub stream_bandwidth: StreamBandwidth,
 }
 
 impl StackConfig {
@@ -88,6 +94,7 @@ impl StackConfig {
             s3_faults: Vec::new(),
             use_cgroups,
             front_door: FrontDoor::default(),
+            stream_bandwidth: StreamBandwidth::default(),
         }
     }
 }
@@ -140,6 +147,7 @@ async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
         "timeout_s": cfg.timeout.as_secs_f64(),
         "concurrency": cfg.concurrency,
         "front_door": app.front_door.name(),
+        "stream_bandwidth": app.stream_bandwidth.name(),
         "idle_timeout_s": cfg.idle_timeout.as_secs_f64(),
         "event_max_retries": cfg.event_max_retries,
         "event_retry_delay_s": cfg.event_retry_delay.as_secs_f64(),
@@ -150,7 +158,9 @@ async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
 }
 
 fn invoke_routes() -> Router<AppState> {
-    Router::new().route("/2015-03-31/functions/{name}/invocations", post(invoke_api::handle))
+    Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke_api::handle))
+        .route("/2021-11-15/functions/{name}/response-streaming-invocations", post(invoke_api::handle_streaming))
 }
 
 impl Stack {
@@ -175,6 +185,11 @@ impl Stack {
         // The stack's S3 and bucket, unless the function's own environment names others (`hslambda up
         // --s3-endpoint`: the function against an external S3 such as moto, MinIO or AWS).
         let mut env = config.function.env.clone();
+        // The deployer's side of the streaming decision (hsds_handler::stream): the function streams its
+        // HTTP answers exactly when the front door does, unless the function's environment says otherwise.
+        if !env.iter().any(|(k, _)| k == "HSLAMBDA_INVOKE_MODE") {
+            env.push(("HSLAMBDA_INVOKE_MODE".into(), config.front_door.invoke_mode().into()));
+        }
         let defaults = [
             ("AWS_S3_GATEWAY", format!("http://{s3_addr}")),
             ("BUCKET_NAME", config.bucket.clone()),
@@ -199,7 +214,12 @@ impl Stack {
             Limits::polling_only(function.memory_mb, "cgroups not requested")
         };
         let sandbox = Sandbox::new(function, limits);
-        let state = AppState { sandbox: sandbox.clone(), faults: faults.clone(), front_door: config.front_door };
+        let state = AppState {
+            sandbox: sandbox.clone(),
+            faults: faults.clone(),
+            front_door: config.front_door,
+            stream_bandwidth: config.stream_bandwidth,
+        };
 
         let s3_service = s3::service(&config.data_dir, faults.clone())?;
         let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service, faults.clone())), sandbox.spawn_reaper()];
@@ -228,17 +248,29 @@ impl Stack {
         let f = self.front_addr;
         let mut v = vec![
             format!(
-                "HTTP front door ({}, payload 2.0): http://{f}/  e.g. curl http://{f}/about",
-                match self.config.front_door {
-                    FrontDoor::ApiGateway => "API Gateway HTTP API",
-                    FrontDoor::FunctionUrl => "Lambda Function URL",
-                }
+                "HTTP front door ({}): http://{f}/  e.g. curl http://{f}/about",
+                self.config.front_door.describe()
             ),
             format!(
                 "Lambda Invoke API: http://{f}/2015-03-31/functions/{}/invocations  (AWS_ENDPOINT_URL_LAMBDA=http://{f})",
                 self.sandbox.config().name
             ),
         ];
+        v.push(format!(
+            "Lambda InvokeWithResponseStream: http://{f}/2021-11-15/functions/{}/response-streaming-invocations",
+            self.sandbox.config().name
+        ));
+        v.push(match self.config.stream_bandwidth {
+            StreamBandwidth::Lambda => format!(
+                "streamed responses: Lambda's bandwidth model (first {} MB unthrottled, then 2 MB/s); \
+                 --stream-bandwidth unlimited turns it off",
+                self.config.front_door.unthrottled_bytes() >> 20
+            ),
+            StreamBandwidth::Unlimited => {
+                "streamed responses: bandwidth unlimited (--stream-bandwidth unlimited; AWS allows 2 MB/s after the first 6 MB)"
+                    .to_string()
+            }
+        });
         if let Some(i) = self.invoke_addr {
             v.push(format!("Lambda Invoke API (separate port): http://{i}"));
         }

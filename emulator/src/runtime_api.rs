@@ -4,18 +4,27 @@
 //! `AWS_LAMBDA_RUNTIME_API`), so `/next` always belongs to exactly one process. The sandbox pushes
 //! [`Invocation`]s into the instance's queue; `/next` hands the next one out with Lambda's headers and
 //! starts its clock; `/response` and `/error` complete it.
+//!
+//! A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`, chunked) completes the
+//! invocation's [`Outcome`] as soon as its headers arrive, with a channel that carries the body on as it is
+//! read (one piece waiting at most: a slow reader slows the function, as on Lambda); its end, or its
+//! mid-stream error (HTTP trailers, or `lambda_runtime` 1.5's body-text stand-in for them), follows on a
+//! second channel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::streaming::{self, StreamError, MAX_STREAMED_RESPONSE};
 
 /// Lambda's synchronous response payload limit (6 MB) plus the 100 bytes of slack RIE allows.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
@@ -40,10 +49,12 @@ pub struct Invocation {
 }
 
 /// How the function answered an invocation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// `POST /response`: the payload.
     Response(Bytes),
+    /// `POST /response` in streaming mode: the body is still arriving.
+    Streaming(Streaming),
     /// `POST /error`: the error document and its `Lambda-Runtime-Function-Error-Type`.
     Error {
         /// The `Lambda-Runtime-Function-Error-Type` header, when the function sent one.
@@ -51,6 +62,29 @@ pub enum Outcome {
         /// The error document as posted.
         body: Bytes,
     },
+}
+
+/// A streamed response on its way from the function.
+#[derive(Debug)]
+pub struct Streaming {
+    /// The response's `Content-Type` (the HTTP-integration type when a prelude leads the body).
+    pub content_type: Option<String>,
+    /// The body pieces, as read from the function.
+    pub body: mpsc::Receiver<Bytes>,
+    /// How the body ended; sent once the function's request is fully read.
+    pub end: oneshot::Receiver<StreamEnd>,
+}
+
+/// How a streamed response ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The whole body arrived.
+    Complete {
+        /// Body bytes sent.
+        bytes: u64,
+    },
+    /// The function reported an error after the first bytes, or the body broke off or grew too large.
+    Failed(StreamError),
 }
 
 /// A `POST /runtime/init/error` report.
@@ -163,7 +197,23 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
     (StatusCode::OK, headers, inv.event).into_response()
 }
 
-async fn response(State(api): State<Arc<RuntimeApi>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn response(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let streaming = headers
+        .get("lambda-runtime-function-response-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| m.eq_ignore_ascii_case("streaming"));
+    if streaming {
+        return stream_response(&api, &id, &headers, body).await;
+    }
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => return json_status(StatusCode::BAD_REQUEST, "InvalidRequest", &format!("cannot read the body: {e}")),
+    };
     if body.len() > MAX_RESPONSE_BYTES {
         let msg = format!(
             "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
@@ -177,6 +227,57 @@ async fn response(State(api): State<Arc<RuntimeApi>>, Path(id): Path<String>, bo
         return json_status(StatusCode::PAYLOAD_TOO_LARGE, "Function.ResponseSizeTooLarge", &msg);
     }
     api.complete(&id, Outcome::Response(body))
+}
+
+/// Reads a streamed response, handing each piece on as it arrives, then reports how it ended.
+async fn stream_response(api: &RuntimeApi, id: &str, headers: &HeaderMap, mut body: Body) -> Response {
+    let (tx, rx) = mpsc::channel(1);
+    let (end_tx, end_rx) = oneshot::channel();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let accepted = api.complete(id, Outcome::Streaming(Streaming { content_type, body: rx, end: end_rx }));
+    if accepted.status() != StatusCode::ACCEPTED {
+        return accepted;
+    }
+    let mut bytes = 0u64;
+    let mut trailers = HeaderMap::new();
+    let fail = |error_type: &str, body: String| StreamEnd::Failed(StreamError { error_type: error_type.into(), body });
+    let end = loop {
+        match body.frame().await {
+            None => break StreamEnd::Complete { bytes },
+            Some(Err(e)) => break fail("Runtime.StreamError", format!("the response stream broke off: {e}")),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    if let Some(err) = streaming::parse_error_text(&data) {
+                        break StreamEnd::Failed(err);
+                    }
+                    bytes += data.len() as u64;
+                    if bytes > MAX_STREAMED_RESPONSE as u64 {
+                        break fail(
+                            "Function.ResponseSizeTooLarge",
+                            format!("Response payload size exceeded maximum allowed payload size ({MAX_STREAMED_RESPONSE} bytes)."),
+                        );
+                    }
+                    // A reader that went away no longer needs the bytes; keep reading so the function finishes.
+                    let _ = tx.send(data).await;
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailers.extend(t);
+                    }
+                }
+            },
+        }
+    };
+    let end = match (end, trailers.get(streaming::ERROR_TYPE_TRAILER)) {
+        (StreamEnd::Complete { .. }, Some(t)) => {
+            let body = trailers.get(streaming::ERROR_BODY_TRAILER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            fail(t.to_str().unwrap_or("Runtime.StreamError"), streaming::decode_error_body(body))
+        }
+        (end, _) => end,
+    };
+    drop(tx);
+    let _ = end_tx.send(end);
+    (StatusCode::ACCEPTED, [("content-type", "application/json")], r#"{"status":"OK"}"#).into_response()
 }
 
 fn error_type(headers: &HeaderMap) -> Option<String> {

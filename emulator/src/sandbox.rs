@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::limits::{rss_and_peak_kb, InstanceCgroup, Limits};
-use crate::runtime_api::{new_trace_id, Invocation, Outcome, RuntimeApi};
+use crate::runtime_api::{new_trace_id, Invocation, Outcome, RuntimeApi, StreamEnd, Streaming, MAX_RESPONSE_BYTES};
 
 /// Lambda's limit on the INIT phase.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -163,6 +163,44 @@ impl Invoked {
     }
 }
 
+/// How an invocation answered: finished, or streaming its response.
+#[derive(Debug)]
+pub enum Answer {
+    /// A buffered response, a function error, a timeout or a crash.
+    Done(Invoked),
+    /// The function is streaming its response.
+    Streaming(StreamingInvocation),
+}
+
+/// A streamed response in progress: read `body` to its end, then `done` tells how the invocation ended
+/// (with the error document after a mid-stream error, the log and the REPORT figures).
+#[derive(Debug)]
+pub struct StreamingInvocation {
+    /// The request id given to the function.
+    pub request_id: String,
+    /// The response's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The body, piece by piece as the function writes it.
+    pub body: mpsc::Receiver<Bytes>,
+    /// The finished invocation (its payload is empty unless it failed).
+    pub done: oneshot::Receiver<Invoked>,
+}
+
+/// The start of a streamed response: its content type and its body channel.
+struct StreamStart {
+    content_type: Option<String>,
+    body: mpsc::Receiver<Bytes>,
+}
+
+/// What is left to do once a streamed response has started: wait for its end, then report.
+struct PendingStream {
+    inst: Instance,
+    request_id: String,
+    start_line: String,
+    started: Instant,
+    end: oneshot::Receiver<StreamEnd>,
+}
+
 /// Why an invocation did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -197,6 +235,8 @@ struct Instance {
     /// When it last went back to the idle pool.
     idle_since: Instant,
     tasks: Vec<JoinHandle<()>>,
+    /// The concurrency slot held while a streamed response is in progress.
+    stream_slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Instance {
@@ -539,6 +579,7 @@ impl Sandbox {
             cold: true,
             idle_since: Instant::now(),
             tasks: vec![server, out, err, waiter, monitor],
+            stream_slot: None,
         })
     }
 
@@ -576,7 +617,7 @@ impl Sandbox {
     }
 
     /// [`Sandbox::invoke`] under a given request id: Lambda retries an Event invocation under the id
-    /// the caller was given.
+    /// the caller was given. A streamed response is collected, up to the 6 MB a buffered caller may get.
     pub async fn invoke_as(
         &self,
         request_id: String,
@@ -584,7 +625,73 @@ impl Sandbox {
         client_context: Option<String>,
         admission: Admission,
     ) -> Result<Invoked, InvokeError> {
-        let _slot = self.admit(admission).await?;
+        let pending = match self.begin(request_id, event, client_context, admission).await? {
+            Ok(done) => return Ok(done),
+            Err(pending) => pending,
+        };
+        let (mut streaming, pending) = pending;
+        let collect = async {
+            let mut body = Vec::new();
+            while let Some(piece) = streaming.body.recv().await {
+                if body.len() <= MAX_RESPONSE_BYTES {
+                    body.extend_from_slice(&piece);
+                }
+            }
+            body
+        };
+        let (body, mut done) = tokio::join!(collect, self.finish_stream(pending));
+        if !done.function_error {
+            if body.len() > MAX_RESPONSE_BYTES {
+                let msg = format!(
+                    "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+                );
+                done.payload = error_doc("Function.ResponseSizeTooLarge", msg);
+                done.function_error = true;
+            } else {
+                done.payload = Bytes::from(body);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Runs one invocation whose response may stream: a buffered answer comes back [`Answer::Done`], a
+    /// streamed one as soon as the function starts it ([`Answer::Streaming`]); the instance returns to the
+    /// pool, and the REPORT line is written, when the stream ends.
+    pub async fn invoke_streaming(
+        self: &Arc<Self>,
+        event: Bytes,
+        client_context: Option<String>,
+        admission: Admission,
+    ) -> Result<Answer, InvokeError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        match self.begin(request_id, event, client_context, admission).await? {
+            Ok(done) => Ok(Answer::Done(done)),
+            Err((streaming, pending)) => {
+                let (done_tx, done_rx) = oneshot::channel();
+                let me = self.clone();
+                let request_id = pending.request_id.clone();
+                tokio::spawn(async move {
+                    let _ = done_tx.send(me.finish_stream(pending).await);
+                });
+                Ok(Answer::Streaming(StreamingInvocation {
+                    request_id,
+                    content_type: streaming.content_type,
+                    body: streaming.body,
+                    done: done_rx,
+                }))
+            }
+        }
+    }
+
+    /// Starts an invocation and runs it until it is done (`Ok`) or its response starts streaming (`Err`).
+    async fn begin(
+        &self,
+        request_id: String,
+        event: Bytes,
+        client_context: Option<String>,
+        admission: Admission,
+    ) -> Result<Result<Invoked, (StreamStart, PendingStream)>, InvokeError> {
+        let slot = self.admit(admission).await?;
         let mut inst = match self.take_idle() {
             Some(inst) => inst,
             None => self.spawn().await?,
@@ -606,8 +713,43 @@ impl Sandbox {
             started: started_tx,
             reply: reply_tx,
         };
-        let ended = self.run(&mut inst, inv, started_rx, reply_rx).await;
+        match self.run(&mut inst, inv, started_rx, reply_rx).await {
+            Ended::Streaming(Streaming { content_type, body, end }, started) => {
+                // The slot stays taken until the stream ends: the instance is busy until then.
+                inst.stream_slot = Some(slot);
+                Ok(Err((
+                    StreamStart { content_type, body },
+                    PendingStream { inst, request_id, start_line, started, end },
+                )))
+            }
+            ended => Ok(Ok(self.conclude(inst, request_id, start_line, ended).await)),
+        }
+    }
 
+    /// Waits for a streamed response to end (or the function to die or time out), then reports it.
+    async fn finish_stream(&self, p: PendingStream) -> Invoked {
+        let PendingStream { mut inst, request_id, start_line, started, end } = p;
+        let deadline = tokio::time::Instant::from_std(started) + self.cfg.timeout;
+        let mut exited = inst.exited.clone();
+        let ended = tokio::select! {
+            e = end => match e {
+                Ok(StreamEnd::Complete { .. }) => Ended::Response(Bytes::new(), started.elapsed()),
+                Ok(StreamEnd::Failed(err)) => Ended::FunctionError(error_doc(&err.error_type, err.body), started.elapsed()),
+                Err(_) => self.crashed(&inst, &request_id, started.elapsed()),
+            },
+            _ = exited.wait_for(|e| e.is_some()) => self.crashed(&inst, &request_id, started.elapsed()),
+            _ = tokio::time::sleep_until(deadline) => {
+                inst.kill();
+                Ended::Timeout(started.elapsed())
+            }
+        };
+        inst.stream_slot = None;
+        self.conclude(inst, request_id, start_line, ended).await
+    }
+
+    /// Writes END and REPORT for a finished invocation, returns the instance to the pool (or kills it),
+    /// and builds the caller's [`Invoked`].
+    async fn conclude(&self, mut inst: Instance, request_id: String, start_line: String, ended: Ended) -> Invoked {
         // Let the log readers pick up what the process printed before answering (already in the pipe).
         for _ in 0..4 {
             tokio::task::yield_now().await;
@@ -623,6 +765,7 @@ impl Sandbox {
                 (error_doc("Sandbox.Timedout", msg), true, Some("timeout"), None, d, false)
             }
             Ended::Sandbox { error_type, payload, d } => (payload, true, Some("error"), Some(error_type), d, false),
+            Ended::Streaming(..) => unreachable!("a streaming answer is concluded by finish_stream"),
         };
         let init_ms = if inst.cold {
             inst.cold = false;
@@ -657,7 +800,7 @@ impl Sandbox {
         } else {
             inst.kill();
         }
-        Ok(Invoked { request_id, payload, function_error, log, report })
+        Invoked { request_id, payload, function_error, log, report }
     }
 
     async fn run(
@@ -668,22 +811,7 @@ impl Sandbox {
         reply_rx: oneshot::Receiver<Outcome>,
     ) -> Ended {
         let request_id = inv.request_id.clone();
-        let crashed = |inst: &Instance, d: Duration| {
-            // A process that reported an init error and then exited failed with that error.
-            if let Some(err) = inst.api.init_error() {
-                let error_type = err.error_type.unwrap_or_else(|| "Runtime.Unknown".into());
-                return Ended::Sandbox { error_type, payload: err.body, d };
-            }
-            let exit = inst.exited.borrow().clone().unwrap_or_else(|| "unknown exit".into());
-            let kernel_oom = inst.cgroup.as_ref().is_some_and(InstanceCgroup::oom_killed);
-            let error_type = if inst.oom.load(Ordering::SeqCst) || (exit == "signal: killed" && kernel_oom) {
-                "Runtime.OutOfMemory"
-            } else {
-                "Runtime.ExitError"
-            };
-            let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {exit}");
-            Ended::Sandbox { error_type: error_type.into(), payload: error_doc(error_type, msg), d }
-        };
+        let crashed = |inst: &Instance, d: Duration| self.crashed(inst, &request_id, d);
         if inst.tx.send(inv).await.is_err() {
             return crashed(inst, Duration::ZERO);
         }
@@ -707,6 +835,7 @@ impl Sandbox {
         tokio::select! {
             r = reply_rx => match r {
                 Ok(Outcome::Response(p)) => Ended::Response(p, started.elapsed()),
+                Ok(Outcome::Streaming(st)) => Ended::Streaming(st, started),
                 Ok(Outcome::Error { body, .. }) => Ended::FunctionError(body, started.elapsed()),
                 Err(_) => crashed(inst, started.elapsed()),
             },
@@ -720,13 +849,37 @@ impl Sandbox {
             }
         }
     }
+
+    /// How an invocation ended when its process died: the init error it reported, out of memory, or exit.
+    fn crashed(&self, inst: &Instance, request_id: &str, d: Duration) -> Ended {
+        // A process that reported an init error and then exited failed with that error.
+        if let Some(err) = inst.api.init_error() {
+            let error_type = err.error_type.unwrap_or_else(|| "Runtime.Unknown".into());
+            return Ended::Sandbox { error_type, payload: err.body, d };
+        }
+        let exit = inst.exited.borrow().clone().unwrap_or_else(|| "unknown exit".into());
+        let kernel_oom = inst.cgroup.as_ref().is_some_and(InstanceCgroup::oom_killed);
+        let error_type = if inst.oom.load(Ordering::SeqCst) || (exit == "signal: killed" && kernel_oom) {
+            "Runtime.OutOfMemory"
+        } else {
+            "Runtime.ExitError"
+        };
+        let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {exit}");
+        Ended::Sandbox { error_type: error_type.into(), payload: error_doc(error_type, msg), d }
+    }
 }
 
 enum Ended {
     Response(Bytes, Duration),
     FunctionError(Bytes, Duration),
     Timeout(Duration),
-    Sandbox { error_type: String, payload: Bytes, d: Duration },
+    Sandbox {
+        error_type: String,
+        payload: Bytes,
+        d: Duration,
+    },
+    /// The response is streaming; the invocation ends with the stream.
+    Streaming(Streaming, Instant),
 }
 
 impl Drop for Sandbox {

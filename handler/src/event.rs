@@ -11,6 +11,10 @@
 //!
 //! A response larger than Lambda's synchronous payload limit once encoded is replaced by a 413 that
 //! says how to page.
+//!
+//! When the deployer configured a streaming front door ([`crate::stream::ResponseMode`]), HTTP-integration
+//! events are answered as a [`Reply::Streamed`] instead: status and headers for Lambda's metadata prelude,
+//! then the raw body (no base64, no JSON envelope) piece by piece, up to 200 MB.
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -18,6 +22,7 @@ use serde_json::{json, Map, Value};
 use crate::error::ApiError;
 use crate::request::{Request, Response};
 use crate::service::Service;
+use crate::stream::{self, BodyStream, ResponseMode};
 
 /// Lambda's synchronous response payload limit (6 MB).
 pub const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
@@ -326,6 +331,53 @@ pub async fn handle_event(svc: &Service, event: &Value, deadline: Option<std::ti
 pub async fn handle_event_text(svc: &Service, event: &Value, deadline: Option<std::time::Instant>) -> String {
     let (shape, rsp) = respond(svc, event, deadline).await;
     encode_text(shape, rsp)
+}
+
+/// What the function sends back for one event.
+pub enum Reply {
+    /// One JSON document in the caller's shape ([`encode_text`]): Lambda's buffered response.
+    Buffered(String),
+    /// An HTTP-integration streamed response: status, headers and cookies go in Lambda's metadata prelude,
+    /// then the body pieces as they are produced.
+    Streamed {
+        /// HTTP status.
+        status: u16,
+        /// Response headers.
+        headers: Vec<(String, String)>,
+        /// The body, piece by piece; an `Err` after the first piece is a mid-stream error.
+        body: BodyStream,
+    },
+}
+
+/// Serves one Lambda event end to end in the mode the deployment gives it ([`ResponseMode::from_env`]):
+/// buffered events as [`handle_event_text`] answers them, streaming ones as a [`Reply::Streamed`].
+pub async fn handle_event_reply(svc: &Service, event: &Value, deadline: Option<std::time::Instant>) -> Reply {
+    let mode = ResponseMode::from_env(shape_of(event));
+    reply_in_mode(svc, event, deadline, mode).await
+}
+
+/// [`handle_event_reply`] with the response mode given.
+pub async fn reply_in_mode(
+    svc: &Service,
+    event: &Value,
+    deadline: Option<std::time::Instant>,
+    mode: ResponseMode,
+) -> Reply {
+    let (shape, rsp) = stream::with_mode(mode, respond(svc, event, deadline)).await;
+    match mode {
+        ResponseMode::Buffered => Reply::Buffered(encode_text(shape, rsp)),
+        ResponseMode::Streaming => streamed(rsp),
+    }
+}
+
+/// A response as a streamed reply: its first bytes, then its stream (if any).
+fn streamed(rsp: Response) -> Reply {
+    let first = futures::stream::iter((!rsp.body.is_empty()).then_some(Ok(rsp.body.clone())));
+    let body: BodyStream = match rsp.stream.as_ref().and_then(|s| s.take()) {
+        Some(rest) => Box::pin(futures::StreamExt::chain(first, rest)),
+        None => Box::pin(first),
+    };
+    Reply::Streamed { status: rsp.status, headers: rsp.headers, body }
 }
 
 async fn respond(svc: &Service, event: &Value, deadline: Option<std::time::Instant>) -> (Shape, Response) {

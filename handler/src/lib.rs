@@ -22,6 +22,7 @@ pub mod request;
 pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod stream;
 
 pub use config::Config;
 pub use error::{ApiError, ApiResult};

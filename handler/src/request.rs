@@ -87,8 +87,10 @@ pub struct Response {
     pub status: u16,
     /// Headers to send, names in their canonical (Title-Case) spelling, which h5pyd 0.24 relies on.
     pub headers: Vec<(String, String)>,
-    /// Body bytes.
+    /// Body bytes (the first piece, when the body streams).
     pub body: Bytes,
+    /// The rest of a streamed body, sent after `body` (only in [`crate::stream::ResponseMode::Streaming`]).
+    pub stream: Option<crate::stream::StreamedBody>,
 }
 
 /// Content type of every JSON response, as HSDS sends it.
@@ -103,17 +105,23 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), JSON_CONTENT_TYPE.into())],
             body: Bytes::from(serde_json::to_vec(body).expect("serde_json::Value always serializes")),
+            stream: None,
         }
     }
 
     /// A binary (`application/octet-stream`) 200 response.
     pub fn binary(body: impl Into<Bytes>) -> Self {
-        Response { status: 200, headers: vec![("Content-Type".into(), BINARY_CONTENT_TYPE.into())], body: body.into() }
+        Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), BINARY_CONTENT_TYPE.into())],
+            body: body.into(),
+            stream: None,
+        }
     }
 
     /// A response with no body (e.g. 204).
     pub fn empty(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: Bytes::new() }
+        Response { status, headers: Vec::new(), body: Bytes::new(), stream: None }
     }
 
     /// The value of header `name` (case-insensitive), if set.
@@ -124,6 +132,12 @@ impl Response {
     /// True when the body is binary rather than JSON or text.
     pub fn is_binary(&self) -> bool {
         self.get_header("content-type") == Some(BINARY_CONTENT_TYPE)
+    }
+
+    /// `self` with `stream` following its body.
+    pub fn streamed(mut self, stream: crate::stream::BodyStream) -> Self {
+        self.stream = Some(crate::stream::StreamedBody::new(stream));
+        self
     }
 
     /// Parses the body as JSON (for tests and the direct-invoke encoder).

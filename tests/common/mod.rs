@@ -203,6 +203,7 @@ pub(crate) async fn start(opts: Opts) -> TestStack {
         s3_faults: opts.faults,
         use_cgroups: opts.use_cgroups,
         front_door: opts.front_door,
+        stream_bandwidth: Default::default(),
     })
     .await
     .expect("stack starts");

@@ -427,6 +427,27 @@ impl Selection {
             .ok_or_else(|| ModelError::TooLarge("the selection has more elements than can be counted".into()))
     }
 
+    /// The part of the selection at output rows `rows` of its first axis (the other axes whole), for
+    /// serving a large selection piece by piece in output order. `rows` is clamped to the axis length.
+    pub fn first_axis_rows(&self, rows: std::ops::Range<u64>) -> Selection {
+        let mut sub = self.clone();
+        if let Some(first) = sub.axes.first_mut() {
+            let len = first.len();
+            let (a, b) = (rows.start.min(len), rows.end.min(len).max(rows.start.min(len)));
+            match first {
+                Axis::Slice { start, stop, step, .. } => {
+                    let s = *start + a * *step;
+                    *stop = (*start + b * *step).min(*stop).max(s);
+                    *start = s;
+                }
+                Axis::Points { points, .. } => {
+                    *points = points[a as usize..b as usize].to_vec();
+                }
+            }
+        }
+        sub
+    }
+
     /// Elements per unit of the first output axis (the product of the other axes), for paging advice.
     pub fn first_axis_row_count(&self) -> u64 {
         self.axes.iter().skip(1).map(Axis::len).product()
@@ -712,5 +733,18 @@ mod tests {
             let n: u64 = s.chunks(&chunks).iter().map(ChunkPart::count).sum();
             prop_assert_eq!(n, raw.len() as u64);
         }
+    }
+
+    #[test]
+    fn first_axis_rows_cover_the_selection_in_order() {
+        let sel = Selection::parse("[1:10:2,0:3]", &[10, 4]).unwrap();
+        let a = sel.first_axis_rows(0..2);
+        let b = sel.first_axis_rows(2..9);
+        assert_eq!(a.shape(), vec![2, 3]);
+        assert_eq!(b.shape(), vec![3, 3]);
+        assert_eq!(a.axes()[0], Axis::Slice { dim: 0, start: 1, stop: 5, step: 2 });
+        assert_eq!(b.axes()[0], Axis::Slice { dim: 0, start: 5, stop: 10, step: 2 });
+        let p = Selection::points(vec![vec![1, 1], vec![2, 2], vec![3, 3]], &[10, 4]).unwrap();
+        assert_eq!(p.first_axis_rows(1..3).count().unwrap(), 2);
     }
 }

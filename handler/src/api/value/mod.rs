@@ -24,6 +24,8 @@ use crate::model::value::{
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
 
+mod stream;
+
 /// Largest raw binary response served: Lambda's 6 MB synchronous limit after hex encoding (× 2) of the
 /// direct-invoke contract, with room for headers.
 pub const MAX_BINARY_RESPONSE: u64 = 2_900_000;
@@ -171,6 +173,7 @@ fn rows_between(old: &[u64], new: &[u64], dim: usize) -> ApiResult<Selection> {
 }
 
 /// A `fields=a:b` projection of a compound dataset.
+#[derive(Clone)]
 struct Fields {
     /// Field indices, in request order; `None` means whole elements.
     idx: Option<Vec<usize>>,
@@ -306,6 +309,9 @@ async fn read_response(
     sel: &Selection,
     fields: &Fields,
 ) -> ApiResult<Response> {
+    if crate::stream::streaming() {
+        return stream::streamed_read(ctx, dom, ds, sel, fields).await;
+    }
     // Variable-length elements take at least their 4-byte count; the real size is checked after reading.
     let is = ds.dtype.item_size().unwrap_or(4) as u64;
     let bytes = sel.count()?.checked_mul(is).ok_or_else(|| ApiError::too_large("selection too large"))?;
