@@ -98,7 +98,7 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
         "memory limit 512 MB".to_string(),
         "CPU share 0.29 vCPU".to_string(),
         "REPORT RequestId: ".to_string(),
-        "HTTP front door (API Gateway HTTP API".to_string(),
+        "HTTP front door (Lambda Function URL, InvokeMode RESPONSE_STREAM".to_string(),
         "idle instances reaped after 600 s; failed Event invocations retried 2 time(s), first after 60 s".to_string(),
     ] {
         assert!(out.contains(&expected), "`up` output lacks {expected:?}:\n{out}");

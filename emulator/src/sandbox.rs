@@ -251,15 +251,15 @@ impl Instance {
         }
     }
 
-    /// Max Memory Used: the cgroup's peak where there is one, else the process's peak RSS.
+    /// Max Memory Used: the larger of the cgroup's peak and the process's peak RSS. The cgroup counts what the
+    /// kernel charged to it (all anonymous memory, forks included) but not the executable's pages when the page
+    /// cache already held them — which a fresh Lambda sandbox does count, and VmHWM does.
     fn peak_mb(&self) -> u64 {
-        if let Some(bytes) = self.cgroup.as_ref().and_then(InstanceCgroup::peak_bytes) {
-            return bytes.div_ceil(1024 * 1024);
-        }
         if let Some((_, hwm)) = rss_and_peak_kb(self.pid).filter(|_| self.alive()) {
             self.peak_kb.fetch_max(hwm, Ordering::Relaxed);
         }
-        self.peak_kb.load(Ordering::Relaxed).div_ceil(1024)
+        let cgroup_kb = self.cgroup.as_ref().and_then(InstanceCgroup::peak_bytes).map_or(0, |b| b.div_ceil(1024));
+        self.peak_kb.load(Ordering::Relaxed).max(cgroup_kb).div_ceil(1024)
     }
 }
 
