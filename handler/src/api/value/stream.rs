@@ -104,7 +104,7 @@ fn piece_ranges(sel: &Selection, chunk_dims: &[u64], per_piece: u64) -> Vec<std:
     let mut first = per_piece;
     if let Some(Axis::Slice { dim, start, step: 1, .. }) = sel.axes().first() {
         let c = chunk_dims.get(*dim).copied().unwrap_or(1).max(1);
-        if per_piece % c == 0 {
+        if per_piece.is_multiple_of(c) {
             first = per_piece - start % c;
         }
     }
@@ -158,7 +158,7 @@ pub(super) async fn streamed_read(
     let source = Source { store: ctx.svc.store.clone(), bucket: ctx.bucket.clone(), chunks: ds.chunks.clone(), table };
     let target = if binary { PIECE_BYTES } else { JSON_PIECE_BYTES };
     let ranges = if ds.shape.is_scalar() {
-        vec![0..1]
+        std::iter::once(0..1).collect()
     } else {
         piece_ranges(
             sel,
