@@ -64,6 +64,8 @@ struct Checked {
 }
 
 /// Checks the function name, invocation type (one of `allowed`), payload and client context as Lambda does.
+/// The error is the HTTP answer itself, returned once per request: its size does not matter.
+#[allow(clippy::result_large_err)]
 fn check(
     app: &AppState,
     function: &str,
@@ -73,7 +75,7 @@ fn check(
     allowed: &[&str],
 ) -> Result<Checked, Response> {
     let cfg = app.sandbox.config();
-    let (name, path_qualifier) = parse_function_name(&function);
+    let (name, path_qualifier) = parse_function_name(function);
     let qualifier = query.iter().find(|(k, _)| k == "Qualifier").map(|(_, v)| v.clone()).or(path_qualifier);
     if name != cfg.name || qualifier.as_deref().is_some_and(|q| q != "$LATEST") {
         let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}");
@@ -207,7 +209,7 @@ pub async fn handle_streaming(
             }
             events.push(complete_event(&done, tail));
             let stream = futures::stream::iter(events.into_iter().map(Ok::<Bytes, std::convert::Infallible>));
-            (done.request_id.clone(), None, axum::body::Body::from_stream(stream))
+            (done.request_id, None, axum::body::Body::from_stream(stream))
         }
         Answer::Streaming(st) => {
             let request_id = st.request_id.clone();
