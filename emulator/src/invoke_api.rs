@@ -64,7 +64,8 @@ struct Checked {
 }
 
 /// Checks the function name, invocation type (one of `allowed`), payload and client context as Lambda does.
-#[allow(clippy::result_large_err)] // the error is the finished HTTP answer, returned once per request
+/// The error is the HTTP answer itself, returned once per request: its size does not matter.
+#[allow(clippy::result_large_err)]
 fn check(
     app: &AppState,
     function: &str,

@@ -32,6 +32,12 @@ def start_stack(data_dir, passwd_file, *args):
         stdout=open(log, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     server = Server("hslambda", f"http://127.0.0.1:{port}", proc, log)
     wait_ready(server, 60)
+    # HSDS writes the test users' folders to disk lazily: wait until this stack sees them.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if session().get(server.url("/"), params={"domain": "/home/test_user1"}).status_code == 200:
+            break
+        time.sleep(0.5)
     return server
 
 
