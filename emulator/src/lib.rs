@@ -16,6 +16,7 @@ pub mod runtime_api;
 pub mod s3;
 pub mod s3_latency;
 pub mod sandbox;
+mod signal;
 pub mod streaming;
 
 use std::net::SocketAddr;

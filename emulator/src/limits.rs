@@ -223,7 +223,7 @@ fn remove_cgroup(dir: &Path) {
     for _ in 0..200 {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         for pid in procs.lines().filter_map(|p| p.trim().parse::<u32>().ok()) {
-            crate::sandbox::sigkill(pid);
+            crate::signal::sigkill(pid);
         }
         if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
             return;

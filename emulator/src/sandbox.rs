@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::limits::{rss_and_peak_kb, InstanceCgroup, Limits};
 use crate::runtime_api::{new_trace_id, Invocation, Outcome, RuntimeApi, StreamEnd, Streaming, MAX_RESPONSE_BYTES};
+use crate::signal::sigkill;
 
 /// Lambda's limit on the INIT phase.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -885,16 +886,6 @@ enum Ended {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Sends SIGKILL to `pid`. Callers pass only children this process spawned and has not reaped, so the pid
-/// cannot have been reused by an unrelated process.
-#[allow(unsafe_code)]
-pub(crate) fn sigkill(pid: u32) {
-    // SAFETY: kill(2) takes no pointers; the worst outcome for a wrong pid is ESRCH, which we ignore.
-    unsafe {
-        libc::kill(pid as i32, libc::SIGKILL);
     }
 }
 

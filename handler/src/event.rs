@@ -352,7 +352,7 @@ pub enum Reply {
 /// Serves one Lambda event end to end in the mode the deployment gives it ([`ResponseMode::from_env`]):
 /// buffered events as [`handle_event_text`] answers them, streaming ones as a [`Reply::Streamed`].
 pub async fn handle_event_reply(svc: &Service, event: &Value, deadline: Option<std::time::Instant>) -> Reply {
-    let mode = ResponseMode::from_env(shape_of(event));
+    let mode = ResponseMode::from_env(shape_of(event) != Shape::Direct);
     reply_in_mode(svc, event, deadline, mode).await
 }
 

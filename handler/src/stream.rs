@@ -19,7 +19,6 @@ use bytes::Bytes;
 use futures::Stream;
 
 use crate::error::ApiError;
-use crate::event::Shape;
 
 /// The environment variable naming how the HTTP front door invokes the function: `RESPONSE_STREAM` or
 /// `BUFFERED` (Lambda's `InvokeMode` values).
@@ -39,20 +38,21 @@ pub enum ResponseMode {
 }
 
 impl ResponseMode {
-    /// The mode for an event of `shape` under the invoke mode `configured` (the value of
-    /// [`INVOKE_MODE_ENV`], if set): HTTP-integration events stream when the deployer said
-    /// `RESPONSE_STREAM`; direct-invoke events never do.
-    pub fn for_event(shape: Shape, configured: Option<&str>) -> ResponseMode {
+    /// The mode for an event (`http_integration`: an API Gateway / Function URL event, not a direct invoke)
+    /// under the invoke mode `configured` (the value of [`INVOKE_MODE_ENV`], if set): HTTP-integration events
+    /// stream when the deployer said `RESPONSE_STREAM`; direct-invoke events never do.
+    pub fn for_event(http_integration: bool, configured: Option<&str>) -> ResponseMode {
         let streams = configured.is_some_and(|m| m.trim().eq_ignore_ascii_case("RESPONSE_STREAM"));
-        match shape {
-            Shape::ApiGatewayV2 | Shape::ApiGatewayV1 if streams => ResponseMode::Streaming,
-            _ => ResponseMode::Buffered,
+        if http_integration && streams {
+            ResponseMode::Streaming
+        } else {
+            ResponseMode::Buffered
         }
     }
 
     /// [`ResponseMode::for_event`] with the invoke mode from the environment.
-    pub fn from_env(shape: Shape) -> ResponseMode {
-        Self::for_event(shape, std::env::var(INVOKE_MODE_ENV).ok().as_deref())
+    pub fn from_env(http_integration: bool) -> ResponseMode {
+        Self::for_event(http_integration, std::env::var(INVOKE_MODE_ENV).ok().as_deref())
     }
 }
 
@@ -102,11 +102,11 @@ mod tests {
 
     #[test]
     fn mode_follows_configuration_for_http_events_only() {
-        assert_eq!(ResponseMode::for_event(Shape::ApiGatewayV2, None), ResponseMode::Buffered);
-        assert_eq!(ResponseMode::for_event(Shape::ApiGatewayV2, Some("BUFFERED")), ResponseMode::Buffered);
-        assert_eq!(ResponseMode::for_event(Shape::ApiGatewayV2, Some("RESPONSE_STREAM")), ResponseMode::Streaming);
-        assert_eq!(ResponseMode::for_event(Shape::ApiGatewayV1, Some("response_stream")), ResponseMode::Streaming);
-        assert_eq!(ResponseMode::for_event(Shape::Direct, Some("RESPONSE_STREAM")), ResponseMode::Buffered);
+        assert_eq!(ResponseMode::for_event(true, None), ResponseMode::Buffered);
+        assert_eq!(ResponseMode::for_event(true, Some("BUFFERED")), ResponseMode::Buffered);
+        assert_eq!(ResponseMode::for_event(true, Some("RESPONSE_STREAM")), ResponseMode::Streaming);
+        assert_eq!(ResponseMode::for_event(true, Some("response_stream")), ResponseMode::Streaming);
+        assert_eq!(ResponseMode::for_event(false, Some("RESPONSE_STREAM")), ResponseMode::Buffered);
     }
 
     #[tokio::test]
