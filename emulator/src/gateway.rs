@@ -397,24 +397,41 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
         let msg = request_too_large(event.len(), body.len(), parts.uri.query().unwrap_or(""));
         return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, &msg);
     }
-    if app.front_door.streams() {
-        let mut resp = match app.sandbox.invoke_streaming(event, None, Admission::Throttle).await {
+    let mut resp = if app.front_door.streams() {
+        match app.sandbox.invoke_streaming(event, None, Admission::Throttle).await {
             Ok(Answer::Done(done)) => buffered_answer(&done),
             Ok(Answer::Streaming(st)) => {
                 let pacer = app.stream_bandwidth.pacer(app.front_door.unthrottled_bytes());
                 streamed_answer(st, pacer).await
             }
-            Err(InvokeError::Throttled) => app.front_door.throttled(),
-            Err(e) => {
-                tracing::error!("front door: {e}");
-                gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
-        };
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("apigw-requestid", v);
+            Err(e) => not_invoked(&app, e),
         }
-        return resp;
+    } else {
+        match invoke_buffered(&app, event).await {
+            Ok(resp) => resp,
+            Err(timed_out) => return timed_out,
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("apigw-requestid", v);
     }
+    resp
+}
+
+/// The front door's answer when the invocation did not run: throttled as the front door answers it, else 500.
+fn not_invoked(app: &AppState, e: InvokeError) -> Response {
+    match e {
+        InvokeError::Throttled => app.front_door.throttled(),
+        e => {
+            tracing::error!("front door: {e}");
+            gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+/// A buffered invocation through the front door; `Err` is API Gateway's 503 after its integration timeout
+/// (that answer goes out without the `apigw-requestid` header).
+async fn invoke_buffered(app: &AppState, event: Bytes) -> Result<Response, Response> {
     // A synchronous invocation: at the concurrency limit Lambda throttles it rather than queueing.
     // API Gateway stops waiting after its integration timeout; the invocation itself runs on.
     let sandbox = app.sandbox.clone();
@@ -422,23 +439,15 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
     let joined = match app.front_door.integration_timeout() {
         Some(limit) => match tokio::time::timeout(limit, running).await {
             Ok(joined) => joined,
-            Err(_) => return gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            Err(_) => return Err(gateway_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")),
         },
         None => running.await,
     };
     let outcome = joined.unwrap_or_else(|join| Err(InvokeError::Spawn(join.to_string())));
-    let mut resp = match outcome {
+    Ok(match outcome {
         Ok(done) => buffered_answer(&done),
-        Err(InvokeError::Throttled) => app.front_door.throttled(),
-        Err(e) => {
-            tracing::error!("front door: {e}");
-            gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("apigw-requestid", v);
-    }
-    resp
+        Err(e) => not_invoked(app, e),
+    })
 }
 
 /// The 413 message for a request whose event exceeds Lambda's 6 MB request payload: API Gateway's words,
