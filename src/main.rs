@@ -17,6 +17,7 @@ use hslambda_bench::tune::{self, cost::Prices, selection::SelectionOptions, work
 use hslambda_bench::tune::{StartMode, TuneOptions};
 use lambda_emulator::faults::FaultRule;
 use lambda_emulator::gateway::FrontDoor;
+use lambda_emulator::s3::S3Auth;
 use lambda_emulator::s3_latency::S3Model;
 use lambda_emulator::streaming::StreamBandwidth;
 use lambda_emulator::{default_function, Stack, StackConfig};
@@ -119,6 +120,10 @@ struct UpArgs {
     /// `unlimited`.
     #[arg(long, default_value = "lambda", value_parser = StreamBandwidth::parse)]
     stream_bandwidth: StreamBandwidth,
+    /// The built-in S3's access: `open` (unsigned requests allowed; it listens on --host, loopback by default)
+    /// or `required` (SigV4 signatures with the emulator's keys only).
+    #[arg(long, default_value = "open", value_parser = S3Auth::parse)]
+    s3_auth: S3Auth,
 }
 
 #[derive(Args)]
@@ -365,6 +370,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         use_cgroups: !args.no_cgroups,
         front_door: args.front_door,
         stream_bandwidth: args.stream_bandwidth,
+        s3_auth: args.s3_auth,
     };
     let stack = Stack::start(config).await?;
     let f = stack.sandbox.config();

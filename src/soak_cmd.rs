@@ -17,7 +17,8 @@ pub(crate) struct SoakArgs {
     #[arg(long, default_value_t = 60)]
     seconds: u64,
     /// S3 fault rule for the whole run, repeatable (default: 503 and 500 phases alternating every
-    /// --phase seconds, each with 2 % dropped connections and 2 % latency spikes of 400 ms).
+    /// --phase seconds, each with 2 % dropped connections, 2 % latency spikes of 400 ms and 2 % writes
+    /// applied then failed).
     #[arg(long = "s3-fault", value_parser = FaultRule::parse)]
     s3_faults: Vec<FaultRule>,
     /// Seconds each default fault phase lasts.

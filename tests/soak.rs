@@ -21,6 +21,7 @@ async fn soak_under_s3_faults_loses_no_acknowledged_write() {
             error_rate: 0.1,
             status,
             drop_rate: 0.05,
+            after_rate: 0.05,
             ..FaultRule::default()
         }]
     };
@@ -38,7 +39,9 @@ async fn soak_under_s3_faults_loses_no_acknowledged_write() {
     assert!(r.passed(), "{text}");
     assert_eq!((r.lost_writes, r.bad_reads, r.unclean()), (0, 0, 0), "{text}");
     let f = r.faults;
-    assert!(f.slow_down_503 > 0 && f.internal_500 > 0 && f.dropped > 0 && f.delayed > 0, "every fault kind: {text}");
+    assert!(f.slow_down_503 > 0 && f.internal_500 > 0 && f.dropped > 0 && f.delayed > 0 && f.applied_then_failed > 0,
+        "every fault kind: {text}"
+    );
     assert!(r.acknowledged_writes > 20, "{text}");
     // One request makes several S3 calls, a fifth of which fail: without the S3 client's retries most
     // requests would fail; with them nearly all succeed.

@@ -52,8 +52,8 @@ pub struct SoakOptions {
 }
 
 impl SoakOptions {
-    /// The default fault phases: 5 % SlowDown, then 5 % InternalError, each with 2 % dropped connections
-    /// and 2 % latency spikes of 400 ms, on every key.
+    /// The default fault phases: 5 % SlowDown, then 5 % InternalError, each with 2 % dropped connections,
+    /// 2 % latency spikes of 400 ms and 2 % ambiguous writes (applied, then failed), on every key.
     pub fn default_phases() -> Vec<Vec<FaultRule>> {
         [503, 500]
             .into_iter()
@@ -64,6 +64,7 @@ impl SoakOptions {
                     error_rate: 0.05,
                     status,
                     drop_rate: 0.02,
+                    after_rate: 0.02,
                     ..FaultRule::default()
                 }]
             })
@@ -122,7 +123,8 @@ impl SoakReport {
             "requests        {} in {:.1} s ({:.0}/s), ok {}\n\
              errors          {}\n\
              unclean         {} (malformed {}, hung {}, no answer {})\n\
-             faults injected {} (503 SlowDown {}, 500 InternalError {}, dropped connections {}, latency spikes {})\n\
+             faults injected {} (503 SlowDown {}, 500 InternalError {}, dropped connections {}, latency spikes {}, \
+             writes applied then failed {})\n\
              writes          {} acknowledged, LOST {}\n\
              reads           {} contradicted acknowledged writes\n\
              {}",
@@ -140,6 +142,7 @@ impl SoakReport {
             f.internal_500,
             f.dropped,
             f.delayed,
+            f.applied_then_failed,
             self.acknowledged_writes,
             self.lost_writes,
             self.bad_reads,
@@ -523,6 +526,6 @@ mod tests {
         let phases = SoakOptions::default_phases();
         let statuses: Vec<u16> = phases.iter().map(|p| p[0].status).collect();
         assert_eq!(statuses, [503, 500]);
-        assert!(phases.iter().flatten().all(|r| r.validate().is_ok() && r.drop_rate > 0.0 && r.latency_rate < 1.0));
+        assert!(phases.iter().flatten().all(|r| r.validate().is_ok() && r.drop_rate > 0.0 && r.after_rate > 0.0 && r.latency_rate < 1.0));
     }
 }

@@ -28,6 +28,7 @@ async fn stack(bootstrap: &std::path::Path, dir: &std::path::Path) -> Stack {
         use_cgroups: false,
         front_door: Default::default(),
         stream_bandwidth: Default::default(),
+        s3_auth: Default::default(),
     })
     .await
     .expect("stack starts")

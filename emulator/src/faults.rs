@@ -1,8 +1,10 @@
 //! S3 fault injection, per key prefix: added latency (on every request, or as occasional spikes), a rate
-//! of 500 InternalError / 503 SlowDown answers, and a rate of dropped connections (closed without an
-//! answer, before the request is served).
+//! of 500 InternalError / 503 SlowDown answers, a rate of dropped connections (closed without an
+//! answer, before the request is served), and a rate of *ambiguous writes*: a PUT, POST or DELETE that is
+//! applied and then fails (answered 500, or its connection dropped, at random), so the client cannot
+//! tell whether its write happened — what S3 does when a response is lost after the write.
 //!
-//! Rules are given at start (`--s3-fault prefix=db/,latency=50,rate=0.1,status=503,drop=0.02`) and can be
+//! Rules are given at start (`--s3-fault prefix=db/,latency=50,rate=0.1,status=503,drop=0.02,after=0.05`) and can be
 //! replaced while running through the admin route (`PUT /_emulator/s3/faults` with a JSON list).
 //! [`Faults::counts`] says how many faults of each kind were injected since start.
 
@@ -37,6 +39,10 @@ pub struct FaultRule {
     /// Fraction (0..=1) of requests whose connection is closed without an answer (a dropped connection).
     #[serde(default)]
     pub drop_rate: f64,
+    /// Fraction (0..=1) of writes (PUT, POST, DELETE) that are applied and then fail: answered 500
+    /// InternalError or dropped, at random, after the write stands.
+    #[serde(default)]
+    pub after_rate: f64,
 }
 
 fn default_status() -> u16 {
@@ -53,7 +59,8 @@ fn fraction(name: &str, v: &str) -> Result<f64, String> {
 }
 
 impl FaultRule {
-    /// Parses `prefix=db/,latency=50ms,latency_rate=0.05,rate=0.1,status=503,drop=0.01` (every field optional).
+    /// Parses `prefix=db/,latency=50ms,latency_rate=0.05,rate=0.1,status=503,drop=0.01,after=0.05` (every field
+    /// optional).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut rule = FaultRule::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -70,9 +77,10 @@ impl FaultRule {
                 "rate" | "error_rate" => rule.error_rate = fraction("rate", v)?,
                 "status" => rule.status = v.parse().map_err(|_| format!("fault status {v:?} is not a number"))?,
                 "drop" | "drop_rate" => rule.drop_rate = fraction("drop", v)?,
+                "after" | "after_rate" => rule.after_rate = fraction("after", v)?,
                 other => {
                     return Err(format!(
-                        "unknown fault field {other:?} (prefix, latency, latency_rate, rate, status, drop)"
+                        "unknown fault field {other:?} (prefix, latency, latency_rate, rate, status, drop, after)"
                     ))
                 }
             }
@@ -83,7 +91,13 @@ impl FaultRule {
 
     /// Checks the rates are fractions and the status one S3 would send.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, rate) in [("rate", self.error_rate), ("latency_rate", self.latency_rate), ("drop", self.drop_rate)] {
+        let rates = [
+            ("rate", self.error_rate),
+            ("latency_rate", self.latency_rate),
+            ("drop", self.drop_rate),
+            ("after", self.after_rate),
+        ];
+        for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("fault {name} {rate} must be between 0 and 1"));
             }
@@ -105,6 +119,7 @@ impl Default for FaultRule {
             error_rate: 0.0,
             status: 503,
             drop_rate: 0.0,
+            after_rate: 0.0,
         }
     }
 }
@@ -120,12 +135,14 @@ pub struct FaultCounts {
     pub dropped: u64,
     /// Requests delayed by a rule's latency.
     pub delayed: u64,
+    /// Writes applied and then failed (500 or dropped after the write stood).
+    pub applied_then_failed: u64,
 }
 
 impl FaultCounts {
     /// All injected faults together.
     pub fn total(&self) -> u64 {
-        self.slow_down_503 + self.internal_500 + self.dropped + self.delayed
+        self.slow_down_503 + self.internal_500 + self.dropped + self.delayed + self.applied_then_failed
     }
 }
 
@@ -135,6 +152,7 @@ struct Counters {
     internal_500: AtomicU64,
     dropped: AtomicU64,
     delayed: AtomicU64,
+    applied_then_failed: AtomicU64,
 }
 
 fn hit(rate: f64) -> bool {
@@ -207,6 +225,18 @@ impl Faults {
         dropped
     }
 
+    /// Rolls the first matching rule's "apply, then fail" rate for a write of `key` that was just served:
+    /// `Some(true)` means drop the connection instead of answering, `Some(false)` answer 500 instead, `None`
+    /// answer as served. Counted as an ambiguous write either way.
+    pub async fn roll_after(&self, key: &str) -> Option<bool> {
+        let rule = self.rule_for(key).await?;
+        if !hit(rule.after_rate) {
+            return None;
+        }
+        self.counters.applied_then_failed.fetch_add(1, Ordering::Relaxed);
+        Some(rand::random::<bool>())
+    }
+
     /// How many faults of each kind were injected so far.
     pub fn counts(&self) -> FaultCounts {
         let c = &self.counters;
@@ -215,6 +245,7 @@ impl Faults {
             internal_500: c.internal_500.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             delayed: c.delayed.load(Ordering::Relaxed),
+            applied_then_failed: c.applied_then_failed.load(Ordering::Relaxed),
         }
     }
 
@@ -272,9 +303,19 @@ mod tests {
         assert_eq!(f.counts(), FaultCounts { dropped: 1, ..Default::default() });
     }
 
+    #[tokio::test]
+    async fn ambiguous_writes_are_rolled_and_counted() {
+        let f = Faults::new(vec![FaultRule::parse("prefix=db/,after=1").unwrap()]);
+        assert!(f.roll_after("db/x").await.is_some());
+        assert!(f.roll_after("home/x").await.is_none());
+        assert_eq!(f.roll("db/x").await, Fault::None, "an after rule fails nothing before the write");
+        assert_eq!(f.counts(), FaultCounts { applied_then_failed: 1, ..Default::default() });
+        assert!(FaultRule::parse("after=1.5").is_err());
+    }
+
     #[test]
     fn rules_without_the_new_fields_still_deserialize() {
         let r: FaultRule = serde_json::from_str(r#"{"prefix": "db/", "error_rate": 0.5}"#).unwrap();
-        assert_eq!((r.latency_rate, r.drop_rate, r.status), (1.0, 0.0, 503));
+        assert_eq!((r.latency_rate, r.drop_rate, r.after_rate, r.status), (1.0, 0.0, 0.0, 503));
     }
 }

@@ -14,6 +14,7 @@ pub mod invoke_api;
 pub mod limits;
 pub mod runtime_api;
 pub mod s3;
+pub mod s3_keys;
 pub mod s3_latency;
 pub mod sandbox;
 mod signal;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub front_door: FrontDoor,
     /// Whether streamed responses are slowed to Lambda's streaming bandwidth.
     pub stream_bandwidth: StreamBandwidth,
+    /// Whether the S3 server accepts unsigned requests.
+    pub s3_auth: s3::S3Auth,
 }
 
 impl StackConfig {
@@ -96,6 +99,7 @@ impl StackConfig {
             use_cgroups,
             front_door: FrontDoor::default(),
             stream_bandwidth: StreamBandwidth::default(),
+            s3_auth: s3::S3Auth::default(),
         }
     }
 }
@@ -222,7 +226,7 @@ impl Stack {
             stream_bandwidth: config.stream_bandwidth,
         };
 
-        let s3_service = s3::service(&config.data_dir, faults.clone())?;
+        let s3_service = s3::service(&config.data_dir, faults.clone(), config.s3_auth)?;
         let mut tasks = vec![tokio::spawn(s3::serve(s3_listener, s3_service, faults.clone())), sandbox.spawn_reaper()];
 
         let front = Router::new()
@@ -275,13 +279,24 @@ impl Stack {
         if let Some(i) = self.invoke_addr {
             v.push(format!("Lambda Invoke API (separate port): http://{i}"));
         }
+        let access = match self.config.s3_auth {
+            s3::S3Auth::Open => "unsigned, or signed with",
+            s3::S3Auth::Required => "--s3-auth required: signed only, with",
+        };
         v.push(format!(
-            "S3: http://{}  bucket {:?} in {}  (AWS_ENDPOINT_URL_S3=http://{}, unsigned, or signed with AWS_ACCESS_KEY_ID=hslambda AWS_SECRET_ACCESS_KEY=hslambda-secret)",
+            "S3: http://{}  bucket {:?} in {}  (AWS_ENDPOINT_URL_S3=http://{}, {access} AWS_ACCESS_KEY_ID=hslambda AWS_SECRET_ACCESS_KEY=hslambda-secret)",
             self.s3_addr,
             self.config.bucket,
             self.config.data_dir.display(),
             self.s3_addr
         ));
+        if self.config.s3_auth == s3::S3Auth::Open && !self.s3_addr.ip().is_loopback() {
+            v.push(format!(
+                "warning: S3 listens on {} without authentication: anyone who reaches it can read and write the \
+                 data directory (--s3-auth required, or --host 127.0.0.1)",
+                self.s3_addr.ip()
+            ));
+        }
         v.push(format!(
             "S3 fault injection: GET/PUT http://{f}/_emulator/s3/faults   status: http://{f}/_emulator/status"
         ));

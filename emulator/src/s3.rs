@@ -23,8 +23,11 @@
 //! Known limit inherited from s3s-fs: a key `c` and a key `c/d` cannot coexist (a file and a directory
 //! of the same name); the second write fails with 500 InternalError. HSDS keys never collide that way.
 //!
-//! Anonymous and SigV4-signed requests are both accepted; signed ones must use the emulator's dummy
-//! credentials ([`ACCESS_KEY`]/[`SECRET_KEY`]). Faults ([`crate::faults`]) are injected in the access
+//! Keys that would name another bucket's files or files outside the data directory (`..`, absolute
+//! keys, symbolic links...) are refused for every operation ([`crate::s3_keys`]).
+//!
+//! Anonymous and SigV4-signed requests are both accepted unless [`S3Auth::Required`]; signed ones must
+//! use the emulator's dummy credentials ([`ACCESS_KEY`]/[`SECRET_KEY`]). Faults ([`crate::faults`]) are injected in the access
 //! check, before any operation runs.
 
 use std::collections::hash_map::DefaultHasher;
@@ -47,6 +50,7 @@ use tokio::net::TcpListener;
 use tokio::sync::RwLock;
 
 use crate::faults::{Fault, Faults};
+use crate::s3_keys;
 
 /// Access key id the function signs its S3 requests with (any value works for unsigned requests).
 pub const ACCESS_KEY: &str = "hslambda";
@@ -558,6 +562,10 @@ impl S3 for LocalS3 {
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let bucket = req.input.bucket.clone();
         let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
+        for k in &keys {
+            s3_keys::check_key("key", k)?;
+            s3_keys::check_no_symlink(&self.root.join(&bucket), k).await?;
+        }
         let resp = {
             let _tree = self.tree.read().await;
             // Lock every stripe involved, in stripe order (no deadlock with other multi-key callers).
@@ -690,16 +698,52 @@ impl S3 for LocalS3 {
     }
 }
 
-/// Lets anonymous requests in (the default rejects them once auth is configured) and injects faults.
+/// Whether the S3 server accepts unsigned requests (`hslambda up --s3-auth`). Signed requests are always
+/// verified against [`ACCESS_KEY`]/[`SECRET_KEY`]; a bad signature is 403 either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum S3Auth {
+    /// Anonymous and signed requests (the default: curl and test clients need no credentials).
+    #[default]
+    Open,
+    /// Only SigV4-signed requests; anonymous ones get 403 `AccessDenied`.
+    Required,
+}
+
+impl S3Auth {
+    /// Parses `open` or `required` (the CLI's spelling).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(S3Auth::Open),
+            "required" => Ok(S3Auth::Required),
+            _ => Err(format!("expected `open` or `required`, got `{s}`")),
+        }
+    }
+
+    /// The CLI's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            S3Auth::Open => "open",
+            S3Auth::Required => "required",
+        }
+    }
+}
+
+/// The access check every request passes before its operation runs: refuses keys that would name
+/// other files ([`crate::s3_keys`]), anonymous requests under [`S3Auth::Required`], and injects faults.
 struct OpenAccess {
     faults: Faults,
-    /// The storage root, to size GETs for the latency model.
+    /// The storage root, to size GETs for the latency model and to find symbolic links.
     root: PathBuf,
+    auth: S3Auth,
 }
 
 #[async_trait::async_trait]
 impl S3Access for OpenAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if self.auth == S3Auth::Required && cx.credentials().is_none() {
+            return Err(s3_error!(AccessDenied, "anonymous requests are refused: this S3 runs with --s3-auth required"));
+        }
+        self.check_names(cx).await?;
         let key = match cx.s3_path() {
             S3Path::Object { key, .. } => key.to_string(),
             _ => String::new(),
@@ -716,6 +760,29 @@ impl S3Access for OpenAccess {
 }
 
 impl OpenAccess {
+    /// Refuses object keys, copy sources and listing prefixes that would reach another bucket or a file
+    /// outside the data directory, or pass through a symbolic link.
+    async fn check_names(&self, cx: &S3AccessContext<'_>) -> S3Result<()> {
+        if let S3Path::Object { bucket, key } = cx.s3_path() {
+            s3_keys::check_key("key", key)?;
+            s3_keys::check_no_symlink(&self.root.join(bucket.as_ref()), key).await?;
+        }
+        if let Some(src) = cx.headers().get("x-amz-copy-source") {
+            let src = src.to_str().ok().and_then(s3_keys::copy_source);
+            let Some((bucket, key)) = src.filter(|(b, _)| s3s::path::check_bucket_name(b)) else {
+                return Err(s3_error!(InvalidArgument, "x-amz-copy-source must be bucket/key"));
+            };
+            s3_keys::check_key("copy source", &key)?;
+            s3_keys::check_no_symlink(&self.root.join(bucket), &key).await?;
+        }
+        for pair in cx.uri().query().unwrap_or("").split('&') {
+            if let Some(("prefix", v)) = pair.split_once('=') {
+                s3_keys::check_prefix(&percent_encoding::percent_decode_str(v).decode_utf8_lossy())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the S3 latency model: payload = request body for writes, object (or range) size for GETs.
     async fn model_delay(&self, cx: &S3AccessContext<'_>) {
         if self.faults.model().await.is_none() {
@@ -736,11 +803,12 @@ impl OpenAccess {
     }
 }
 
-/// Builds the s3s service over `root`, accepting anonymous and SigV4 requests.
-pub fn service(root: &Path, faults: Faults) -> anyhow::Result<S3Service> {
+/// Builds the s3s service over `root`: SigV4 requests always, anonymous ones unless `auth` requires
+/// signatures.
+pub fn service(root: &Path, faults: Faults, auth: S3Auth) -> anyhow::Result<S3Service> {
     let mut b = S3ServiceBuilder::new(LocalS3::new(root)?);
     b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    b.set_access(OpenAccess { faults, root: root.to_path_buf() });
+    b.set_access(OpenAccess { faults, root: root.to_path_buf(), auth });
     Ok(b.build())
 }
 
@@ -748,6 +816,16 @@ pub fn service(root: &Path, faults: Faults) -> anyhow::Result<S3Service> {
 fn path_key(path: &str) -> String {
     let key = path.trim_start_matches('/').split_once('/').map(|(_, k)| k).unwrap_or("");
     percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned()
+}
+
+/// The 500 InternalError that replaces the answer to a write that was applied ([`Faults::roll_after`]).
+fn applied_then_500() -> http::Response<s3s::Body> {
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+               <Message>We encountered an internal error. Please try again. (injected after the write)</Message></Error>";
+    let mut resp = http::Response::new(s3s::Body::from(xml.to_string()));
+    *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    resp
 }
 
 /// Serves `svc` on `listener` until the task is dropped or aborted; a request the fault table drops
@@ -761,10 +839,18 @@ pub async fn serve(listener: TcpListener, svc: S3Service, faults: Faults) {
         let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let (svc, faults) = (svc.clone(), faults.clone());
             async move {
-                if faults.roll_drop(&path_key(req.uri().path())).await {
+                let key = path_key(req.uri().path());
+                if faults.roll_drop(&key).await {
                     return Err(s3s::HttpError::new("connection dropped (injected fault)".into()));
                 }
-                hyper::service::Service::call(&svc, req).await
+                let write = matches!(*req.method(), http::Method::PUT | http::Method::POST | http::Method::DELETE);
+                let resp = hyper::service::Service::call(&svc, req).await?;
+                let applied = write && resp.status().is_success();
+                match if applied { faults.roll_after(&key).await } else { None } {
+                    None => Ok(resp),
+                    Some(true) => Err(s3s::HttpError::new("connection dropped after the write (injected fault)".into())),
+                    Some(false) => Ok(applied_then_500()),
+                }
             }
         });
         let conn = http.serve_connection(hyper_util::rt::TokioIo::new(socket), service).into_owned();

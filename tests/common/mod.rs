@@ -121,6 +121,7 @@ pub(crate) struct Opts {
     pub event_retry_delay: Duration,
     pub front_door: FrontDoor,
     pub use_cgroups: bool,
+    pub s3_auth: lambda_emulator::s3::S3Auth,
 }
 
 impl Opts {
@@ -138,6 +139,7 @@ impl Opts {
             event_retry_delay: Duration::from_secs(60),
             front_door: FrontDoor::ApiGateway,
             use_cgroups: false,
+            s3_auth: Default::default(),
         }
     }
 
@@ -204,6 +206,7 @@ pub(crate) async fn start(opts: Opts) -> TestStack {
         use_cgroups: opts.use_cgroups,
         front_door: opts.front_door,
         stream_bandwidth: Default::default(),
+        s3_auth: opts.s3_auth,
     })
     .await
     .expect("stack starts");

@@ -6,8 +6,10 @@
 //! cold start never falls through to the (slow, absent) instance metadata service.
 //!
 //! Throttling (503 SlowDown), server errors (500) and dropped connections are retried by the SDK with
-//! exponential back-off and full jitter ([`retry_config`]); every call, retries included, is bounded by
-//! the invocation deadline ([`crate::deadline`]), so a slow S3 turns into a clean 503/504, never a kill.
+//! exponential back-off and full jitter ([`retry_config`]) — except conditional PUTs, which retry
+//! themselves so that a write S3 applied before failing is recognised as ours (`raw_put`); every call,
+//! retries included, is bounded by the invocation deadline ([`crate::deadline`]), so a slow S3 turns into
+//! a clean 503/504, never a kill.
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -39,6 +41,13 @@ pub(super) fn retry_config() -> RetryConfig {
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(INITIAL_BACKOFF)
         .with_max_backoff(MAX_BACKOFF)
+}
+
+/// The pause before retry `attempt + 1` of a conditional PUT: full jitter under a ceiling that doubles
+/// from [`INITIAL_BACKOFF`] up to [`MAX_BACKOFF`] (the SDK's schedule for every other call).
+fn put_backoff(attempt: u32) -> Duration {
+    let ceiling = INITIAL_BACKOFF.saturating_mul(1 << (attempt - 1).min(16)).min(MAX_BACKOFF);
+    Duration::from_micros(rand::random_range(0..=ceiling.as_micros() as u64))
 }
 
 /// An S3 client bound to one endpoint; the bucket is chosen per call.
@@ -192,14 +201,52 @@ impl S3Store {
         collect(key, out.body).await
     }
 
+    /// A PUT. Unconditional ones are retried by the SDK (a repeat is harmless). Conditional ones — every
+    /// compare-and-swap — are retried here instead, because a repeat is *not* harmless: when an attempt
+    /// fails after S3 may have applied it (500, dropped connection, timeout), the next attempt finds the
+    /// object changed — by itself — and loses its precondition. Then the object is read back: if it holds
+    /// exactly our bytes, our write is what happened and the PUT succeeds, once (no spurious 412/409, and
+    /// the caller's change is not applied a second time). If another writer changed it again in between,
+    /// our write can no longer be told apart and the lost race is reported as usual.
     async fn raw_put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+        if mode == PutMode::Overwrite {
+            return self.put_once(bucket, key, body, mode, true).await;
+        }
+        let mut ambiguous = false;
+        let mut attempt = 1;
+        loop {
+            match self.put_once(bucket, key, body.clone(), mode.clone(), false).await {
+                Err(StoreError::Precondition(_)) if ambiguous => {
+                    return match self.raw_get(bucket, key).await {
+                        Ok(current) if current.body == body => Ok(current.etag),
+                        _ => Err(StoreError::Precondition(key.to_string())),
+                    };
+                }
+                Err(StoreError::Unavailable(_)) if attempt < MAX_ATTEMPTS => {
+                    ambiguous = true;
+                    tokio::time::sleep(put_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One PUT, with the SDK's retries (`sdk_retries`) or as exactly one attempt.
+    async fn put_once(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode, sdk_retries: bool) -> StoreResult<ETag> {
         let mut req = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
         req = match mode {
             PutMode::Overwrite => req,
             PutMode::Create => req.if_none_match("*"),
             PutMode::Update(etag) => req.if_match(etag),
         };
-        match req.send().await {
+        let sent = if sdk_retries {
+            req.send().await
+        } else {
+            let once = aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled());
+            req.customize().config_override(once).send().await
+        };
+        match sent {
             Ok(out) => Ok(out.e_tag.unwrap_or_default()),
             // S3 answers If-Match on a missing key with 404; for a compare-and-swap that is a lost race too.
             Err(e) if status_of(&e) == Some(404) => Err(StoreError::Precondition(key.to_string())),
