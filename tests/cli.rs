@@ -85,8 +85,14 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{file}: {out:?}");
-        let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(response["statusCode"], *status, "{file}: {response}");
+        // The response document comes first on stdout (the payload may follow it).
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let response: serde_json::Value = serde_json::Deserializer::from_slice(&out.stdout)
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("{file}: no JSON response on stdout: {stdout}"));
+        assert_eq!(response["statusCode"], *status, "{file}: {stdout}");
         let report = String::from_utf8_lossy(&out.stderr);
         assert!(report.starts_with("REPORT RequestId: ") && report.contains("Max Memory Used"), "{file}: {report}");
         if *file == "direct-get-about.json" {

@@ -176,7 +176,8 @@ async fn files_written_directly_get_md5_etags_and_fresh_ones_after_rewrite() {
     // by sleeping past the file system's timestamp granularity): the ETag follows the bytes.
     std::fs::write(dir.join(".domain.json"), b"{\"root\": \"g-2\"}").unwrap();
     let file = std::fs::File::options().write(true).open(dir.join(".domain.json")).unwrap();
-    file.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+    // Later than anything the emulator recorded (an older mtime would make a cached sidecar look fresh).
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600)).unwrap();
     let r = t.http.get(&url).send().await.unwrap();
     assert_eq!(etag_of(&r), format!("\"{}\"", md5_hex(b"{\"root\": \"g-2\"}")));
     assert_eq!(r.text().await.unwrap(), "{\"root\": \"g-2\"}");
