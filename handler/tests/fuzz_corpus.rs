@@ -18,8 +18,11 @@ mod shape;
 #[path = "../../fuzz/checks/value.rs"]
 mod value;
 
+/// A fuzz target's check: runs one input, panics on a finding.
+type Check = fn(&[u8]);
+
 /// Each replayed target and its check.
-const TARGETS: [(&str, fn(&[u8])); 6] = [
+const TARGETS: [(&str, Check); 6] = [
     ("codec", codec::check),
     ("datatype", datatype::check),
     ("event", event::check),
@@ -45,7 +48,7 @@ fn names(dir: &str) -> Vec<String> {
 
 /// Feeds every committed file of `fuzz/corpus/<target>/` to `check` (`seed-*`: fuzz/.gitignore keeps the rest
 /// of a local fuzzing run's corpus out of git, and out of this replay); returns how many there were.
-fn replay(target: &str, check: fn(&[u8])) -> usize {
+fn replay(target: &str, check: Check) -> usize {
     let files: Vec<String> =
         names(&format!("corpus/{target}")).into_iter().filter(|f| f.starts_with("seed-")).collect();
     assert!(!files.is_empty(), "fuzz/corpus/{target}/ is empty: commit its seeds");
