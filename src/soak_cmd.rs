@@ -30,7 +30,7 @@ pub(crate) struct SoakArgs {
     /// Function timeout in seconds (the handler's S3 retries must fit in it).
     #[arg(long, default_value_t = 10)]
     timeout: u64,
-    /// Seed of the clients' random choices.
+    /// Seed of the clients' random choices and of the S3 fault dice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Print the report as JSON.

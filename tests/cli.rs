@@ -62,20 +62,43 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
     let functions = children_of(child.id());
     assert_eq!(functions.len(), 1, "one warm function process");
 
-    // `hslambda invoke` sends an event file to the running stack and prints response + REPORT.
-    let event = dir.path().join("event.json");
-    std::fs::write(&event, r#"{"method": "GET", "path": "/about", "params": {}, "headers": {}}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
-        .arg("invoke")
-        .arg(&event)
-        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(response["statusCode"], 200);
-    let report = String::from_utf8_lossy(&out.stderr);
-    assert!(report.starts_with("REPORT RequestId: ") && report.contains("Max Memory Used"), "{report}");
+    // `hslambda invoke` sends an event file to the running stack and prints response + REPORT: every file of
+    // fixtures/events/ goes through it (and so through the real function), each with the answer it must get.
+    // The stack has no users and no such domains, so the authenticated ones end at the auth/lookup step.
+    let expected: &[(&str, u16)] = &[
+        ("apigw-v1-get-domain.json", 401), // payload 1.0, Basic auth of a user the stack does not know
+        ("apigw-v2-put-binary.json", 401), // payload 2.0, base64 binary body, same
+        ("direct-get-about.json", 200),    // h5pyd's direct event, /about needs no user
+        ("direct-get-value.json", 400),    // the README's example: `<id>` is a placeholder, not an id
+    ];
+    let events_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&events_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    let listed: Vec<String> = expected.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(files, listed, "every fixtures/events/ file needs its expected answer here");
+    for (file, status) in expected {
+        let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+            .arg("invoke")
+            .arg(events_dir.join(file))
+            .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {out:?}");
+        // The response document comes first on stdout (the payload may follow it).
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let response: serde_json::Value = serde_json::Deserializer::from_slice(&out.stdout)
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("{file}: no JSON response on stdout: {stdout}"));
+        assert_eq!(response["statusCode"], *status, "{file}: {stdout}");
+        let report = String::from_utf8_lossy(&out.stderr);
+        assert!(report.starts_with("REPORT RequestId: ") && report.contains("Max Memory Used"), "{file}: {report}");
+        if *file == "direct-get-about.json" {
+            assert_eq!(response["body"]["state"], "READY", "{response}");
+        }
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
         .args(["invoke", "/nonexistent.json", "--endpoint", &format!("http://127.0.0.1:{port}")])
         .output()
@@ -103,10 +126,17 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
     ] {
         assert!(out.contains(&expected), "`up` output lacks {expected:?}:\n{out}");
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // Polled with a generous deadline (a loaded machine may take a while to reap): gone or a zombie.
+    let deadline = Instant::now() + Duration::from_secs(20);
     for pid in functions {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        assert!(state.is_empty() || state.contains(") Z "), "function process {pid} outlived `up`: {state}");
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if state.is_empty() || state.contains(") Z ") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "function process {pid} outlived `up`: {state}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

@@ -6,9 +6,19 @@ mod common;
 
 use hslambda_bench::race::{run_scenario, RaceOptions, Scenario};
 use hslambda_bench::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
+use lambda_emulator::faults::FaultRule;
 
-async fn run(env: Vec<(String, String)>, writers: usize, rounds: usize) -> Vec<hslambda_bench::race::RaceReport> {
+/// Runs every scenario; `s3_latency_ms` is added to every S3 request (an emulator fault rule).
+async fn run(
+    env: Vec<(String, String)>,
+    writers: usize,
+    rounds: usize,
+    s3_latency_ms: u64,
+) -> Vec<hslambda_bench::race::RaceReport> {
     let bench = BenchStack::start(BenchStack::function(common::bootstrap(), 512, writers, env)).await.unwrap();
+    if s3_latency_ms > 0 {
+        bench.stack.faults.set(vec![FaultRule { latency_ms: s3_latency_ms, ..FaultRule::default() }]).await;
+    }
     let opts = RaceOptions {
         endpoint: bench.endpoint.clone(),
         user: BENCH_USER.into(),
@@ -26,7 +36,7 @@ async fn run(env: Vec<(String, String)>, writers: usize, rounds: usize) -> Vec<h
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn compare_and_swap_loses_no_acknowledged_write() {
-    for r in run(vec![], 8, 4).await {
+    for r in run(vec![], 8, 4, 0).await {
         assert_eq!(r.lost, 0, "{}: {:?}", r.scenario, r.lost_examples);
         assert_eq!(r.stale, 0, "{}: {:?}", r.scenario, r.stale_examples);
         assert_eq!(r.other_errors, 0, "{}: unexpected errors", r.scenario);
@@ -38,7 +48,10 @@ async fn compare_and_swap_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn last_writer_wins_mode_shows_the_lost_updates() {
     let env = vec![("HSLAMBDA_WRITE_MODE".to_string(), "last-writer-wins".to_string())];
-    let reports = run(env, 8, 4).await;
+    // The race is forced, not hoped for: every S3 request takes 100 ms, so the 8 writers' reads of the
+    // shared object all land before any of their writes does (each writer reads, then writes what it read
+    // plus its own change), and all but one of the read-modify-write cycles overwrite another's update.
+    let reports = run(env, 8, 2, 100).await;
     let lost: usize = reports.iter().map(|r| r.violations()).sum();
     assert!(lost > 0, "8 concurrent unsynchronised writers x 8 scenarios lost nothing: {reports:?}");
 }

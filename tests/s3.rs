@@ -54,10 +54,13 @@ async fn concurrent_if_none_match_creators_exactly_one_wins() {
                 let (t, url) = (t.clone(), url.clone());
                 tokio::spawn(async move {
                     let body = format!("writer {i:02} ").repeat(64 * 1024); // ~640 KB, so writes overlap
-                                                                            // A loser may see its connection closed while still sending (then it was not
-                                                                            // acknowledged, which is all a client may rely on); count that as a 412.
+                                                                            // A loser gets its 412 as an answer: the emulator reads a rejected body before answering,
+                                                                            // so a broken connection here is a failure, not a disguised 412.
                     let r = t.http.put(&url).body(body.clone()).header("if-none-match", "*").send().await;
-                    (r.map(|r| r.status()).unwrap_or(StatusCode::PRECONDITION_FAILED), body)
+                    (
+                        r.unwrap_or_else(|e| panic!("writer {i}: transport error instead of an answer: {e}")).status(),
+                        body,
+                    )
                 })
             })
             .collect();
@@ -169,9 +172,12 @@ async fn files_written_directly_get_md5_etags_and_fresh_ones_after_rewrite() {
     let url = t.s3("db/0123abcd-4567/.domain.json");
     let r = t.http.head(&url).send().await.unwrap();
     assert_eq!(etag_of(&r), format!("\"{}\"", md5_hex(b"{\"root\": \"g-1\"}")));
-    // Rewritten behind the emulator's back: the ETag follows the bytes.
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // Rewritten behind the emulator's back (same size, same inode; its mtime set apart explicitly rather than
+    // by sleeping past the file system's timestamp granularity): the ETag follows the bytes.
     std::fs::write(dir.join(".domain.json"), b"{\"root\": \"g-2\"}").unwrap();
+    let file = std::fs::File::options().write(true).open(dir.join(".domain.json")).unwrap();
+    // Later than anything the emulator recorded (an older mtime would make a cached sidecar look fresh).
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600)).unwrap();
     let r = t.http.get(&url).send().await.unwrap();
     assert_eq!(etag_of(&r), format!("\"{}\"", md5_hex(b"{\"root\": \"g-2\"}")));
     assert_eq!(r.text().await.unwrap(), "{\"root\": \"g-2\"}");
@@ -284,14 +290,17 @@ async fn lean_and_sdk_gets_read_the_same() {
         assert!(matches!(store.get("hsdstest", "no/such/key").await, Err(StoreError::NotFound(_))));
         assert!(matches!(store.get_range("hsdstest", "no/such/key", 0, 10).await, Err(StoreError::NotFound(_))));
     }
-    // A wrong secret is refused (403) at once, not retried.
-    let bad = S3Store::connect(settings("wrong", true));
-    let t0 = std::time::Instant::now();
-    match bad.get("hsdstest", keys[0]).await {
-        Err(StoreError::Other(msg)) => assert!(msg.contains("403"), "{msg}"),
-        other => panic!("expected a 403 error, got {other:?}"),
+    // A wrong secret is refused (403) at once, not retried: exactly one request reaches S3.
+    for lean_gets in [true, false] {
+        let bad = S3Store::connect(settings("wrong", lean_gets));
+        let before = t.stack.faults.counts().requests;
+        match bad.get("hsdstest", keys[0]).await {
+            Err(StoreError::Other(msg)) => assert!(msg.contains("403"), "{msg}"),
+            other => panic!("expected a 403 error, got {other:?}"),
+        }
+        let sent = t.stack.faults.counts().requests - before;
+        assert_eq!(sent, 1, "lean_gets={lean_gets}: a 403 was retried ({sent} requests)");
     }
-    assert!(t0.elapsed() < std::time::Duration::from_millis(100), "a 403 was retried");
 }
 
 /// Transient S3 failures (503s, dropped connections) are retried by the lean GET path like by the SDK:
@@ -325,10 +334,14 @@ async fn lean_gets_retry_transient_failures() {
             assert_eq!(&got.body[..], format!("value {i}").as_bytes());
         }
     }
-    match store.get("hsdstest", "down/k").await {
+    // Under 100 % 503s it gives up after exactly its attempt budget (5 requests), within a generous deadline.
+    let before = t.stack.faults.counts().requests;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), store.get("hsdstest", "down/k")).await;
+    match got.expect("the lean GET kept retrying for a minute") {
         Err(StoreError::Unavailable(msg)) => assert!(msg.contains("503"), "{msg}"),
         other => panic!("expected Unavailable after retries, got {other:?}"),
     }
+    assert_eq!(t.stack.faults.counts().requests - before, 5, "one first attempt and four retries");
 }
 
 /// GETs as S3 answers them, on the emulator's one-read path and on s3s-fs's (objects with user metadata):

@@ -205,14 +205,24 @@ async fn cgroup_limits_shape_cpu_contain_memory_and_are_removed() {
     assert!(gone, "left behind: cgroups {:?}, forked child alive: {}", our_cgroups(), !process_gone(child));
 }
 
+/// Waits (polling, at most 30 s) until an invocation holds the one concurrency slot, instead of sleeping and
+/// hoping it got there.
+async fn wait_until_busy(t: &TestStack) {
+    let t0 = std::time::Instant::now();
+    while t.stack.sandbox.busy_count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the first invocation never took its slot");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invoke_api_throttles_at_the_concurrency_limit() {
     let t = Arc::new(stack(|o| o.concurrency = 1).await);
     let busy = {
         let t = t.clone();
-        tokio::spawn(async move { invoke(&t, json!({"action": "sleep", "seconds": 1.5})).await })
+        tokio::spawn(async move { invoke(&t, json!({"action": "sleep", "seconds": 3})).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_busy(&t).await;
     let r = t.http.post(t.url("/2015-03-31/functions/hslambda/invocations")).body("{}").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()["x-amzn-errortype"], "TooManyRequestsException");
@@ -241,9 +251,9 @@ async fn a_function_url_front_door_answers_429_when_throttled() {
     );
     let busy = {
         let t = t.clone();
-        tokio::spawn(async move { invoke(&t, json!({"action": "sleep", "seconds": 1.5})).await })
+        tokio::spawn(async move { invoke(&t, json!({"action": "sleep", "seconds": 3})).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_busy(&t).await;
     let r = t.http.get(t.url("/anything")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()["x-amzn-errortype"], "TooManyRequestsException");

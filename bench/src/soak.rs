@@ -47,7 +47,7 @@ pub struct SoakOptions {
     pub memory_mb: u32,
     /// Function timeout (the deadline the handler's S3 retries must fit in).
     pub timeout: Duration,
-    /// Seed of the clients' random choices.
+    /// Seed of the clients' random choices and of the S3 fault dice.
     pub seed: u64,
 }
 
@@ -443,6 +443,7 @@ pub async fn run_soak(bootstrap: std::path::PathBuf, opts: &SoakOptions) -> anyh
     let target = Arc::new(setup(&client, opts.clients).await?);
 
     let faults = bench.stack.faults.clone();
+    faults.reseed(opts.seed); // the seed fixes the fault dice as well as the clients' choices
     let started = Instant::now();
     let until = started + opts.duration;
     let rotate = {

@@ -6,12 +6,16 @@
 //!
 //! Rules are given at start (`--s3-fault prefix=db/,latency=50,rate=0.1,status=503,drop=0.02,after=0.05`) and can be
 //! replaced while running through the admin route (`PUT /_emulator/s3/faults` with a JSON list).
-//! [`Faults::counts`] says how many faults of each kind were injected since start.
+//! [`Faults::counts`] says how many requests arrived and how many faults of each kind were injected since
+//! start. The dice are a seedable generator ([`Faults::reseed`]): a soak run with a given seed draws the same
+//! sequence of faults (which request gets which draw still depends on scheduling).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
@@ -124,9 +128,11 @@ impl Default for FaultRule {
     }
 }
 
-/// How many faults were injected since the table was created.
+/// How many requests arrived and how many faults were injected since the table was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct FaultCounts {
+    /// HTTP requests that reached the S3 server (faulted or not): tests count retries with it.
+    pub requests: u64,
     /// Requests answered 503 SlowDown.
     pub slow_down_503: u64,
     /// Requests answered 500 InternalError.
@@ -140,7 +146,7 @@ pub struct FaultCounts {
 }
 
 impl FaultCounts {
-    /// All injected faults together.
+    /// All injected faults together (`requests` is not a fault).
     pub fn total(&self) -> u64 {
         self.slow_down_503 + self.internal_500 + self.dropped + self.delayed + self.applied_then_failed
     }
@@ -148,6 +154,7 @@ impl FaultCounts {
 
 #[derive(Debug, Default)]
 struct Counters {
+    requests: AtomicU64,
     slow_down_503: AtomicU64,
     internal_500: AtomicU64,
     dropped: AtomicU64,
@@ -155,8 +162,21 @@ struct Counters {
     applied_then_failed: AtomicU64,
 }
 
-fn hit(rate: f64) -> bool {
-    rate > 0.0 && rand::random::<f64>() < rate
+/// The fault dice: seeded from the OS unless [`Faults::reseed`] gives a seed.
+#[derive(Debug)]
+struct Dice(Mutex<StdRng>);
+
+impl Default for Dice {
+    fn default() -> Self {
+        Dice(Mutex::new(StdRng::from_os_rng()))
+    }
+}
+
+impl Dice {
+    /// True with probability `rate` (never draws for a zero rate, so rules without faults use no numbers).
+    fn hit(&self, rate: f64) -> bool {
+        rate > 0.0 && self.0.lock().unwrap_or_else(|e| e.into_inner()).random::<f64>() < rate
+    }
 }
 
 /// What to do with one request.
@@ -175,12 +195,23 @@ pub struct Faults {
     /// Optional latency model applied to every request (see [`crate::s3_latency`]).
     model: Arc<RwLock<Option<S3Model>>>,
     counters: Arc<Counters>,
+    dice: Arc<Dice>,
 }
 
 impl Faults {
-    /// A table holding `rules`.
+    /// A table holding `rules`, its dice seeded from the OS.
     pub fn new(rules: Vec<FaultRule>) -> Self {
-        Faults { rules: Arc::new(RwLock::new(rules)), model: Arc::default(), counters: Arc::default() }
+        Faults {
+            rules: Arc::new(RwLock::new(rules)),
+            model: Arc::default(),
+            counters: Arc::default(),
+            dice: Arc::default(),
+        }
+    }
+
+    /// Restarts the dice from `seed` (the soak's `--seed`), so a run's faults can be drawn again.
+    pub fn reseed(&self, seed: u64) {
+        *self.dice.0.lock().unwrap_or_else(|e| e.into_inner()) = StdRng::seed_from_u64(seed);
     }
 
     /// The current rules.
@@ -203,11 +234,11 @@ impl Faults {
     pub async fn roll(&self, key: &str) -> Fault {
         let Some(rule) = self.rule_for(key).await else { return Fault::None };
         let c = &self.counters;
-        if rule.latency_ms > 0 && (rule.latency_rate >= 1.0 || hit(rule.latency_rate)) {
+        if rule.latency_ms > 0 && (rule.latency_rate >= 1.0 || self.dice.hit(rule.latency_rate)) {
             c.delayed.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(rule.latency_ms)).await;
         }
-        if !hit(rule.error_rate) {
+        if !self.dice.hit(rule.error_rate) {
             return Fault::None;
         }
         let counter = if rule.status == 503 { &c.slow_down_503 } else { &c.internal_500 };
@@ -215,10 +246,11 @@ impl Faults {
         Fault::Status(rule.status)
     }
 
-    /// Rolls the first matching rule's drop rate for a request for `key`: true means close the connection
-    /// without answering (counted as a dropped connection).
+    /// Counts one arriving request and rolls the first matching rule's drop rate for it (`key`): true means
+    /// close the connection without answering (counted as a dropped connection). Called once per request.
     pub async fn roll_drop(&self, key: &str) -> bool {
-        let dropped = self.rule_for(key).await.is_some_and(|r| hit(r.drop_rate));
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let dropped = self.rule_for(key).await.is_some_and(|r| self.dice.hit(r.drop_rate));
         if dropped {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -241,6 +273,7 @@ impl Faults {
     pub fn counts(&self) -> FaultCounts {
         let c = &self.counters;
         FaultCounts {
+            requests: c.requests.load(Ordering::Relaxed),
             slow_down_503: c.slow_down_503.load(Ordering::Relaxed),
             internal_500: c.internal_500.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
@@ -300,7 +333,26 @@ mod tests {
         assert!(f.roll_drop("db/x").await);
         assert!(!f.roll_drop("home/x").await);
         assert_eq!(f.roll("db/x").await, Fault::None, "a drop rule alone answers nothing else");
-        assert_eq!(f.counts(), FaultCounts { dropped: 1, ..Default::default() });
+        assert_eq!(f.counts(), FaultCounts { requests: 2, dropped: 1, ..Default::default() });
+    }
+
+    #[tokio::test]
+    async fn a_seed_fixes_the_sequence_of_faults() {
+        let rules = vec![FaultRule::parse("rate=0.5,drop=0.3").unwrap()];
+        let draws = |seed: u64| {
+            let f = Faults::new(rules.clone());
+            f.reseed(seed);
+            async move {
+                let mut out = Vec::new();
+                for _ in 0..64 {
+                    out.push((f.roll_drop("k").await, f.roll("k").await));
+                }
+                out
+            }
+        };
+        let a = draws(7).await;
+        assert_eq!(a, draws(7).await, "the same seed draws the same faults");
+        assert_ne!(a, draws(8).await, "another seed draws others");
     }
 
     #[tokio::test]

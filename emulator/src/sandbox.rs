@@ -388,6 +388,12 @@ impl Sandbox {
         self.idle.lock().unwrap().len()
     }
 
+    /// Number of invocations holding a concurrency slot (running, or admitted and starting an instance):
+    /// tests wait for it instead of sleeping before they expect a throttle.
+    pub fn busy_count(&self) -> usize {
+        self.cfg.concurrency.max(1) - self.slots.available_permits()
+    }
+
     /// Number of live function processes.
     pub fn live_count(&self) -> usize {
         self.live.lock().unwrap().len()

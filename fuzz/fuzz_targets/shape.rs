@@ -1,22 +1,7 @@
-//! Shape JSON (request and stored forms, maxdims) and the layout computations driven by a shape.
+//! cargo-fuzz target: see `../checks/shape.rs` for what it checks (the stable corpus replay runs the same code).
 #![no_main]
 
-use hsds_handler::model::layout::generate_layout;
-use hsds_handler::model::shape::Shape;
-use libfuzzer_sys::fuzz_target;
+#[path = "../checks/shape.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
-    let shape = v.get("shape");
-    let parsed = Shape::from_request(shape).and_then(|s| s.with_maxdims(v.get("maxdims")));
-    let _ = Shape::from_json(&v);
-    let Ok(s) = parsed else { return };
-    let _ = s.num_elements();
-    let item = v.get("item").and_then(|i| i.as_u64()).unwrap_or(8).clamp(1, 1 << 30);
-    let _ = s.checked_byte_size(item as usize, 256 << 20);
-    let back = Shape::from_json(&s.to_json()).expect("a parsed shape's JSON parses again");
-    assert_eq!(back, s, "shape JSON round trip");
-    if let Shape::Simple { .. } = s {
-        let _ = generate_layout(&s, item, true, 1 << 20, 4 << 20);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::check(data));

@@ -32,7 +32,14 @@ async fn read_acls() {
     assert_eq!(v["acl"]["updateACL"], true);
     assert_eq!(call(&svc, req("GET", "/acls/test_user2", Some("test_user1"), Some(DOM))).await.0, 404);
     assert_eq!(call(&svc, req("GET", "/acls", Some("test_user2"), Some(DOM))).await.0, 403);
-    assert_eq!(call(&svc, req("GET", "/acls", Some("admin"), Some(DOM))).await.0, 200);
+    let (s, admin_view) = call(&svc, req("GET", "/acls", Some("admin"), Some(DOM))).await;
+    assert_eq!(s, 200);
+    assert_eq!(admin_view["acls"], v_acls_of_owner(), "admin sees the same list");
+}
+
+/// The owner's ACL list of a fresh domain.
+fn v_acls_of_owner() -> serde_json::Value {
+    json!([{"userName": "test_user1", "create": true, "read": true, "update": true, "delete": true, "readACL": true, "updateACL": true}])
 }
 
 #[tokio::test]
@@ -87,6 +94,16 @@ async fn put_acl_needs_update_acl_and_valid_input() {
     assert_eq!(call_json(&svc, req("PUT", "/acls/test_user2", Some("admin"), Some(DOM)), &body).await.0, 201);
     // like HSDS, entries for users this deployment does not know are allowed (another may know them)
     assert_eq!(call_json(&svc, req("PUT", "/acls/nobody", Some("test_user1"), Some(DOM)), &body).await.0, 201);
+    // ... and both were stored as given, not merely answered 201
+    for user in ["test_user2", "nobody"] {
+        let (s, v) = call(&svc, req("GET", &format!("/acls/{user}"), Some("test_user1"), Some(DOM))).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (&v["acl"]["userName"], &v["acl"]["read"], &v["acl"]["update"]),
+            (&json!(user), &json!(true), &json!(false)),
+            "{v}"
+        );
+    }
 }
 
 #[tokio::test]

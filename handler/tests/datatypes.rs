@@ -28,17 +28,17 @@ async fn create_get_list_delete() {
     let (svc, store, root) = setup().await;
     let (s, v) = post(&svc, json!({"type": "H5T_STD_I32LE", "link": {"id": root, "name": "int"}})).await;
     assert_eq!(s, 201, "{v}");
-    assert_eq!(keys(&v), ["id", "root", "created", "lastModified", "type", "attributeCount"]);
+    assert_eq!(keys(&v), hsds_keys("POST /datatypes response"));
     assert_eq!(v["type"], json!({"class": "H5T_INTEGER", "base": "H5T_STD_I32LE"}));
     let id = v["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("t-"));
     let key = hsds_handler::model::ObjId::parse(&id).unwrap().s3_key();
     assert!(key.contains("/t/") && key.ends_with("/.datatype.json"));
     let (t, _) = get_json(store.as_ref(), "hsdstest", &key).await.unwrap();
-    assert_eq!(keys(&t), ["id", "root", "created", "lastModified", "type", "attributes"]);
+    assert_eq!(keys(&t), hsds_keys("stored datatype"));
     let (s, v) = call(&svc, req("GET", &format!("/datatypes/{id}"), Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 200);
-    assert_eq!(keys(&v), ["id", "root", "created", "lastModified", "type", "attributeCount", "domain", "hrefs"]);
+    assert_eq!(keys(&v), hsds_keys("GET /datatypes/{id}"));
     let (s, v) = call(&svc, req("GET", "/datatypes/", Some("test_user1"), Some(DOM)).param("h5path", "/int")).await;
     assert_eq!((s, v["id"].clone()), (200, json!(id)));
     let (_, v) = call(&svc, req("GET", "/datatypes", Some("test_user1"), Some(DOM))).await;
@@ -59,7 +59,14 @@ async fn list_body_with_client_ids() {
     let (s, v) = call(&svc, req("POST", "/datatypes", Some("test_user1"), Some(DOM)).body(body.to_string())).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["objects"][1]["type"], json!({"class": "H5T_INTEGER", "base": "H5T_STD_U8LE"}));
-    assert_eq!(call(&svc, req("GET", &format!("/datatypes/{a}"), Some("test_user1"), Some(DOM))).await.0, 200);
+    for (id, want) in [
+        (&a, json!({"class": "H5T_FLOAT", "base": "H5T_IEEE_F64LE"})),
+        (&b, json!({"class": "H5T_INTEGER", "base": "H5T_STD_U8LE"})),
+    ] {
+        let (s, v) = call(&svc, req("GET", &format!("/datatypes/{id}"), Some("test_user1"), Some(DOM))).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!((&v["id"], &v["type"]), (&json!(id), &want), "the type stored under the client's id");
+    }
 }
 
 #[tokio::test]

@@ -43,12 +43,12 @@ async fn create_linked_group() {
     let (svc, store, root) = setup().await;
     let (s, v) = post_group(&svc, json!({"link": {"id": root, "name": "g1"}})).await;
     assert_eq!(s, 201);
-    assert_eq!(keys(&v), ["id", "root", "created", "lastModified", "linkCount", "attributeCount"]);
+    assert_eq!(keys(&v), hsds_keys("POST /groups response"));
     let id = v["id"].as_str().unwrap();
     let g = stored(&store, id).await;
-    assert_eq!(keys(&g), ["id", "root", "created", "lastModified", "links", "attributes", "creationProperties"]);
+    assert_eq!(keys(&g), hsds_keys("stored group"));
     let r = stored(&store, &root).await;
-    assert_eq!(keys(&r["links"]["g1"]), ["class", "id", "created"]);
+    assert_eq!(keys(&r["links"]["g1"]), hsds_keys("stored hard link (POST /groups)"));
     assert_eq!(r["links"]["g1"]["id"], id);
     // the same title again is a conflict and creates nothing
     let n = store.len();
@@ -66,11 +66,25 @@ async fn create_by_h5path_and_implicit() {
     assert_eq!(call_json(&svc, r, &json!({"h5path": "/x/y"})).await.0, 201);
     let (s, v) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/x/y")).await;
     assert_eq!(s, 200, "{v}");
+    let (_, x) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/x")).await;
+    let (_, xy) = call(
+        &svc,
+        req("GET", &format!("/groups/{}/links/y", x["id"].as_str().unwrap()), Some("test_user1"), Some(DOM)),
+    )
+    .await;
+    assert_eq!(v["id"], xy["link"]["id"], "/x/y is the group linked as y in /x");
     let (_, a) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/a")).await;
+    let (_, ab) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/a/b")).await;
     let r = req("GET", "/groups/", Some("test_user1"), Some(DOM))
         .param("h5path", "b")
         .param("parent_id", a["id"].as_str().unwrap());
-    assert_eq!(call(&svc, r).await.0, 200);
+    let (s, b) = call(&svc, r).await;
+    assert_eq!(s, 200, "{b}");
+    // Relative to parent_id: /a/b, not a `b` at the root (there is none) nor /a itself.
+    assert_eq!(b["id"], ab["id"], "{b}");
+    assert_ne!(b["id"], a["id"]);
+    let r = req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "b").param("parent_id", &root);
+    assert_eq!(call(&svc, r).await.0, 404, "no b under the root group");
     let (_, list) = call(&svc, req("GET", "/groups", Some("test_user1"), Some(DOM))).await;
     assert_eq!(list["groups"].as_array().unwrap().len(), 4);
     assert!(!list["groups"].as_array().unwrap().contains(&json!(root)));
@@ -202,7 +216,9 @@ async fn single_link_lifecycle() {
     assert_eq!(put_link(&svc, &root, "soft", json!({"h5path": "/hard"})).await.0, 201);
     assert_eq!(put_link(&svc, &root, "ext", json!({"h5path": "/x", "h5domain": "/home/test_user1/b.h5"})).await.0, 201);
     let r = stored(&store, &root).await;
-    assert_eq!(keys(&r["links"]["ext"]), ["class", "h5path", "file", "created"], "HSDS 1.0.2 stores 'file'");
+    assert_eq!(keys(&r["links"]["ext"]), hsds_keys("stored external link (PUT link)"), "HSDS 1.0.2 stores 'file'");
+    assert_eq!(keys(&r["links"]["soft"]), hsds_keys("stored soft link (PUT link)"));
+    assert_eq!(keys(&r["links"]["hard"]), hsds_keys("stored hard link (PUT link)"));
     let (s, v) = call(&svc, req("GET", &format!("/groups/{root}/links/hard"), Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 200);
     assert_eq!(v["link"], json!({"title": "hard", "class": "H5L_TYPE_HARD", "id": gid, "collection": "groups"}));

@@ -1,5 +1,6 @@
 //! Hostile input: malformed requests through `Service::handle` always get a JSON error (400/404/409/413),
-//! never a 500 or a panic; and property tests drive the parsers the fuzz targets cover (`fuzz/`) with
+//! never a 500 or a panic, and where HSDS 1.0.2's answer was probed (fixtures/hsds/answers.json) that exact
+//! status; and property tests drive the parsers the fuzz targets cover (`fuzz/`) with
 //! arbitrary input, checking they never panic and never make an allocation far larger than their input.
 
 mod common;
@@ -151,60 +152,58 @@ async fn no_server_error(svc: &Service, r: Request, what: &str) -> u16 {
     rsp.status
 }
 
-/// Every route that reads a JSON body, with a valid body for it.
-fn body_routes(w: &World) -> Vec<(&'static str, String, Value)> {
-    let (root, d, t) = (&w.root, &w.dset, &w.dtype);
+/// Every route that reads a JSON body, as a template (ids as `{root}`, `{d}`, `{t}`; a `#suffix` tells two
+/// bodies of one route apart), with a valid body for it. fixtures/hsds/probe.py sends the same list
+/// to HSDS 1.0.2 (keep the two in step: the fixture's keys are checked against this list).
+fn body_routes(w: &World) -> Vec<(&'static str, &'static str, Value)> {
+    let (root, d) = (&w.root, &w.dset);
     vec![
-        (
-            "PUT",
-            "/".into(),
-            json!({"folder": false, "owner": "test_user1", "root_id": null, "group": {"creationProperties": {}}}),
-        ),
-        ("POST", "/".into(), json!({"h5paths": ["/d"]})),
-        ("POST", "/groups".into(), json!({"link": {"id": root, "name": "g"}, "creationProperties": {}})),
+        ("PUT", "/", json!({"folder": false, "owner": "test_user1", "group": {"creationProperties": {}}})),
+        ("POST", "/", json!({"h5paths": ["/d"]})),
+        ("POST", "/groups", json!({"link": {"id": root, "name": "g"}, "creationProperties": {}})),
         (
             "POST",
-            "/datasets".into(),
+            "/datasets",
             json!({"type": "H5T_STD_I32LE", "shape": [4], "maxdims": [8], "link": {"id": root, "name": "x"},
                    "creationProperties": {"fillValue": 1, "layout": {"class": "H5D_CHUNKED", "dims": [2]},
                    "filters": [{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]}}),
         ),
         (
             "POST",
-            "/datatypes".into(),
+            "/datatypes",
             json!({"type": {"class": "H5T_INTEGER", "base": "H5T_STD_I8LE"}, "link": {"id": root, "name": "y"}}),
         ),
-        ("PUT", format!("/groups/{root}/links/l"), json!({"id": d})),
-        ("PUT", format!("/groups/{root}/links/s"), json!({"h5path": "/d", "file": "/other.h5"})),
-        ("PUT", format!("/groups/{root}/links"), json!({"links": {"m": {"id": d}}})),
-        ("POST", format!("/groups/{root}/links"), json!({"titles": ["d"], "grp_ids": [root]})),
+        ("PUT", "/groups/{root}/links/l", json!({"id": d})),
+        ("PUT", "/groups/{root}/links/s", json!({"h5path": "/d", "file": "/other.h5"})),
+        ("PUT", "/groups/{root}/links", json!({"links": {"m": {"id": d}}})),
+        ("POST", "/groups/{root}/links", json!({"titles": ["d"], "grp_ids": [root]})),
+        ("PUT", "/groups/{root}/attributes/b", json!({"type": "H5T_STD_I32LE", "shape": [2], "value": [1, 2]})),
+        ("PUT", "/groups/{root}/attributes", json!({"attributes": {"c": {"type": "H5T_STD_I8LE", "value": 1}}})),
+        ("POST", "/groups/{root}/attributes", json!({"attr_names": ["a"], "obj_ids": [root]})),
+        ("PUT", "/groups/{root}/attributes/a/value", json!({"value": 3})),
+        ("PUT", "/datasets/{d}/value", json!({"value": [[1, 2, 3]], "start": [0, 0], "stop": [1, 3], "step": [1, 1]})),
+        ("PUT", "/datasets/{d}/value#base64", json!({"value_base64": "AQAAAA==", "points": [[0, 0]]})),
+        ("POST", "/datasets/{d}/value", json!({"points": [[0, 1]]})),
+        ("PUT", "/datasets/{d}/shape", json!({"shape": [5, 3]})),
+        ("PUT", "/datasets/{d}/shape#extend", json!({"extend": 1, "extend_dim": 0})),
+        ("PUT", "/acls/test_user2", json!({"read": true, "update": false})),
         (
             "PUT",
-            format!("/groups/{root}/attributes/b"),
-            json!({"type": "H5T_STD_I32LE", "shape": [2], "value": [1, 2]}),
-        ),
-        (
-            "PUT",
-            format!("/groups/{root}/attributes"),
-            json!({"attributes": {"c": {"type": "H5T_STD_I8LE", "value": 1}}}),
-        ),
-        ("POST", format!("/groups/{root}/attributes"), json!({"attr_names": ["a"], "obj_ids": [root]})),
-        ("PUT", format!("/groups/{root}/attributes/a/value"), json!({"value": 3})),
-        (
-            "PUT",
-            format!("/datasets/{d}/value"),
-            json!({"value": [[1, 2, 3]], "start": [0, 0], "stop": [1, 3], "step": [1, 1]}),
-        ),
-        ("PUT", format!("/datasets/{d}/value"), json!({"value_base64": "AQAAAA==", "points": [[0, 0]]})),
-        ("POST", format!("/datasets/{d}/value"), json!({"points": [[0, 1]], "select": "[0:1,0:1]"})),
-        ("PUT", format!("/datasets/{d}/shape"), json!({"shape": [5, 3], "extend": 1, "extend_dim": 0})),
-        ("PUT", "/acls/test_user2".into(), json!({"read": true, "update": false})),
-        (
-            "PUT",
-            format!("/datatypes/{t}/attributes/z"),
+            "/datatypes/{t}/attributes/z",
             json!({"type": {"class": "H5T_STRING", "charSet": "H5T_CSET_ASCII", "strPad": "H5T_STR_NULLPAD", "length": 4}, "value": "abcd"}),
         ),
     ]
+}
+
+/// The path of a route template in `w`.
+fn fill(w: &World, template: &str) -> String {
+    let path = template.split('#').next().unwrap();
+    path.replace("{root}", &w.root).replace("{d}", &w.dset).replace("{t}", &w.dtype)
+}
+
+/// `table[key]` as a status, or a failure naming the fixture to regenerate.
+fn hsds_status(table: &Value, key: &str) -> u16 {
+    table[key].as_u64().unwrap_or_else(|| panic!("fixtures/hsds/answers.json has no {key:?}: rerun its probe")) as u16
 }
 
 /// Values of every JSON type, plus extreme numbers and deep structures.
@@ -270,10 +269,8 @@ fn key_paths(body: &Value) -> Vec<Vec<String>> {
 async fn wrong_json_types_for_every_body_key_never_fail_the_server() {
     let w = world().await;
     let mut sent = 0;
-    for (method, path, body) in body_routes(&w) {
-        // The valid body itself must not fail either (it checks the route list is right).
-        let r = req(method, &path, Some("test_user1"), Some(DOM)).json(&body);
-        no_server_error(&w.svc, r, &format!("{method} {path} {body}")).await;
+    for (method, template, body) in body_routes(&w) {
+        let path = fill(&w, template);
         for keys in key_paths(&body) {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             for v in hostile_values() {
@@ -288,37 +285,117 @@ async fn wrong_json_types_for_every_body_key_never_fail_the_server() {
     assert!(sent > 1000, "only {sent} requests");
 }
 
+/// Each route's valid body, in a fresh domain, succeeds with the status HSDS gives it (the list of routes
+/// above is right, and a broken route cannot hide behind "not a 500").
 #[tokio::test]
-async fn malformed_bodies_get_400() {
+async fn valid_bodies_succeed_with_the_hsds_status() {
+    let hsds = hsds_answers();
+    for (i, (method, template, _)) in body_routes(&world().await).into_iter().enumerate() {
+        let w = world().await;
+        let body = body_routes(&w).swap_remove(i).2;
+        let dom = if template == "/" && method == "PUT" { "/home/test_user1/new.h5" } else { DOM };
+        let r = req(method, &fill(&w, template), Some("test_user1"), Some(dom)).json(&body);
+        let (status, v) = call(&w.svc, r).await;
+        let key = format!("{method} {template}");
+        let want = hsds_status(&hsds["valid_bodies"], &key);
+        assert!((200..300).contains(&want), "HSDS refused the valid body of {key}: {want}");
+        assert_eq!(status, want, "{key}: {v}");
+    }
+}
+
+/// Unparseable or wrongly shaped JSON bodies (named as in fixtures/hsds/probe.py).
+fn malformed_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("unclosed_object", b"{".to_vec()),
+        ("missing_value", b"{\"a\":}".to_vec()),
+        ("bad_literal", b"nul".to_vec()),
+        ("number_overflow", b"{\"value\": 1e999}".to_vec()),
+        ("lone_surrogate", b"{\"a\": \"\\ud800\"}".to_vec()),
+        ("not_utf8", vec![0xff, 0xfe, b'{', b'}']),
+        ("trailing_text", b"{\"a\": 1} trailing".to_vec()),
+        ("string", b"\"just a string\"".to_vec()),
+        ("list", b"[1, 2, 3]".to_vec()),
+        ("number", b"17".to_vec()),
+        ("deep_list", format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes()),
+        ("deep_object", format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000)).into_bytes()),
+        ("unclosed_deep", "[".repeat(100_000).into_bytes()),
+    ]
+}
+
+/// Where the handler answers a malformed body differently from HSDS 1.0.2 on purpose: (route, body, our
+/// status, why). Everything else must match HSDS exactly (its 500s, which are crashes, become 400s).
+const KNOWN_DIFFERENCES: &[(&str, &str, u16, &str)] = &[
+    // Python's json module accepts 1e999 (as inf) and unpaired surrogate escapes; RFC 8259 parsers refuse both.
+    ("POST /groups", "number_overflow", 400, "not representable JSON; HSDS ignores the unknown key and creates"),
+    ("POST /groups", "lone_surrogate", 400, "not valid UTF-16 text; HSDS ignores the unknown key and creates"),
+    // HSDS looks the domain up before it reads the body (the domain exists: 409); the handler reads first.
+    ("PUT /", "number_overflow", 400, "body refused before the existing domain is found"),
+    ("PUT /", "lone_surrogate", 400, "body refused before the existing domain is found"),
+    ("PUT /", "string", 400, "body refused before the existing domain is found"),
+    ("PUT /", "list", 400, "body refused before the existing domain is found"),
+];
+
+#[tokio::test]
+async fn malformed_bodies_get_the_hsds_status() {
     let w = world().await;
-    let deep_list = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
-    let deep_obj = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
-    let unclosed = "[".repeat(100_000);
-    let bodies: Vec<Vec<u8>> = vec![
-        b"{".to_vec(),
-        b"{\"a\":}".to_vec(),
-        b"nul".to_vec(),
-        b"{\"value\": 1e999}".to_vec(),
-        b"{\"a\": \"\\ud800\"}".to_vec(),
-        vec![0xff, 0xfe, b'{', b'}'],
-        b"{\"a\": 1} trailing".to_vec(),
-        b"\"just a string\"".to_vec(),
-        b"[1, 2, 3]".to_vec(),
-        b"17".to_vec(),
-        deep_list.into_bytes(),
-        deep_obj.into_bytes(),
-        unclosed.into_bytes(),
-    ];
-    for (method, path, _) in body_routes(&w) {
-        for b in &bodies {
-            let r = req(method, &path, Some("test_user1"), Some(DOM))
-                .header("content-type", "application/json")
-                .body(b.clone());
-            let what = format!("{method} {path} with {:?}", String::from_utf8_lossy(&b[..b.len().min(40)]));
+    let hsds = hsds_answers();
+    let table = hsds["malformed_bodies"].as_object().unwrap();
+    let routes = body_routes(&w);
+    let keys: Vec<String> = routes.iter().map(|(m, t, _)| format!("{m} {t}")).collect();
+    let mut probed: Vec<&String> = table.keys().collect();
+    probed.sort();
+    let mut ours: Vec<&String> = keys.iter().collect();
+    ours.sort();
+    assert_eq!(ours, probed, "body_routes and fixtures/hsds/probe.py differ: update both, rerun the probe");
+    let mut differ = Vec::new();
+    for ((method, template, _), key) in routes.iter().zip(&keys) {
+        let path = fill(&w, template);
+        for (name, b) in malformed_bodies() {
+            let r =
+                req(method, &path, Some("test_user1"), Some(DOM)).header("content-type", "application/json").body(b);
+            let what = format!("{key} with the {name} body");
             let s = no_server_error(&w.svc, r, &what).await;
-            assert!(s >= 400, "{what}: accepted with {s}");
+            // HSDS's 500s here are its crashes (RecursionError on deep nesting, undecodable bytes, a bare
+            // number where it indexes a dict): the handler answers those 400, every other status as HSDS.
+            let hsds = hsds_status(&table[key.as_str()], name);
+            let known = KNOWN_DIFFERENCES.iter().find(|(k, n, _, _)| k == key && *n == name);
+            let want = match known {
+                Some((_, _, ours, _)) => *ours,
+                None if hsds >= 500 => 400,
+                None => hsds,
+            };
+            if s != want {
+                differ.push(format!("{what}: {s}, HSDS 1.0.2 {hsds}"));
+            }
         }
     }
+    assert!(differ.is_empty(), "answers differing from HSDS's:\n{}", differ.join("\n"));
+}
+
+/// The route table's every `not_allowed()` branch (handler/src/api/mod.rs): each method a route does not
+/// serve gets the status HSDS gives (405), for GET/PUT/POST/DELETE/PATCH.
+#[tokio::test]
+async fn methods_a_route_does_not_serve_get_the_hsds_status() {
+    let w = world().await;
+    let hsds = hsds_answers();
+    let table = hsds["method_not_allowed"].as_object().unwrap();
+    let mut routes: Vec<&str> = Vec::new();
+    for (key, want) in table {
+        let (method, template) = key.split_once(' ').unwrap();
+        let r = req(method, &fill(&w, template), Some("test_user1"), Some(DOM));
+        let (status, v) = call(&w.svc, r).await;
+        assert_eq!(status, want.as_u64().unwrap() as u16, "{key}: {v}");
+        if status == 405 {
+            assert_eq!(v["error"]["status"], 405, "{key}: {v}");
+        }
+        if !routes.contains(&template) {
+            routes.push(template);
+        }
+    }
+    // One probed route per branch: a new route in the table needs its line in the probe.
+    let table_src = include_str!("../src/api/mod.rs");
+    let branches = table_src.matches("=> not_allowed(),").count();
+    assert_eq!(routes.len(), branches, "routes probed {routes:?} vs {branches} not_allowed() branches");
 }
 
 #[tokio::test]

@@ -22,6 +22,9 @@ use hsds_handler::{Config, Service};
 use serde_json::{json, Value};
 
 const BUCKET: &str = "hsdstest";
+/// Time a never-winning write may spend losing before it gives up (503): generous, so that a stalled
+/// scheduler does not use it all up and make the deadline answer (504) instead.
+const CONTENTION: Duration = Duration::from_secs(3);
 const DOMAIN: &str = "/home/test_user1/races.h5";
 
 type Trigger = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -272,10 +275,16 @@ async fn writes_that_never_win_give_up_with_503_before_the_deadline_and_write_no
             .json(&json!({"type": "H5T_STD_I32LE", "value": 1})),
         req("PUT", "/acls/test_user2", Some("test_user1"), Some(DOMAIN)).json(&json!({"read": true})),
     ];
-    for w in writes {
+    // The four run side by side, each with a contention window (CONTENTION) long enough that a scheduler
+    // stall on a loaded machine does not eat it and turn the expected 503 into a 504.
+    let answers = futures::future::join_all(writes.into_iter().map(|w| {
         let what = w.path.clone();
-        let deadline = Instant::now() + MARGIN + CLEANUP_RESERVE + Duration::from_millis(300);
-        let rsp = with_deadline(Some(deadline), contended.handle(w)).await;
+        let deadline = Instant::now() + MARGIN + CLEANUP_RESERVE + CONTENTION;
+        let contended = &contended;
+        async move { (what, with_deadline(Some(deadline), contended.handle(w)).await) }
+    }))
+    .await;
+    for (what, rsp) in answers {
         assert_eq!(rsp.status, 503, "{what}: {:?}", rsp.json_body());
         let msg = rsp.json_body().unwrap()["error"]["message"].as_str().unwrap().to_string();
         assert!(msg.contains("concurrent requests") && msg.contains("nothing was written"), "{what}: {msg}");
@@ -296,7 +305,7 @@ async fn a_multi_chunk_write_that_gives_up_on_one_chunk_takes_back_the_others() 
     // Chunks 0 and 2 are won at once (2 is created); chunk 1 never is.
     let chunk1 = id.chunk_key(&[1]);
     let contended = never_wins(&store, Box::new(move |k: &str| k == chunk1));
-    let deadline = Instant::now() + MARGIN + CLEANUP_RESERVE + Duration::from_millis(300);
+    let deadline = Instant::now() + MARGIN + CLEANUP_RESERVE + CONTENTION;
     let rsp = with_deadline(Some(deadline), contended.handle(put_value(&id, "[5:25]", json!(vec![9; 20])))).await;
     assert_eq!(rsp.status, 503, "{:?}", rsp.json_body());
     let read = req("GET", &format!("/datasets/{id}/value"), Some("test_user1"), Some(DOMAIN));

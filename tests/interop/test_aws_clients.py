@@ -81,8 +81,10 @@ def test_s3_conditional_writes_and_listing(s3):
         s3.put_object(Bucket="hsdstest", Key=key, Body=b"two", IfNoneMatch="*")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
     etag = s3.head_object(Bucket="hsdstest", Key=key)["ETag"]
-    with pytest.raises(botocore.exceptions.ClientError):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.put_object(Bucket="hsdstest", Key=key, Body=b"three", IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412  # the losing If-Match PUT
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
     s3.put_object(Bucket="hsdstest", Key=key, Body=b"four", IfMatch=etag)
     assert s3.get_object(Bucket="hsdstest", Key=key)["Body"].read() == b"four"
     listed = s3.list_objects_v2(Bucket="hsdstest", Prefix="interop/")["Contents"]

@@ -23,6 +23,14 @@ def app(server, name, *args, user="test_user1", password="test", check=True):
     return r
 
 
+def assert_forbidden(r):
+    """hsls refused with 403: it fails with h5pyd's `OSError: [Errno 403] Forbidden` (or, on paths that catch
+    it, prints its no-permission line); a 401, 404 or 500 reads differently."""
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 or "No permission to read domain" in out, f"exit {r.returncode}\n{out}"
+    assert "[Errno 403] Forbidden" in out or "No permission to read domain" in out, f"exit {r.returncode}\n{out}"
+
+
 @pytest.fixture
 def folder():
     return f"/home/test_user1/apps-{uuid.uuid4().hex[:8]}/"
@@ -82,14 +90,14 @@ def test_hsacl_grants_and_revokes(server, folder):
     app(server, "hstouch", folder)
     domain = folder + "acl.h5"
     app(server, "hstouch", domain)
-    assert app(server, "hsls", domain, user="test_user2", check=False).returncode != 0
+    assert_forbidden(app(server, "hsls", domain, user="test_user2", check=False))
     app(server, "hsacl", domain, "+r", "test_user2")
     listing = app(server, "hsacl", domain).stdout
     assert "test_user2" in listing
     r = app(server, "hsls", domain, user="test_user2", check=False)
     assert r.returncode == 0, r.stderr
     app(server, "hsacl", domain, "-r", "test_user2")
-    assert app(server, "hsls", domain, user="test_user2", check=False).returncode != 0
+    assert_forbidden(app(server, "hsls", domain, user="test_user2", check=False))
 
 
 def test_hsload_hsget_round_trip(server, folder, tmp_path):

@@ -139,6 +139,16 @@ def test_attributes_of_many_types(server, domain):
     with open_file(server, domain, "r") as f:
         a = f["g"].attrs
         assert sorted(a) == sorted(values)
+        # Every value and its type read back, not only the names.
+        for name in ("i8", "u64", "f32", "arr"):
+            got, want = a[name], values[name]
+            np.testing.assert_array_equal(got, want, err_msg=name)
+            assert np.asarray(got).dtype == np.asarray(want).dtype, (name, np.asarray(got).dtype)
+            assert np.shape(got) == np.shape(want), (name, np.shape(got))
         assert a["i8"] == -5 and a["u64"] == 2**63 + 1 and a["f32"] == np.float32(1.25)
-        np.testing.assert_array_equal(a["arr"], np.arange(12).reshape(3, 4))
-        assert a["bool"] == True  # noqa: E712
+        assert a["bool"] == True and np.asarray(a["bool"]).dtype == np.bool_  # noqa: E712
+        s = a["str"]
+        assert (s.decode() if isinstance(s, bytes) else s) == "hello"
+        assert bytes(a["bytes"]) == b"raw" and np.asarray(a["bytes"]).dtype.kind == "S"
+        assert [x.decode() if isinstance(x, bytes) else x for x in a["strs"]] == ["a", "bc"]
+        assert np.shape(a["strs"]) == (2,)

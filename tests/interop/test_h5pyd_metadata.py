@@ -3,6 +3,8 @@ import h5pyd
 import numpy as np
 import pytest
 
+from conftest import session
+
 
 def open_file(server, domain, mode, user="test_user1", password="test"):
     return h5pyd.File(domain, mode, endpoint=server.endpoint, username=user, password=password)
@@ -60,12 +62,29 @@ def test_track_order_keeps_creation_order(server, domain):
             g.create_group(name)
     with open_file(server, domain, "r") as f:
         g = f["ordered"]
-        assert sorted(g) == sorted(order)
+        assert list(g) == order  # creation order, not alphabetical
+        assert list(g.keys()) == order
+        gid = g.id.id
+    # The server's side of it: links listed with CreateOrder come in creation order, without it by name.
+    s = session()
+    for params, want in (({"CreateOrder": 1}, order), ({}, sorted(order))):
+        r = s.get(server.url(f"/groups/{gid}/links"), params={"domain": domain, **params})
+        assert r.status_code == 200, r.text
+        assert [link["title"] for link in r.json()["links"]] == want, (params, r.json())
 
 
 def test_other_user_cannot_write_without_acl(server, domain):
     with open_file(server, domain, "w") as f:
         f.create_group("g")
-    with pytest.raises((IOError, OSError, PermissionError)):
+    with pytest.raises(OSError) as e:
         with open_file(server, domain, "a", user="test_user2") as f:
             f.create_group("intruder")
+    # h5pyd puts the status only in its message: Forbidden, not 401, 404 or a server error.
+    assert e.value.errno == 403 or "status code: 403 " in str(e.value), repr(e.value)
+    # The same denial through REST, for reading the domain and for writing into it.
+    s = session("test_user2")
+    assert s.get(server.url("/"), params={"domain": domain}).status_code == 403
+    r = s.post(server.url("/groups"), params={"domain": domain}, json={})
+    assert r.status_code == 403, (r.status_code, r.text)
+    with open_file(server, domain, "r") as f:
+        assert list(f) == ["g"]

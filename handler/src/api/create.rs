@@ -332,7 +332,8 @@ async fn add_links(ctx: &Ctx<'_>, plan: LinkPlan, ts: f64) -> ApiResult<()> {
                         }
                         links.insert(
                             title.clone(),
-                            json!({"class": "H5L_TYPE_HARD", "id": target.to_string(), "created": ts}),
+                            // HSDS 1.0.2's key order for a link made with its object (fixtures/hsds/answers.json)
+                            json!({"id": target.to_string(), "class": "H5L_TYPE_HARD", "created": ts}),
                         );
                     }
                     g["lastModified"] = json!(ts);

@@ -67,3 +67,17 @@ pub(crate) async fn user_domain(svc: &Service, domain: &str) -> Value {
     assert_eq!(s, 201, "{domain}: {v}");
     v
 }
+
+/// What HSDS 1.0.2 answered and stored for the same requests (fixtures/hsds/answers.json, written by
+/// fixtures/hsds/probe.py): the handler tests compare with it instead of hand-copied probe results.
+pub(crate) fn hsds_answers() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/hsds/answers.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixtures/hsds/answers.json")).expect("its JSON")
+}
+
+/// The keys, in order, of HSDS's response or stored object `what` (answers.json, `key_orders`).
+pub(crate) fn hsds_keys(what: &str) -> Vec<String> {
+    let keys = hsds_answers()["key_orders"][what].as_array().cloned();
+    let keys = keys.unwrap_or_else(|| panic!("fixtures/hsds/answers.json has no key_orders.{what:?}: rerun its probe"));
+    keys.iter().map(|k| k.as_str().unwrap().to_string()).collect()
+}

@@ -1,8 +1,9 @@
 //! Links as stored in a group's `links` dict: their classes, the stored form of a client's link body,
 //! equality, and the form responses show.
 //!
-//! HSDS 1.0.2 stores `{"class","id","created"}` (hard), `{"class","h5path","created"}` (soft) and
-//! `{"class","h5path","file","created"}` (external; older HSDS wrote `h5domain`, which is read too).
+//! HSDS 1.0.2 stores a link PUT on its own as `{"id","created","class"}` (hard), `{"h5path","created","class"}`
+//! (soft) and `{"h5path","file","created","class"}` (external; older HSDS wrote `h5domain`, which is read too),
+//! and the link made with a new object as `{"id","class","created"}` (fixtures/hsds/answers.json, `key_orders`).
 //! Responses name an external link's file `file`, as HSDS 1.0.2 does (h5pyd 1.0 reads that key).
 
 use serde_json::{json, Map, Value};
@@ -65,7 +66,6 @@ pub fn normalize_link(title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
         }
     };
     let mut m = Map::new();
-    m.insert("class".into(), json!(class));
     match class {
         "H5L_TYPE_HARD" => {
             let id = string("id")?;
@@ -83,6 +83,7 @@ pub fn normalize_link(title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
         }
     }
     m.insert("created".into(), json!(client_created(body.get("created"), ts)));
+    m.insert("class".into(), json!(class)); // last, as HSDS 1.0.2's data node stores it
     Ok(Value::Object(m))
 }
 
