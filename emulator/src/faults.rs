@@ -262,11 +262,11 @@ impl Faults {
     /// answer as served. Counted as an ambiguous write either way.
     pub async fn roll_after(&self, key: &str) -> Option<bool> {
         let rule = self.rule_for(key).await?;
-        if !hit(rule.after_rate) {
+        if !self.dice.hit(rule.after_rate) {
             return None;
         }
         self.counters.applied_then_failed.fetch_add(1, Ordering::Relaxed);
-        Some(rand::random::<bool>())
+        Some(self.dice.hit(0.5))
     }
 
     /// How many faults of each kind were injected so far.
