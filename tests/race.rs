@@ -8,7 +8,7 @@ use hslambda_bench::race::{run_scenario, RaceOptions, Scenario};
 use hslambda_bench::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
 
 async fn run(env: Vec<(String, String)>, writers: usize, rounds: usize) -> Vec<hslambda_bench::race::RaceReport> {
-    let bench = BenchStack::start(BenchStack::function(common::bootstrap(), 512, writers, env)).await.unwrap();
+    let bench = BenchStack::start(BenchStack::function(common::bootstrap().into(), 512, writers, env)).await.unwrap();
     let opts = RaceOptions {
         endpoint: bench.endpoint.clone(),
         user: BENCH_USER.into(),
