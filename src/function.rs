@@ -1,4 +1,4 @@
-//! Which executable runs the function under `hslambda up`.
+//! Which executable runs the function under `hslambda up` and the bench commands' private stacks.
 //!
 //! A fresh clone's `cargo run --release -- up` (and `cargo install --path .`) builds only the `hslambda`
 //! binary, not the handler crate's `bootstrap`. `hslambda` links the whole handler anyway, so it can be the
@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
+use hslambda_bench::stack::FunctionExe;
 use lambda_emulator::sandbox::locate_bootstrap;
 
 /// The hidden subcommand that makes `hslambda` the function.
@@ -23,6 +24,14 @@ pub(crate) struct FunctionBinary {
     pub(crate) args: Vec<String>,
     /// Why this one, in words.
     pub(crate) how: String,
+}
+
+/// The function executable of the bench commands' private stacks (`race`, `soak`, `load`, `bench`): chosen
+/// as for `up` without `--function`, so they too work from a fresh clone; the choice is printed on stderr.
+pub(crate) fn for_bench(command: &str) -> anyhow::Result<FunctionExe> {
+    let b = resolve(None)?;
+    eprintln!("{command}: the function runs `{} {}` ({})", b.path.display(), b.args.join(" "), b.how);
+    Ok(FunctionExe { path: b.path, args: b.args })
 }
 
 /// `given` (`--function PATH`), else `$HSLAMBDA_BOOTSTRAP` / `$HSLAMBDA_BIN_DIR/bootstrap`, else a

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use clap::Args;
 use hslambda_bench::load::{run_load, LoadOptions};
-use lambda_emulator::sandbox::locate_bootstrap;
 
 /// Options of `hslambda load`.
 #[derive(Args)]
@@ -40,7 +39,7 @@ pub(crate) async fn load(args: LoadArgs) -> anyhow::Result<()> {
         rss_growth_mb: args.rss_growth,
     };
     eprintln!("load: {} clients on concurrency {} for {} s...", opts.clients, concurrency, args.seconds);
-    let report = run_load(locate_bootstrap().map_err(anyhow::Error::msg)?, &opts).await?;
+    let report = run_load(crate::function::for_bench("load")?, &opts).await?;
     hslambda_bench::report::print(&report, args.json, || report.format())?;
     anyhow::ensure!(report.passed(), "the load run failed its checks");
     Ok(())

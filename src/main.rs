@@ -1,4 +1,5 @@
-//! `hslambda`: run the local AWS stack around the `bootstrap` function (`up`) and talk to it (`invoke`).
+//! `hslambda`: run the local AWS stack around the `bootstrap` function (`up`), look at its data in h5web
+//! (`view`) and talk to it (`invoke`).
 //! Argument parsing and wiring only; the work is in the `lambda-emulator` (the local AWS) and
 //! `hslambda-bench` (race, soak, load, tune) crates.
 
@@ -6,7 +7,9 @@ mod function;
 mod load_cmd;
 mod race_cmd;
 mod soak_cmd;
+mod viewer;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +37,9 @@ struct Cli {
 enum Command {
     /// Start the local stack: S3 on a directory, the Lambda service running `bootstrap`, an HTTP front door.
     Up(UpArgs),
+    /// Start the stack as `up` does, and an h5web page on it (built with npm on first use) to browse its
+    /// domains in a web browser.
+    View(ViewArgs),
     /// Send an event file to the Invoke API of a running stack; print the response and the REPORT line.
     Invoke(InvokeArgs),
     /// Concurrent writers against one function, then a check that no acknowledged write was lost.
@@ -124,6 +130,20 @@ struct UpArgs {
     /// or `required` (SigV4 signatures with the emulator's keys only).
     #[arg(long, default_value = "open", value_parser = S3Auth::parse)]
     s3_auth: S3Auth,
+}
+
+#[derive(Args)]
+struct ViewArgs {
+    /// Domain to open first, e.g. /home/alice/demo.h5 (the page can open any other).
+    domain: Option<String>,
+    /// Port of the h5web page.
+    #[arg(long, default_value_t = 5103)]
+    view_port: u16,
+    /// Serve this already built page (a `vite build` output of viewer/) instead of building one with npm.
+    #[arg(long, value_name = "DIR")]
+    viewer_dist: Option<PathBuf>,
+    #[command(flatten)]
+    up: UpArgs,
 }
 
 #[derive(Args)]
@@ -274,6 +294,8 @@ async fn bench_tune(a: TuneArgs) -> anyhow::Result<()> {
         .iter()
         .map(|m| StartMode::from_name(m).with_context(|| format!("unknown start mode {m:?} (cold, warm)")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Own stacks run the function; an --endpoint run drives someone else's.
+    let bootstrap = if a.endpoint.is_none() { Some(function::for_bench("bench tune")?) } else { None };
     let opts = TuneOptions {
         workload,
         memories: a.memory,
@@ -288,7 +310,7 @@ async fn bench_tune(a: TuneArgs) -> anyhow::Result<()> {
         password: a.password,
         folder: a.folder,
         data_dir: a.data_dir,
-        bootstrap: None,
+        bootstrap,
         use_cgroups: !a.no_cgroups,
         cube: CubeSpec::parse(&a.shape, &a.chunks).map_err(anyhow::Error::msg)?,
         progress: !a.quiet,
@@ -313,7 +335,7 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
         reps: a.reps,
         memory_mb: a.memory,
         s3_model: parse_s3_latency(&a.s3_latency)?,
-        bootstrap: None,
+        bootstrap: Some(function::for_bench("bench selection")?),
         hsds_endpoint: a.hsds_endpoint,
         hsds_user: a.hsds_user,
         hsds_password: a.hsds_password,
@@ -343,6 +365,34 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let stack = start_stack(args).await?;
+    println!("Ctrl-C to stop.");
+    until_stopped(stack).await
+}
+
+/// `view`: the page (built first, so a missing npm fails before anything starts), the stack, the page's
+/// server; then the URL to open.
+async fn view(args: ViewArgs) -> anyhow::Result<()> {
+    let dist = match args.viewer_dist {
+        Some(d) if d.join("index.html").is_file() => d,
+        Some(d) => anyhow::bail!("--viewer-dist {}: no index.html there (give a `vite build` output)", d.display()),
+        None => viewer::ensure_built()?,
+    };
+    let host = args.up.host.clone();
+    let listener = tokio::net::TcpListener::bind((host.as_str(), args.view_port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{} for the h5web page", args.view_port))?;
+    let stack = start_stack(args.up).await?;
+    let config = viewer::PageConfig { port: stack.front_addr.port(), domain: args.domain.clone() };
+    let addr = viewer::serve(listener, dist, config).await?;
+    let shown = if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr };
+    let query = args.domain.map(|d| format!("?domain={}", viewer::query_escape(&d))).unwrap_or_default();
+    println!("h5web: open http://{shown}/{query}  (the page calls the front door directly; Ctrl-C to stop)");
+    until_stopped(stack).await
+}
+
+/// Starts the stack described by `args` and prints what runs where.
+async fn start_stack(args: UpArgs) -> anyhow::Result<Stack> {
     let binary = function::resolve(args.function_binary.as_deref())?;
     let mut function = default_function(binary.path);
     function.args = binary.args;
@@ -406,8 +456,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     for rule in stack.faults.get().await {
         println!("  S3 fault: {rule:?}");
     }
-    println!("Ctrl-C to stop.");
+    Ok(stack)
+}
 
+/// Waits for Ctrl-C or SIGTERM, then stops `stack`.
+async fn until_stopped(stack: Stack) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
@@ -497,6 +550,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Function => anyhow::bail!("`hslambda function` runs on its own runtime (see main)"),
         Command::Up(args) => up(args).await,
+        Command::View(args) => view(args).await,
         Command::Invoke(args) => invoke(args).await,
         Command::Race(args) => race_cmd::race(args).await,
         Command::Soak(args) => soak_cmd::soak(args).await,

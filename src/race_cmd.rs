@@ -4,7 +4,6 @@ use clap::Args;
 use hsds_handler::config::WriteMode;
 use hslambda_bench::race::{format_table, run_scenario, RaceOptions, RaceReport, Scenario};
 use hslambda_bench::stack::{BenchStack, BENCH_PASSWORD, BENCH_USER};
-use lambda_emulator::sandbox::locate_bootstrap;
 
 /// Options of `hslambda race`.
 #[derive(Args)]
@@ -63,7 +62,7 @@ async fn run_all(opts: &RaceOptions, scenarios: &[Scenario]) -> anyhow::Result<V
 }
 
 async fn run_private(args: &RaceArgs, mode: WriteMode, scenarios: &[Scenario]) -> anyhow::Result<Vec<RaceReport>> {
-    let bootstrap = locate_bootstrap().map_err(anyhow::Error::msg)?;
+    let bootstrap = crate::function::for_bench("race")?;
     let env = match mode {
         WriteMode::Cas => vec![],
         WriteMode::LastWriterWins => vec![("HSLAMBDA_WRITE_MODE".to_string(), mode.env_value().to_string())],

@@ -5,7 +5,6 @@ use std::time::Duration;
 use clap::Args;
 use hslambda_bench::soak::{run_soak, SoakOptions};
 use lambda_emulator::faults::FaultRule;
-use lambda_emulator::sandbox::locate_bootstrap;
 
 /// Options of `hslambda soak`.
 #[derive(Args)]
@@ -50,7 +49,7 @@ pub(crate) async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         seed: args.seed,
     };
     eprintln!("soak: {} clients for {} s with S3 faults...", opts.clients, args.seconds);
-    let report = run_soak(locate_bootstrap().map_err(anyhow::Error::msg)?, &opts).await?;
+    let report = run_soak(crate::function::for_bench("soak")?, &opts).await?;
     hslambda_bench::report::print(&report, args.json, || report.format())?;
     anyhow::ensure!(report.passed(), "the soak found lost writes, bad reads or unclean answers");
     Ok(())

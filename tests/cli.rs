@@ -217,6 +217,53 @@ fn up_without_a_bootstrap_runs_itself_as_the_function() {
     assert!(out.contains("REPORT RequestId: ") && out.contains("Max Memory Used"), "{out}");
 }
 
+/// The bench commands choose their function as `up` does: from a fresh clone (no `bootstrap` beside
+/// `hslambda`) `race` runs `hslambda function` and its scenario passes.
+#[test]
+fn race_without_a_bootstrap_runs_itself_as_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("hslambda");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_hslambda"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_hslambda"), &exe).unwrap();
+    }
+    let out = Command::new(&exe)
+        .args(["race", "--scenario", "links", "--writers", "3", "--rounds", "2", "--memory", "256"])
+        .env_remove("HSLAMBDA_BOOTSTRAP")
+        .env_remove("HSLAMBDA_BIN_DIR")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let chosen = format!("race: the function runs `{} function` (hslambda itself", exe.display());
+    assert!(stderr.contains(&chosen), "{stderr}");
+    assert!(stdout.contains("links"), "{stdout}");
+}
+
+/// `view`'s user errors are one line: a --viewer-dist without a page, no Node.js to build one.
+#[test]
+fn view_explains_what_it_cannot_do() {
+    let run = |args: &[&str], path: &str| {
+        let cache = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hslambda"))
+            .args(["view", "--port", "0", "--s3-port", "0", "--view-port", "0"])
+            .args(args)
+            .env("PATH", path)
+            .env("HSLAMBDA_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--viewer-dist", "/nonexistent/dist"], "/usr/bin:/bin");
+    assert_eq!(
+        err.trim(),
+        "hslambda: --viewer-dist /nonexistent/dist: no index.html there (give a `vite build` output)"
+    );
+    let err = run(&[], "/nonexistent");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with("hslambda: `node` not found. Node.js with npm is needed"), "{err}");
+}
+
 #[test]
 fn up_refuses_bad_emulation_settings_with_a_reason() {
     for (args, reason) in [

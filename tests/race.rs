@@ -15,7 +15,7 @@ async fn run(
     rounds: usize,
     s3_latency_ms: u64,
 ) -> Vec<hslambda_bench::race::RaceReport> {
-    let bench = BenchStack::start(BenchStack::function(common::bootstrap(), 512, writers, env)).await.unwrap();
+    let bench = BenchStack::start(BenchStack::function(common::bootstrap().into(), 512, writers, env)).await.unwrap();
     if s3_latency_ms > 0 {
         bench.stack.faults.set(vec![FaultRule { latency_ms: s3_latency_ms, ..FaultRule::default() }]).await;
     }

@@ -34,7 +34,7 @@ async fn soak_under_s3_faults_loses_no_acknowledged_write() {
         timeout: Duration::from_secs(10),
         seed: 7,
     };
-    let r = run_soak(common::bootstrap(), &opts).await.unwrap();
+    let r = run_soak(common::bootstrap().into(), &opts).await.unwrap();
     let text = r.format();
     assert!(r.passed(), "{text}");
     assert_eq!((r.lost_writes, r.bad_reads, r.unclean()), (0, 0, 0), "{text}");
@@ -53,7 +53,7 @@ async fn load_above_the_concurrency_limit_is_throttled_and_leaks_nothing() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let opts =
         LoadOptions { concurrency: 2, clients: 6, duration: Duration::from_secs(5), memory_mb: 128, rss_growth_mb: 16 };
-    let r = run_load(common::bootstrap(), &opts).await.unwrap();
+    let r = run_load(common::bootstrap().into(), &opts).await.unwrap();
     let text = r.format();
     assert!(r.passed(), "{text}");
     assert!(r.throttled > 0 && r.ok > 0, "{text}");

@@ -305,7 +305,7 @@ async fn drive(
 /// Runs a load test on a private stack running `bootstrap`: warm-up at the concurrency limit, a snapshot,
 /// the load with `clients` callers, a second snapshot once the clients are gone, then shutdown and a check
 /// that no instance outlived it.
-pub async fn run_load(bootstrap: std::path::PathBuf, opts: &LoadOptions) -> anyhow::Result<LoadReport> {
+pub async fn run_load(bootstrap: crate::stack::FunctionExe, opts: &LoadOptions) -> anyhow::Result<LoadReport> {
     let bench =
         BenchStack::start(BenchStack::function(bootstrap, opts.memory_mb, opts.concurrency, Vec::new())).await?;
     let domain = format!("{}/load-{}.h5", bench.folder, uuid::Uuid::new_v4().simple());

@@ -433,7 +433,7 @@ async fn verify(t: &Target, logs: &[ClientLog], report: &mut SoakReport) -> anyh
 
 /// Runs a soak on a private stack running `bootstrap`: setup without faults, `clients` concurrent clients
 /// for `duration` with the fault phases rotating, then verification without faults.
-pub async fn run_soak(bootstrap: std::path::PathBuf, opts: &SoakOptions) -> anyhow::Result<SoakReport> {
+pub async fn run_soak(bootstrap: crate::stack::FunctionExe, opts: &SoakOptions) -> anyhow::Result<SoakReport> {
     let mut function = BenchStack::function(bootstrap, opts.memory_mb, opts.clients, Vec::new());
     function.timeout = opts.timeout;
     let bench = BenchStack::start(function).await?;

@@ -6,7 +6,7 @@
 //! data); [`BenchStack`] is a started stack with the bench user's `/home/bench` folder ready (race, soak,
 //! load).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lambda_emulator::sandbox::{locate_bootstrap, FunctionConfig};
@@ -23,18 +23,38 @@ pub const BENCH_PASSWORD: &str = "bench";
 /// and selection workloads log in as).
 pub const USERS: &str = "admin:admin\nbench:bench\ntest_user1:test\ntest_user2:test\n";
 
-/// The function binary: `given`, else located as `hslambda up` does.
-pub fn bootstrap(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    match given {
-        Some(b) => Ok(b.to_path_buf()),
-        None => locate_bootstrap().map_err(anyhow::Error::msg),
+/// The executable a private stack runs as the function, with its arguments: a built `bootstrap` (no
+/// arguments), or `hslambda function` — the CLI itself, which links the handler, so the bench commands work
+/// from a fresh clone where only `hslambda` was built.
+#[derive(Debug, Clone)]
+pub struct FunctionExe {
+    /// Executable spawned per instance.
+    pub path: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+impl From<PathBuf> for FunctionExe {
+    /// A `bootstrap` binary: no arguments.
+    fn from(path: PathBuf) -> FunctionExe {
+        FunctionExe { path, args: Vec::new() }
     }
 }
 
-/// A function configuration for a private stack: `bootstrap` with the given memory, timeout and
-/// concurrency, Lambda's defaults otherwise, no extra environment.
-pub fn function(bootstrap: PathBuf, memory_mb: u32, timeout: Duration, concurrency: usize) -> FunctionConfig {
-    let mut f = default_function(bootstrap);
+/// The function executable: `given`, else a `bootstrap` located by the emulator's rules
+/// ([`locate_bootstrap`]).
+pub fn bootstrap(given: Option<&FunctionExe>) -> anyhow::Result<FunctionExe> {
+    match given {
+        Some(b) => Ok(b.clone()),
+        None => locate_bootstrap().map(FunctionExe::from).map_err(anyhow::Error::msg),
+    }
+}
+
+/// A function configuration for a private stack: `exe` with the given memory, timeout and concurrency,
+/// Lambda's defaults otherwise, no extra environment.
+pub fn function(exe: FunctionExe, memory_mb: u32, timeout: Duration, concurrency: usize) -> FunctionConfig {
+    let mut f = default_function(exe.path);
+    f.args = exe.args;
     f.memory_mb = memory_mb;
     f.timeout = timeout;
     f.concurrency = concurrency;
@@ -97,15 +117,15 @@ impl BenchStack {
         Ok(BenchStack { stack, endpoint, folder: "/home/bench".into(), _dir: dir })
     }
 
-    /// A function configuration for a private stack: `bootstrap` with the given memory, concurrency and env,
+    /// A function configuration for a private stack: `exe` with the given memory, concurrency and env,
     /// and a 60 s timeout.
     pub fn function(
-        bootstrap: PathBuf,
+        exe: FunctionExe,
         memory_mb: u32,
         concurrency: usize,
         env: Vec<(String, String)>,
     ) -> FunctionConfig {
-        let mut f = function(bootstrap, memory_mb, Duration::from_secs(60), concurrency);
+        let mut f = function(exe, memory_mb, Duration::from_secs(60), concurrency);
         f.env = env;
         f
     }

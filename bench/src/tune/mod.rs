@@ -90,8 +90,8 @@ pub struct TuneOptions {
     pub folder: String,
     /// Data directory for the bench's own stacks (default: a temporary one).
     pub data_dir: Option<PathBuf>,
-    /// The function binary for the bench's own stacks.
-    pub bootstrap: Option<PathBuf>,
+    /// The function executable for the bench's own stacks (default: a located `bootstrap`).
+    pub bootstrap: Option<stack::FunctionExe>,
     /// Try cgroups (memory.max, cpu.max) for the bench's own stacks.
     pub use_cgroups: bool,
     /// The cube the data workloads read.
@@ -465,7 +465,7 @@ pub async fn run(opts: &TuneOptions) -> anyhow::Result<TuneReport> {
         return run_remote(opts, endpoint, &domain, needs_data, started).await;
     }
 
-    let bootstrap = stack::bootstrap(opts.bootstrap.as_deref())?;
+    let bootstrap = stack::bootstrap(opts.bootstrap.as_ref())?;
     let dir = StackDir::new(opts.data_dir.clone())?;
     let function = |memory, timeout| stack::function(bootstrap.clone(), memory, Duration::from_secs(timeout), 1);
 

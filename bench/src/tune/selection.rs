@@ -33,8 +33,8 @@ pub struct SelectionOptions {
     pub memory_mb: u32,
     /// S3 latency model for the hslambda stack.
     pub s3_model: Option<S3Model>,
-    /// The function binary (default: located like `hslambda up` does).
-    pub bootstrap: Option<std::path::PathBuf>,
+    /// The function executable (default: a located `bootstrap`).
+    pub bootstrap: Option<stack::FunctionExe>,
     /// HSDS endpoint to compare with, its user and password, and admin credentials for the folder.
     pub hsds_endpoint: Option<String>,
     /// HSDS user.
@@ -186,7 +186,7 @@ async fn time_pattern(client: &RestClient, id: &str, sel: &str, reps: usize) -> 
 
 /// Runs every pattern against hslambda (own stack) and, if given, HSDS.
 pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
-    let bootstrap = stack::bootstrap(opts.bootstrap.as_deref())?;
+    let bootstrap = stack::bootstrap(opts.bootstrap.as_ref())?;
     let mut function = stack::function(bootstrap, opts.memory_mb, Duration::from_secs(60), 1);
     if !opts.chunk_cache {
         function.env.push((CHUNK_CACHE_ENV.into(), "0".into()));
