@@ -67,10 +67,12 @@ async fn create_by_h5path_and_implicit() {
     let (s, v) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/x/y")).await;
     assert_eq!(s, 200, "{v}");
     let (_, a) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/a")).await;
-    let r = req("GET", "/groups/", Some("test_user1"), Some(DOM))
-        .param("h5path", "b")
-        .param("parent_id", a["id"].as_str().unwrap());
+    // HSDS's GET_Group: a relative h5path starts at the group in the path; without one it is 400
+    let a_id = a["id"].as_str().unwrap();
+    let r = req("GET", &format!("/groups/{a_id}"), Some("test_user1"), Some(DOM)).param("h5path", "b");
     assert_eq!(call(&svc, r).await.0, 200);
+    let r = req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "b").param("parent_id", a_id);
+    assert_eq!(call(&svc, r).await.0, 400);
     let (_, list) = call(&svc, req("GET", "/groups", Some("test_user1"), Some(DOM))).await;
     assert_eq!(list["groups"].as_array().unwrap().len(), 4);
     assert!(!list["groups"].as_array().unwrap().contains(&json!(root)));
@@ -101,7 +103,7 @@ async fn list_body_with_client_ids() {
     // re-creating an id is refused, nothing else of that request is written
     let d = child('g', &root, "4444-111111-111111");
     let n = store.len();
-    assert_eq!(post_group(&svc, json!([{"id": d}, {"id": c}])).await.0, 409);
+    assert_eq!(post_group(&svc, json!([{"id": d}, {"id": c}])).await.0, 400, "HSDS answers 400 for an existing id");
     assert_eq!(store.len(), n);
 }
 

@@ -9,6 +9,7 @@ pub mod acl;
 pub mod attribute;
 pub mod concurrency;
 pub mod context;
+pub mod cors;
 pub mod create;
 pub mod dataset;
 pub mod datatype;
@@ -47,7 +48,10 @@ impl Service {
     /// Serves one request. Never fails: errors become JSON error responses. (Written here, beside the
     /// route table, so that `service.rs` holds only the warm state and never imports the api layer.)
     pub async fn handle(&self, req: Request) -> Response {
-        match route(self, &req).await {
+        if req.method == "OPTIONS" {
+            return cors::preflight(&req);
+        }
+        let mut rsp = match route(self, &req).await {
             Ok(rsp) => rsp,
             Err(e) => {
                 if e.status >= 500 {
@@ -57,7 +61,9 @@ impl Service {
                 }
                 e.to_response()
             }
-        }
+        };
+        cors::decorate(&req, &self.config.server_name, &mut rsp);
+        rsp
     }
 }
 
