@@ -72,8 +72,9 @@ async fn invoke_api_runs_direct_events_with_tail_logs() {
     let log = decode_log(&r);
     assert!(!log.contains("Init Duration"), "{log}");
 
-    // A bad event is the handler's 400, not a function error.
-    let r = t.http.post(&url).json(&json!({"method": "GET"})).send().await.unwrap();
+    // A bad event is the handler's 400, not a function error. (An event with no path at all is the
+    // Lambda console's default test event and asks for /about.)
+    let r = t.http.post(&url).json(&json!({"method": "GET", "path": ["/"]})).send().await.unwrap();
     assert!(r.headers().get("x-amz-function-error").is_none());
     let out: Value = r.json().await.unwrap();
     assert_eq!(out["statusCode"], 400, "{out}");

@@ -100,9 +100,11 @@ fn body_bytes(event: &Value) -> Result<Bytes, ApiError> {
 
 fn method_of(v: Option<&Value>) -> Result<String, ApiError> {
     let m = v.and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
-    match m.as_str() {
-        "GET" | "PUT" | "POST" | "DELETE" | "HEAD" | "OPTIONS" => Ok(m),
-        _ => Err(ApiError::bad_request(format!("unsupported method {m:?}"))),
+    // Any token: the route table answers 405 for a method a route does not serve, as HSDS does.
+    if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(m)
+    } else {
+        Err(ApiError::bad_request(format!("unsupported method {m:?}")))
     }
 }
 
@@ -119,10 +121,14 @@ fn decode_as(shape: Shape, event: &Value) -> Result<Request, ApiError> {
     let ctx = &event["requestContext"];
     let mut req = match shape {
         Shape::Direct => {
-            let path = event
-                .get("path")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request("no request path provided: the event needs a \"path\""))?;
+            // `request` is the HSDS Lambda guide's name for the path. An event with neither (the Lambda
+            // console's default test event `{"key1": "value1", ...}`) asks for `/about`, so that pressing
+            // "Test" after deploying shows the function working.
+            let path = match event.get("path").or_else(|| event.get("request")) {
+                None | Some(Value::Null) => "/about",
+                Some(Value::String(p)) => p.as_str(),
+                Some(_) => return Err(ApiError::bad_request("the event's \"path\" must be a string")),
+            };
             Request {
                 method: method_of(event.get("method"))?,
                 path: path.to_string(),
@@ -440,8 +446,8 @@ mod tests {
     }
 
     #[test]
-    fn direct_missing_path_is_400_in_direct_shape() {
-        let (shape, err) = decode(&json!({"method": "GET"})).unwrap_err();
+    fn direct_bad_path_is_400_in_direct_shape() {
+        let (shape, err) = decode(&json!({"method": "GET", "path": ["/"]})).unwrap_err();
         assert_eq!((shape, err.status), (Shape::Direct, 400));
         let out = encode(shape, err.to_response());
         assert_eq!(out["statusCode"], 400);
@@ -497,6 +503,17 @@ mod tests {
         assert_eq!(out["statusCode"], 404);
         assert!(out["body"].is_string());
         assert!(out.get("cookies").is_none(), "v1 responses have no cookies field");
+    }
+
+    #[test]
+    fn console_default_test_event_asks_for_about_and_request_names_the_path() {
+        let ev: Value = serde_json::from_str(include_str!("../../fixtures/events/console-default-test.json")).unwrap();
+        let (shape, req) = decode(&ev).unwrap();
+        assert_eq!((shape, req.method.as_str(), req.path.as_str()), (Shape::Direct, "GET", "/about"));
+        let ev: Value = serde_json::from_str(include_str!("../../fixtures/events/direct-request-key.json")).unwrap();
+        assert_eq!(decode(&ev).unwrap().1.path, "/about");
+        assert_eq!(decode(&json!({"request": "/domains"})).unwrap().1.path, "/domains");
+        assert_eq!(decode(&json!({"path": 5})).unwrap_err().1.status, 400);
     }
 
     #[test]

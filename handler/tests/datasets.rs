@@ -161,7 +161,7 @@ async fn list_body_with_client_ids_and_committed_types() {
             .body(json!([{"id": a, "type": "H5T_STD_I8LE"}]).to_string()),
     )
     .await;
-    assert_eq!(s, 409, "re-creating an existing id");
+    assert_eq!(s, 400, "re-creating an existing id (HSDS: 400)");
     let (s, l) = call(&svc, req("GET", "/datasets", Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 200, "{l}");
 }

@@ -237,11 +237,15 @@ async fn h5path_lookup_on_domain() {
     assert_eq!(v["class"], "group");
     assert_eq!(v["domain"], DOM);
     assert_eq!(call(&svc, req("GET", "/", Some("test_user1"), Some(DOM)).param("h5path", "/nope")).await.0, 404);
-    let (s, v) =
+    // HSDS 1.0.2's POST_Domain: any path that resolves to nothing makes the whole answer 404
+    let (s, _) =
         call_json(&svc, req("POST", "/", Some("test_user1"), Some(DOM)), &json!({"h5paths": ["/g1", "/nope"]})).await;
+    assert_eq!(s, 404);
+    let (s, v) = call_json(&svc, req("POST", "/", Some("test_user1"), Some(DOM)), &json!({"h5paths": ["/g1"]})).await;
     assert_eq!(s, 200);
     assert_eq!(v["h5paths"].as_object().unwrap().len(), 1);
     assert_eq!(v["h5paths"]["/g1"]["id"], g1["id"]);
+    assert_eq!(v["h5paths"]["/g1"]["class"], "group");
 }
 
 #[tokio::test]

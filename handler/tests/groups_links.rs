@@ -75,16 +75,18 @@ async fn create_by_h5path_and_implicit() {
     assert_eq!(v["id"], xy["link"]["id"], "/x/y is the group linked as y in /x");
     let (_, a) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/a")).await;
     let (_, ab) = call(&svc, req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "/a/b")).await;
-    let r = req("GET", "/groups/", Some("test_user1"), Some(DOM))
-        .param("h5path", "b")
-        .param("parent_id", a["id"].as_str().unwrap());
+    // HSDS's GET_Group: a relative h5path starts at the group in the path (its content is /a/b, not /a nor a
+    // `b` at the root); without a group in the path it is 400 (parent_id is not read there)
+    let a_id = a["id"].as_str().unwrap();
+    let r = req("GET", &format!("/groups/{a_id}"), Some("test_user1"), Some(DOM)).param("h5path", "b");
     let (s, b) = call(&svc, r).await;
     assert_eq!(s, 200, "{b}");
-    // Relative to parent_id: /a/b, not a `b` at the root (there is none) nor /a itself.
     assert_eq!(b["id"], ab["id"], "{b}");
     assert_ne!(b["id"], a["id"]);
-    let r = req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "b").param("parent_id", &root);
+    let r = req("GET", &format!("/groups/{root}"), Some("test_user1"), Some(DOM)).param("h5path", "b");
     assert_eq!(call(&svc, r).await.0, 404, "no b under the root group");
+    let r = req("GET", "/groups/", Some("test_user1"), Some(DOM)).param("h5path", "b").param("parent_id", a_id);
+    assert_eq!(call(&svc, r).await.0, 400);
     let (_, list) = call(&svc, req("GET", "/groups", Some("test_user1"), Some(DOM))).await;
     assert_eq!(list["groups"].as_array().unwrap().len(), 4);
     assert!(!list["groups"].as_array().unwrap().contains(&json!(root)));
@@ -115,7 +117,7 @@ async fn list_body_with_client_ids() {
     // re-creating an id is refused, nothing else of that request is written
     let d = child('g', &root, "4444-111111-111111");
     let n = store.len();
-    assert_eq!(post_group(&svc, json!([{"id": d}, {"id": c}])).await.0, 409);
+    assert_eq!(post_group(&svc, json!([{"id": d}, {"id": c}])).await.0, 400, "HSDS answers 400 for an existing id");
     assert_eq!(store.len(), n);
 }
 

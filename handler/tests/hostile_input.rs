@@ -547,13 +547,16 @@ async fn invalid_utf8_and_odd_paths() {
         json!([]),
         json!("x"),
         json!({"path": 5}),
-        json!({"path": "/", "method": "BREW"}),
+        json!({"path": "/", "method": "B R E W"}),
         json!({"path": "/", "params": [1]}),
         json!({"path": "/", "headers": "x"}),
     ] {
         let out = hsds_handler::event::handle_event(&w.svc, &ev, None).await;
         assert_eq!(out["statusCode"], json!(400), "{ev}: {out}");
     }
+    // a well-formed method no route serves is 405, as HSDS answers it
+    let out = hsds_handler::event::handle_event(&w.svc, &json!({"path": "/", "method": "BREW"}), None).await;
+    assert_eq!(out["statusCode"], json!(405), "{out}");
 }
 
 /// Regression: packing `false` as a 200 MB fixed-length string used to reserve the 200 MB before failing on

@@ -132,12 +132,10 @@ fn obj_path(id: &ObjId) -> String {
     format!("/{}/{}", id.kind().collection(), id)
 }
 
+/// The path of an attribute in hrefs: the name as it is, as HSDS 1.0.2 writes it (clients address
+/// attributes by name, never through these hrefs).
 fn attr_path(id: &ObjId, name: &str) -> String {
-    format!("{}/attributes/{}", obj_path(id), encode_name(name))
-}
-
-fn encode_name(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+    format!("{}/attributes/{}", obj_path(id), name)
 }
 
 fn hrefs(ctx: &Ctx<'_>, id: &ObjId, self_path: &str) -> Value {
@@ -252,8 +250,14 @@ fn apply_puts(obj: &mut Value, items: &[(String, Value)], replace: bool, now: f6
     }
 }
 
-/// The `attributes` map of a body as `(name, stored attribute)` pairs.
-async fn build_attrs(ctx: &Ctx<'_>, dom: &DomainDoc, attributes: &Value, now: f64) -> ApiResult<Vec<(String, Value)>> {
+/// The `attributes` map of a body as `(name, stored attribute)` pairs (also used for the `attributes` of a
+/// create body).
+pub async fn build_attrs(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    attributes: &Value,
+    now: f64,
+) -> ApiResult<Vec<(String, Value)>> {
     let map = attributes.as_object().ok_or_else(|| {
         ApiError::bad_request(format!("expected an object for attributes but got {}", kind_of(attributes)))
     })?;

@@ -119,7 +119,7 @@ impl<'a> Ctx<'a> {
             },
             None => self.store().get(&self.bucket, key).await?,
         };
-        match serde_json::from_slice(&obj.body) {
+        match crate::model::lenient_json::parse(&obj.body) {
             Ok(value) => {
                 cache.put(&self.bucket, key, obj.etag.clone(), obj.body);
                 Ok((value, obj.etag))
@@ -228,7 +228,7 @@ impl<'a> Ctx<'a> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        Ok(serde_json::from_slice(body)?)
+        Ok(crate::model::lenient_json::parse(body)?)
     }
 
     /// The request body as a JSON object; 400 when it is anything else.
@@ -240,11 +240,28 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// An href to `path` (e.g. `/groups/g-...`) in the request's domain.
+    /// Where hrefs point: the configured endpoint (`HSDS_ENDPOINT`), else the request's own scheme and
+    /// `Host`, so that hrefs are absolute as HSDS's are; empty (relative hrefs) when neither is known.
+    pub fn base_url(&self) -> String {
+        let configured = self.svc.config.endpoint.trim_end_matches('/');
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        match self.req.get_header("host") {
+            Some(host) => {
+                let scheme = self.req.get_header("x-forwarded-proto").unwrap_or("http");
+                format!("{scheme}://{host}")
+            }
+            None => String::new(),
+        }
+    }
+
+    /// An href to `path` (e.g. `/groups/g-...`) in the request's domain. As in HSDS, only a `domain`
+    /// query parameter is repeated in the href (a domain given by header is not).
     pub fn href(&self, path: &str) -> String {
-        match self.domain_param() {
-            Some(d) => format!("{}{}?domain={}", self.svc.config.endpoint, path, d),
-            None => format!("{}{}", self.svc.config.endpoint, path),
+        match self.req.get_param("domain").filter(|d| !d.is_empty()) {
+            Some(d) => format!("{}{}?domain={}", self.base_url(), path, d),
+            None => format!("{}{}", self.base_url(), path),
         }
     }
 

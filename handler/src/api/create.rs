@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use super::attribute::build_attrs;
 use super::concurrency::{collect_all, run_all};
 use super::link::stored::{hard_target, links_mut, validate_title};
 use super::{Ctx, DomainDoc};
@@ -85,11 +86,14 @@ pub fn parse_create_item(
     };
     let placement = parse_placement(ctx, dom, &root, item)?;
     let mut fields = Map::new();
+    // Stored as given: HSDS treats a group's or datatype's `creationProperties` as an opaque JSON value
+    // (the REST VOL sends a base64 string of a binary property list). Datasets check theirs themselves.
     if let Some(cp) = item.get("creationProperties") {
-        if !cp.is_object() {
-            return Err(ApiError::bad_request("creationProperties must be a JSON object"));
-        }
         fields.insert("creationProperties".into(), cp.clone());
+    }
+    // As in the request; [`create_objects`] turns it into stored attributes.
+    if let Some(attrs) = item.get("attributes").filter(|a| !a.is_null()) {
+        fields.insert("attributes".into(), attrs.clone());
     }
     Ok(NewObject { id, fields, placement })
 }
@@ -146,15 +150,15 @@ pub fn new_object_json(id: &ObjId, fields: &Map<String, Value>, ts: f64) -> Valu
     m.insert("lastModified".into(), json!(ts));
     if id.kind() == ObjKind::Group {
         m.insert("links".into(), fields.get("links").cloned().unwrap_or_else(|| json!({})));
-        m.insert("attributes".into(), json!({}));
+        m.insert("attributes".into(), fields.get("attributes").cloned().unwrap_or_else(|| json!({})));
     }
     for (k, v) in fields {
-        if k != "links" {
+        if k != "links" && k != "attributes" {
             m.insert(k.clone(), v.clone());
         }
     }
     if id.kind() != ObjKind::Group {
-        m.insert("attributes".into(), json!({}));
+        m.insert("attributes".into(), fields.get("attributes").cloned().unwrap_or_else(|| json!({})));
     }
     Value::Object(m)
 }
@@ -225,7 +229,14 @@ pub fn create_items(ctx: &Ctx<'_>) -> ApiResult<(Vec<Map<String, Value>>, bool)>
 /// Creates `items` in `dom` (the caller has checked `create`): validates ids and placements, writes each
 /// object with `If-None-Match`, then adds the links (one compare-and-swap per parent group). Returns
 /// the stored JSON of each object, in request order. On any failure nothing created here is left behind.
-pub async fn create_objects(ctx: &Ctx<'_>, dom: &DomainDoc, items: Vec<NewObject>) -> ApiResult<Vec<Value>> {
+pub async fn create_objects(ctx: &Ctx<'_>, dom: &DomainDoc, mut items: Vec<NewObject>) -> ApiResult<Vec<Value>> {
+    // `attributes` in a create body are written with the object (HSDS's `getCreateArgs` passes them on).
+    for it in &mut items {
+        if let Some(raw) = it.fields.remove("attributes") {
+            let built = build_attrs(ctx, dom, &raw, ctx.now).await?;
+            it.fields.insert("attributes".into(), Value::Object(built.into_iter().collect()));
+        }
+    }
     let mut seen = HashSet::new();
     for it in &items {
         if !seen.insert(it.id.clone()) {
@@ -242,7 +253,9 @@ pub async fn create_objects(ctx: &Ctx<'_>, dom: &DomainDoc, items: Vec<NewObject
                 let id = ObjId::parse(obj["id"].as_str().expect("id set above")).expect("valid id");
                 match create_json(ctx.store(), &ctx.bucket, &id.s3_key(), obj).await {
                     Ok(_) => Ok(id),
-                    Err(StoreError::Precondition(_)) => Err(ApiError::conflict(format!("object {id} already exists"))),
+                    Err(StoreError::Precondition(_)) => {
+                        Err(ApiError::bad_request(format!("object {id} already exists (HSDS answers 400)")))
+                    }
                     Err(e) => Err(e.into()),
                 }
             })

@@ -185,7 +185,10 @@ pub async fn post_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let mut initial = Vec::with_capacity(items.len());
     for item in &items {
         let mut obj = parse_create_item(ctx, &dom, ObjKind::Dataset, item)?;
-        let (fields, value) = dataset_fields(ctx, &dom, item).await?;
+        let (mut fields, value) = dataset_fields(ctx, &dom, item).await?;
+        if let Some(attrs) = obj.fields.remove("attributes") {
+            fields.insert("attributes".into(), attrs);
+        }
         obj.fields = fields;
         objects.push(obj);
         initial.push(value);

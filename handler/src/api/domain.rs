@@ -9,9 +9,10 @@ use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use super::concurrency::run_all;
-use super::graph::{find_h5path, resolve_h5path, start_for_h5path, Lookup};
+use super::context::kind_of;
+use super::graph::{resolve_h5path, start_for_h5path};
 use super::paging::{limit_param, page};
-use super::render::{object_hrefs, object_response, Include};
+use super::render::{object_response, Include};
 use super::{Ctx, DomainDoc};
 use crate::auth::{Action, ACL_KEYS};
 use crate::error::{ApiError, ApiResult};
@@ -42,7 +43,7 @@ fn add_server_info(ctx: &Ctx<'_>, m: &mut Map<String, Value>) {
 
 /// An href to `path` with an explicit `domain` parameter.
 fn href_for(ctx: &Ctx<'_>, path: &str, domain: &str) -> String {
-    format!("{}{}?domain={}", ctx.svc.config.endpoint, path, domain)
+    format!("{}{}?domain={}", ctx.base_url(), path, domain)
 }
 
 /// The `hrefs` of `GET /` for a domain or folder.
@@ -62,7 +63,9 @@ fn domain_hrefs(ctx: &Ctx<'_>, dom: &DomainDoc, with_home: bool) -> Value {
     }
     h.push(ctx.rel("acls", "/acls"));
     if let Some(parent) = dom.path.parent() {
-        h.push(json!({"rel": "parent", "href": href_for(ctx, "/", parent.as_str())}));
+        // HSDS names the parent with its bucket (`hsdstest/home/u`): it builds it from the internal domain id.
+        let parent = format!("{}{}", ctx.bucket, parent.as_str());
+        h.push(json!({"rel": "parent", "href": href_for(ctx, "/", &parent)}));
     }
     Value::Array(h)
 }
@@ -228,7 +231,7 @@ pub async fn get_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
 
 /// The object JSON at `h5path` (from the root, or from `parent_id`), with `domain` and `class`.
 async fn get_by_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResult<Response> {
-    let start = start_for_h5path(ctx, dom, h5path)?;
+    let start = start_for_h5path(ctx, dom)?;
     let id = resolve_h5path(ctx, dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
     let (obj, _) = ctx.load_object(dom, &id).await?;
     let mut rsp = object_response(ctx, dom, &obj, Include::from_request(ctx));
@@ -240,38 +243,43 @@ async fn get_by_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResul
     Ok(Response::json(200, &rsp))
 }
 
-/// `POST /` with `{"h5paths": [...]}`: `{"h5paths": {path: object JSON}}`; paths that resolve to nothing
-/// are left out.
+/// `POST /` with `{"h5paths": [...]}`: `{"h5paths": {path: object JSON with its "class"}}`, each path walked
+/// from `parent_id` (else the root) as HSDS's `POST_Domain` does; 404 when a path resolves to nothing.
 pub async fn post_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let body = ctx.body_json()?;
+    let paths: Vec<String> = match body.get("h5paths") {
+        None => return Err(ApiError::bad_request("POST / needs a body {\"h5paths\": [\"/path\", ...]}")),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| p.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::bad_request("h5paths must be a list of strings"))?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("expected a list for h5paths, got {}", kind_of(other))))
+        }
+    };
     let dom = ctx.authorize(Action::Read).await?;
-    let body = ctx.body_object()?;
-    let paths: Vec<String> = body
-        .get("h5paths")
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().map(|p| p.as_str().map(str::to_string)).collect())
-        .ok_or_else(|| ApiError::bad_request("POST / needs a body {\"h5paths\": [\"/path\", ...]}"))?;
+    let start = start_for_h5path(ctx, &dom)?;
     let inc = Include::from_request(ctx);
     let follow = ctx.req.flag("follow_soft_links");
-    let dom = &dom;
-    let found: Vec<Option<(String, Value)>> = run_all(
+    let (dom, start) = (&dom, &start);
+    let found: Vec<(String, Value)> = run_all(
         paths
             .into_iter()
             .map(|p| async move {
-                let start = start_for_h5path(ctx, dom, &p)?;
-                match find_h5path(ctx, dom, &start, &p, follow).await? {
-                    Lookup::Found(id) => {
-                        let (obj, _) = ctx.load_object(dom, &id).await?;
-                        let mut v = object_response(ctx, dom, &obj, inc);
-                        v["hrefs"] = object_hrefs(ctx, &id);
-                        Ok(Some((p, v)))
-                    }
-                    Lookup::Missing(_) => Ok(None),
+                let id = resolve_h5path(ctx, dom, start, &p, follow).await?;
+                let (obj, _) = ctx.load_object(dom, &id).await?;
+                let mut v = object_response(ctx, dom, &obj, inc);
+                if let Some(m) = v.as_object_mut() {
+                    m.remove("bucket");
+                    m.insert("class".into(), json!(id.kind().collection().trim_end_matches('s')));
                 }
+                Ok((p, v))
             })
             .collect::<Vec<_>>(),
     )
     .await?;
-    let out: Map<String, Value> = found.into_iter().flatten().collect();
+    let out: Map<String, Value> = found.into_iter().collect();
     Ok(Response::json(200, &json!({ "h5paths": out })))
 }
 
@@ -351,11 +359,8 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         }
     };
     let root = if is_folder { None } else { Some(root_id_from(&body)?) };
-    let root_props = match body.get("group").and_then(|g| g.get("creationProperties")) {
-        None => None,
-        Some(cp) if cp.is_object() => Some(cp.clone()),
-        Some(_) => return Err(ApiError::bad_request("group.creationProperties must be an object")),
-    };
+    // Opaque to HSDS: any JSON value (the REST VOL sends a base64 string of a binary property list).
+    let root_props = body.get("group").and_then(|g| g.get("creationProperties")).cloned();
     match ctx.store().get(&ctx.bucket, &path.key()).await {
         Ok(_) => return Err(ApiError::conflict(format!("domain {path} already exists"))),
         Err(StoreError::NotFound(_)) => {}
@@ -414,7 +419,19 @@ fn root_id_from(body: &Map<String, Value>) -> ApiResult<ObjId> {
 
 /// `DELETE /`: removes a domain (its `.domain.json`, then every object under its root prefix unless
 /// `keep_root=1`) or an empty folder (409 when it has children). Top-level needs admin; needs `delete`.
+/// With `meta_only` (param or body) nothing is deleted: as in HSDS, only the cached domain JSON is dropped
+/// and the answer is 200 `{}` (HSDS uses it to flush its cache; deleting data here would lose it).
 pub async fn delete_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let body = ctx.body_object().unwrap_or_default();
+    let meta_only = match body.get("meta_only") {
+        Some(v) => !matches!(v, Value::Null | Value::Bool(false)) && v != &json!(0) && v != &json!(""),
+        None => ctx.req.get_param("meta_only").is_some_and(|v| !v.is_empty()),
+    };
+    if meta_only {
+        let path = ctx.domain_path()?;
+        ctx.svc.meta_cache.remove(&ctx.bucket, &path.key());
+        return Ok(Response::json(200, &json!({})));
+    }
     ctx.require_user()?;
     let path = ctx.domain_path()?;
     if path.is_top_level() && !ctx.is_admin() {
@@ -511,7 +528,7 @@ pub async fn get_domains(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let domains = list_folder(ctx, folder.as_ref()).await?;
     let this = match ctx.domain_param() {
         Some(d) => href_for(ctx, "/domains", d),
-        None => format!("{}/domains", ctx.svc.config.endpoint),
+        None => format!("{}/domains", ctx.base_url()),
     };
     Ok(Response::json(200, &json!({"domains": domains, "hrefs": [{"rel": "self", "href": this}]})))
 }

@@ -13,17 +13,19 @@ use crate::model::{ObjId, ObjKind};
 use crate::store::json::get_json;
 use crate::store::StoreError;
 
-/// Where an h5path lookup starts: the root for an absolute path, else `parent_id` (or `grpid`), else root.
-pub fn start_for_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResult<ObjId> {
+/// Where an h5path lookup of `GET /` or `POST /` starts: `parent_id` (or `grpid`) when given, else the root.
+/// As in HSDS 1.0.2 (`POST_Domain`/`GET_Domain`), a path that begins with `/` is still taken from
+/// `parent_id` when one is given: only the exact path `/` means the root.
+pub fn start_for_h5path(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<ObjId> {
     let root = dom.require_root()?;
     let parent = ctx.req.get_param("parent_id").or_else(|| ctx.req.get_param("grpid")).filter(|p| !p.is_empty());
     match parent {
-        Some(p) if !h5path.starts_with('/') => {
+        Some(p) => {
             let id = ObjId::parse_kind(p, ObjKind::Group)?;
             ctx.check_member(dom, &id)?;
             Ok(id)
         }
-        _ => Ok(root),
+        None => Ok(root),
     }
 }
 
@@ -60,8 +62,15 @@ pub async fn find_h5path(
     follow_soft: bool,
 ) -> ApiResult<Lookup> {
     let root = dom.require_root()?;
-    let mut cur = if h5path.starts_with('/') { root.clone() } else { start.clone() };
-    let mut pending: Vec<String> = h5path.split('/').filter(|s| !s.is_empty()).rev().map(str::to_string).collect();
+    if h5path == "/" {
+        return Ok(Lookup::Found(root));
+    }
+    // HSDS's `getObjectIdByPath`: `.` is the start group itself, `./a/b` is `a/b`, and every other path
+    // (even one with a leading `/`) is walked from `start`; callers pass the root for absolute paths.
+    let rel = h5path.strip_prefix("./").unwrap_or(h5path);
+    let mut cur = start.clone();
+    let mut pending: Vec<String> =
+        rel.split('/').filter(|s| !s.is_empty() && *s != ".").rev().map(str::to_string).collect();
     let mut soft_hops = 0;
     while let Some(title) = pending.pop() {
         if cur.kind() != ObjKind::Group {

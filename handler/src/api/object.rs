@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::graph::{alias_paths, reachable_ids, resolve_h5path, start_for_h5path};
+use super::graph::{alias_paths, reachable_ids, resolve_h5path};
 use super::paging::{limit_param, page};
 use super::render::{object_hrefs, object_response, Include};
 use super::Ctx;
@@ -15,21 +15,32 @@ use crate::request::Response;
 /// Serves `GET /{collection}/{id}` (or `/{collection}/?h5path=`) for any kind: read check, resolve
 /// the id, load, describe with `include_*`, `getalias`, hrefs. `id` `None` means "take `h5path`".
 pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiResult<Response> {
-    let (dom, id, obj) = match id {
-        Some(id) => {
+    let h5path = ctx.req.get_param("h5path");
+    let (dom, id, obj) = match (id, h5path) {
+        (Some(id), None) => {
             let (dom, obj) = ctx.authorize_object(Action::Read, &id).await?;
             (dom, id, obj)
         }
-        None => {
+        (id, Some(h5path)) => {
+            // HSDS: an absolute h5path starts at the root (ignoring any id in the path); a relative one
+            // needs a start: the id in the path, or (datasets, datatypes) `grpid`.
             let dom = ctx.authorize(Action::Read).await?;
-            let h5path = ctx
-                .req
-                .get_param("h5path")
-                .ok_or_else(|| ApiError::bad_request(format!("GET /{}/ needs an id or h5path", kind.collection())))?;
-            let start = start_for_h5path(ctx, &dom, h5path)?;
+            let start = match id {
+                _ if h5path.starts_with('/') => dom.require_root()?,
+                Some(id) => id,
+                None => match ctx.req.get_param("grpid").filter(|_| kind != ObjKind::Group) {
+                    Some(g) => ObjId::parse_kind(g, ObjKind::Group)?,
+                    None => {
+                        return Err(ApiError::bad_request(format!(
+                            "h5path {h5path:?} must be absolute when no parent group id is given"
+                        )))
+                    }
+                },
+            };
+            ctx.check_member(&dom, &start)?;
             let found = resolve_h5path(ctx, &dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
             if found.kind() != kind {
-                return Err(ApiError::bad_request(format!(
+                return Err(ApiError::not_found(format!(
                     "h5path {h5path} names a {}, not a {}",
                     found.kind().collection().trim_end_matches('s'),
                     kind.collection().trim_end_matches('s')
@@ -37,6 +48,9 @@ pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiR
             }
             let (obj, _) = ctx.load_object(&dom, &found).await?;
             (dom, found, obj)
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(format!("GET /{}/ needs an id or h5path", kind.collection())))
         }
     };
     let mut rsp = object_response(ctx, &dom, &obj, Include::from_request(ctx));

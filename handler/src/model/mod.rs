@@ -6,6 +6,7 @@ pub mod elements;
 pub mod glob;
 pub mod ids;
 pub mod layout;
+pub mod lenient_json;
 pub mod query;
 pub mod selection;
 pub mod shape;

@@ -9,8 +9,8 @@ use super::{ETag, PutMode, Store, StoreError, StoreResult};
 /// Reads and parses a JSON object; returns it with its ETag.
 pub async fn get_json(store: &dyn Store, bucket: &str, key: &str) -> StoreResult<(Value, ETag)> {
     let obj = store.get(bucket, key).await?;
-    let value =
-        serde_json::from_slice(&obj.body).map_err(|e| StoreError::Other(format!("{key} holds invalid JSON: {e}")))?;
+    let value = crate::model::lenient_json::parse(&obj.body)
+        .map_err(|e| StoreError::Other(format!("{key} holds invalid JSON: {e}")))?;
     Ok((value, obj.etag))
 }
 
