@@ -124,7 +124,11 @@ async fn killed_mid_burst_the_s3_comes_back_with_no_torn_object_and_exact_etags(
     assert_eq!(status(http.put(&url).header("if-match", format!("\"{md5}\"")).body("x").send().await.unwrap()), 200);
     assert_eq!(http.get(&url).send().await.unwrap().text().await.unwrap(), "x");
     kill_group(&mut child);
-    println!("{} acknowledged writes before the kill, {} objects after the restart, all whole", acknowledged.len(), listed.len());
+    println!(
+        "{} acknowledged writes before the kill, {} objects after the restart, all whole",
+        acknowledged.len(),
+        listed.len()
+    );
 }
 
 /// SIGKILLs the child's whole process group (no clean-up runs: a crash) and reaps it.

@@ -12,9 +12,18 @@ use lambda_emulator::s3::S3Auth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends one raw HTTP/1.1 request (the target exactly as given) and returns (status, body).
-async fn raw(addr: std::net::SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -96,7 +105,8 @@ async fn keys_that_leave_the_bucket_are_refused_for_every_operation() {
 
     // Batch delete naming a key in another bucket.
     let xml = "<Delete><Object><Key>../otherbucket/k</Key></Object></Delete>";
-    let (status, text) = raw(a, "POST", "/hsdstest?delete", &[("content-type", "application/xml")], xml.as_bytes()).await;
+    let (status, text) =
+        raw(a, "POST", "/hsdstest?delete", &[("content-type", "application/xml")], xml.as_bytes()).await;
     assert_eq!(status, 400, "batch delete: {text}");
     victims_untouched(&data, "batch delete");
 

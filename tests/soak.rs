@@ -39,7 +39,8 @@ async fn soak_under_s3_faults_loses_no_acknowledged_write() {
     assert!(r.passed(), "{text}");
     assert_eq!((r.lost_writes, r.bad_reads, r.unclean()), (0, 0, 0), "{text}");
     let f = r.faults;
-    assert!(f.slow_down_503 > 0 && f.internal_500 > 0 && f.dropped > 0 && f.delayed > 0 && f.applied_then_failed > 0,
+    assert!(
+        f.slow_down_503 > 0 && f.internal_500 > 0 && f.dropped > 0 && f.delayed > 0 && f.applied_then_failed > 0,
         "every fault kind: {text}"
     );
     assert!(r.acknowledged_writes > 20, "{text}");

@@ -527,6 +527,9 @@ mod tests {
         let phases = SoakOptions::default_phases();
         let statuses: Vec<u16> = phases.iter().map(|p| p[0].status).collect();
         assert_eq!(statuses, [503, 500]);
-        assert!(phases.iter().flatten().all(|r| r.validate().is_ok() && r.drop_rate > 0.0 && r.after_rate > 0.0 && r.latency_rate < 1.0));
+        assert!(phases
+            .iter()
+            .flatten()
+            .all(|r| r.validate().is_ok() && r.drop_rate > 0.0 && r.after_rate > 0.0 && r.latency_rate < 1.0));
     }
 }

@@ -66,6 +66,8 @@ pub struct StackConfig {
     pub front_door: FrontDoor,
     /// Whether streamed responses are slowed to Lambda's streaming bandwidth.
     pub stream_bandwidth: StreamBandwidth,
+    /// Whether the S3 server accepts unsigned requests (open on loopback by default, signed-only on request).
+    pub s3_auth: s3::S3Auth,
 }
 
 /// State shared by the front-door routes.
@@ -79,8 +81,6 @@ pub struct AppState {
     pub front_door: FrontDoor,
     /// Whether streamed responses are slowed to Lambda's streaming bandwidth.
     pub stream_bandwidth: StreamBandwidth,
-    /// Whether the S3 server accepts unsigned requests.
-    pub s3_auth: s3::S3Auth,
 }
 
 impl StackConfig {

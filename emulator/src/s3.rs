@@ -741,7 +741,10 @@ struct OpenAccess {
 impl S3Access for OpenAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         if self.auth == S3Auth::Required && cx.credentials().is_none() {
-            return Err(s3_error!(AccessDenied, "anonymous requests are refused: this S3 runs with --s3-auth required"));
+            return Err(s3_error!(
+                AccessDenied,
+                "anonymous requests are refused: this S3 runs with --s3-auth required"
+            ));
         }
         self.check_names(cx).await?;
         let key = match cx.s3_path() {
@@ -848,7 +851,9 @@ pub async fn serve(listener: TcpListener, svc: S3Service, faults: Faults) {
                 let applied = write && resp.status().is_success();
                 match if applied { faults.roll_after(&key).await } else { None } {
                     None => Ok(resp),
-                    Some(true) => Err(s3s::HttpError::new("connection dropped after the write (injected fault)".into())),
+                    Some(true) => {
+                        Err(s3s::HttpError::new("connection dropped after the write (injected fault)".into()))
+                    }
                     Some(false) => Ok(applied_then_500()),
                 }
             }

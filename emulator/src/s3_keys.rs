@@ -46,7 +46,9 @@ fn segment_problem(key: &str, partial_last: bool) -> Option<&'static str> {
         match *seg {
             ".." => return Some("the key contains a '..' segment"),
             "." if !(partial_last && i == last) => return Some("the key contains a '.' segment"),
-            "" if !(partial_last && i == last) => return Some("the key contains an empty segment ('//' or a trailing '/')"),
+            "" if !(partial_last && i == last) => {
+                return Some("the key contains an empty segment ('//' or a trailing '/')")
+            }
             _ => {}
         }
     }
@@ -101,7 +103,8 @@ mod tests {
 
     #[test]
     fn hsds_keys_pass() {
-        for k in ["db/3e/abcd-1234/.group.json", "home/test_user1/x.h5/.domain.json", "db/x/d/d1/0_0_0", "a.b/..c/c.."] {
+        for k in ["db/3e/abcd-1234/.group.json", "home/test_user1/x.h5/.domain.json", "db/x/d/d1/0_0_0", "a.b/..c/c.."]
+        {
             assert_eq!(key_problem(k), None, "{k}");
         }
     }

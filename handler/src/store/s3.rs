@@ -233,7 +233,14 @@ impl S3Store {
     }
 
     /// One PUT, with the SDK's retries (`sdk_retries`) or as exactly one attempt.
-    async fn put_once(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode, sdk_retries: bool) -> StoreResult<ETag> {
+    async fn put_once(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        mode: PutMode,
+        sdk_retries: bool,
+    ) -> StoreResult<ETag> {
         let mut req = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(body));
         req = match mode {
             PutMode::Overwrite => req,
