@@ -68,8 +68,10 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
     let expected: &[(&str, u16)] = &[
         ("apigw-v1-get-domain.json", 401), // payload 1.0, Basic auth of a user the stack does not know
         ("apigw-v2-put-binary.json", 401), // payload 2.0, base64 binary body, same
+        ("console-default-test.json", 200), // the Lambda console's default test event: answered as /about
         ("direct-get-about.json", 200),    // h5pyd's direct event, /about needs no user
         ("direct-get-value.json", 400),    // the README's example: `<id>` is a placeholder, not an id
+        ("direct-request-key.json", 200),  // the path under `request` instead of `path` (HSDS's Lambda accepts both)
     ];
     let events_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events");
     let mut files: Vec<String> =
@@ -95,7 +97,7 @@ fn up_serves_about_and_stops_cleanly_on_sigterm() {
         assert_eq!(response["statusCode"], *status, "{file}: {stdout}");
         let report = String::from_utf8_lossy(&out.stderr);
         assert!(report.starts_with("REPORT RequestId: ") && report.contains("Max Memory Used"), "{file}: {report}");
-        if *file == "direct-get-about.json" {
+        if matches!(*file, "direct-get-about.json" | "console-default-test.json" | "direct-request-key.json") {
             assert_eq!(response["body"]["state"], "READY", "{response}");
         }
     }
