@@ -27,6 +27,10 @@ pub const INVOKE_MODE_ENV: &str = "HSLAMBDA_INVOKE_MODE";
 /// Lambda's limit on a streamed response (200 MB).
 pub const MAX_STREAMED_RESPONSE: u64 = 200 * 1024 * 1024;
 
+/// What of [`MAX_STREAMED_RESPONSE`] a streamed body may use: Lambda counts the whole stream, so the
+/// HTTP-integration prelude (status and headers as JSON, then 8 NULs; well under 16 KB) comes out of it.
+pub const MAX_STREAMED_BODY: u64 = MAX_STREAMED_RESPONSE - 16 * 1024;
+
 /// How this invocation's response travels back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import boto3
+import h5pyd
 import numpy as np
 import pytest
 import requests
@@ -170,3 +171,116 @@ def test_boto3_stream_reports_a_function_error_after_the_first_bytes(fast_stack,
     assert complete["ErrorCode"] == "Runtime.StreamError"
     assert complete["ErrorDetails"]
     assert "REPORT RequestId: " in base64.b64decode(complete["LogResult"]).decode()
+
+
+def write_slabs(d, data, max_bytes=4 << 20):
+    """Writes `data` into `d` along the first dimension in slabs under Lambda's 6 MB request limit."""
+    rows = max(1, max_bytes // max(1, data[:1].nbytes))
+    for r in range(0, len(data), rows):
+        d[r:r + rows] = data[r:r + rows]
+
+
+def test_h5pyd_reads_150mb_in_one_request(fast_stack):
+    domain = f"/home/test_user1/stream150-{int(time.time() * 1000)}.h5"
+    data = (np.arange(9375 * 4000, dtype="f4") / 3).reshape(9375, 4000)  # 150 MB
+    with open_file(fast_stack, domain, "w") as f:
+        write_slabs(f.create_dataset("x", shape=data.shape, dtype="f4"), data)
+    with open_file(fast_stack, domain, "r") as f:
+        got = f["x"][:]
+    np.testing.assert_array_equal(got, data)
+
+
+def test_h5pyd_reads_compound_and_vlen_above_6mb(fast_stack):
+    domain = f"/home/test_user1/stream-types-{int(time.time() * 1000)}.h5"
+    rec = np.dtype([("t", "i8"), ("v", "f4"), ("flag", "u1")])
+    table = np.zeros(600_000, dtype=rec)  # 7.8 MB of 13-byte records
+    table["t"] = np.arange(len(table)) * 1000
+    table["v"] = np.arange(len(table), dtype="f4") / 9
+    table["flag"] = np.arange(len(table)) % 251
+    words = np.array([f"row {i:06d} " + "x" * (i % 97) for i in range(120_000)], dtype=object)  # ~7.1 MB as text
+    with open_file(fast_stack, domain, "w") as f:
+        write_slabs(f.create_dataset("table", shape=table.shape, dtype=rec), table)
+        d = f.create_dataset("words", shape=words.shape, dtype=h5pyd.string_dtype())
+        for r in range(0, len(words), 20_000):
+            d[r:r + 20_000] = words[r:r + 20_000]
+    assert table.nbytes > 6 << 20 and sum(len(w) for w in words) > 6 << 20
+    with open_file(fast_stack, domain, "r") as f:
+        got = f["table"][:]
+        texts = f["words"][:]
+    np.testing.assert_array_equal(got, table)
+    assert [t.decode() if isinstance(t, bytes) else t for t in texts] == list(words)
+
+
+def report_lines(server):
+    return [line for line in open(server.log).read().splitlines() if line.startswith("REPORT RequestId:")]
+
+
+def test_200mb_streams_at_128mb_memory_and_one_more_row_is_413(data_dir, passwd_file, hsds):
+    """A streamed read at the 200 MB limit through a function held to 128 MB (cgroup or RSS watch): not
+    OOM-killed, every byte right; one row more is refused before any byte with the largest selection that fits.
+    Lambda counts the whole stream, prelude included, so a body gets 200 MiB less 16 KiB: 12799 rows of 16 KiB."""
+    server = start_stack(data_dir, passwd_file, "--memory", "128", "--stream-bandwidth", "unlimited")
+    try:
+        domain = f"/home/test_user1/stream200-{int(time.time() * 1000)}.h5"
+        rows, cols = 12800, 4096  # exactly 200 MiB of float32: one row more than a streamed body may hold
+        s = session()
+        assert s.put(server.url("/"), params={"domain": domain}).status_code == 201
+        body = {"type": "H5T_IEEE_F32LE", "shape": [rows, cols], "creationProperties": {"fillValue": 2.5}}
+        rsp = s.post(server.url("/datasets"), params={"domain": domain}, json=body)
+        assert rsp.status_code == 201, rsp.text
+        dsid = rsp.json()["id"]
+        row = np.arange(cols, dtype="f4")
+        rsp = s.put(server.url(f"/datasets/{dsid}/value"), params={"domain": domain, "select": "[7000:7001,:]"},
+                    data=row.tobytes(), headers={"Content-Type": "application/octet-stream"})
+        assert rsp.status_code == 200, rsp.text
+        before = len(report_lines(server))
+        rsp = s.get(server.url(f"/datasets/{dsid}/value"), params={"domain": domain, "select": "[0:12799,:]"},
+                    headers={"Accept": "application/octet-stream"}, stream=True)
+        assert rsp.status_code == 200, rsp.text[:300]
+        got, rows_seen, tail = 0, 0, b""
+        for piece in rsp.iter_content(1 << 20):
+            buf = tail + piece
+            whole = len(buf) // (cols * 4) * cols * 4
+            block = np.frombuffer(buf[:whole], dtype="f4").reshape(-1, cols)
+            for i, r in enumerate(block, start=rows_seen):
+                np.testing.assert_array_equal(r, row if i == 7000 else np.full(cols, 2.5, dtype="f4"))
+            rows_seen += len(block)
+            tail = buf[whole:]
+            got += len(piece)
+        assert got == 12799 * cols * 4 and rows_seen == 12799 and not tail
+        time.sleep(0.5)  # the REPORT line follows the last byte
+        report = report_lines(server)[before:]
+        assert report and "Memory Size: 128 MB" in report[-1], report
+        assert "OutOfMemory" not in open(server.log).read()
+        rsp = s.get(server.url(f"/datasets/{dsid}/value"), params={"domain": domain},
+                    headers={"Accept": "application/octet-stream"})
+        assert rsp.status_code == 413, rsp.text[:300]
+        assert "read at most 12799 rows" in rsp.json()["error"]["message"], rsp.text
+    finally:
+        server.stop()
+
+
+def test_bandwidth_model_six_mb_free_then_two_mb_per_second(data_dir, passwd_file, hsds, fast_stack, big):
+    """10 MB through the default bandwidth model: 6 MB unthrottled, then 4 MB at 2 MB/s = 2 s, within 10 %
+    (plus what the same read takes with the model off, measured side by side)."""
+    domain, dsid, data = big
+    modeled = start_stack(data_dir, passwd_file)
+    try:
+        sel = {"domain": domain, "select": "[0:655,:]"}  # 655 rows x 16000 B = 10.0 MiB
+        nbytes = 655 * COLS * 4
+        hdr = {"Accept": "application/octet-stream"}
+
+        def timed(server):
+            t0 = time.monotonic()
+            rsp = session().get(server.url(f"/datasets/{dsid}/value"), params=sel, headers=hdr)
+            assert rsp.status_code == 200 and len(rsp.content) == nbytes
+            np.testing.assert_array_equal(np.frombuffer(rsp.content, dtype="f4").reshape(655, COLS), data[:655])
+            return time.monotonic() - t0
+
+        timed(fast_stack), timed(modeled)  # warm both functions
+        free = min(timed(fast_stack) for _ in range(3))
+        took = timed(modeled)
+        expect = (nbytes - (6 << 20)) / (2 << 20)
+        assert 0.9 * expect <= took <= 1.1 * expect + free, (took, expect, free)
+    finally:
+        modeled.stop()

@@ -26,7 +26,7 @@ use crate::model::value::{bytes_to_json_with, JsonOpts};
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
 use crate::store::Store;
-use crate::stream::{BodyStream, MAX_STREAMED_RESPONSE};
+use crate::stream::{BodyStream, MAX_STREAMED_BODY};
 
 /// Raw bytes of one binary piece.
 const PIECE_BYTES: u64 = 2 << 20;
@@ -34,7 +34,7 @@ const PIECE_BYTES: u64 = 2 << 20;
 const JSON_PIECE_BYTES: u64 = 256 << 10;
 /// Largest selection answered as streamed JSON, in raw bytes: JSON text takes up to about eight times the
 /// raw size of the data, and the whole text must fit the 200 MB streamed-response limit.
-const MAX_STREAMED_JSON_RAW: u64 = MAX_STREAMED_RESPONSE / 8;
+const MAX_STREAMED_JSON_RAW: u64 = MAX_STREAMED_BODY / 8;
 
 /// Where the pieces are read from: the dataset's chunks and, for `H5D_CHUNKED_REF_INDIRECT`, its chunk table.
 #[derive(Clone)]
@@ -135,7 +135,7 @@ pub(super) async fn streamed_read(
     // Variable-length elements take at least their 4-byte count; the emitted size is checked as it goes.
     let is = ds.dtype.item_size().unwrap_or(4) as u64;
     let bytes = sel.count()?.checked_mul(is).ok_or_else(|| ApiError::too_large("selection too large"))?;
-    let limit = if binary { MAX_STREAMED_RESPONSE } else { MAX_STREAMED_JSON_RAW };
+    let limit = if binary { MAX_STREAMED_BODY } else { MAX_STREAMED_JSON_RAW };
     let row_bytes = sel.first_axis_row_count().max(1) * is;
     if bytes > limit {
         let rows = (limit / row_bytes).max(1);
@@ -221,10 +221,12 @@ pub(super) async fn streamed_read(
     let producer = async move {
         for rows in ranges.into_iter().skip(1) {
             let piece = read_piece(rows).await.and_then(|mut b| {
-                emitted += b.len() as u64 + 1;
-                if emitted > MAX_STREAMED_RESPONSE {
+                // JSON pieces are joined by a comma; binary pieces are sent as they are.
+                emitted += b.len() as u64 + u64::from(!binary);
+                if emitted > MAX_STREAMED_BODY {
                     return Err(ApiError::too_large(format!(
-                        "the response grew past Lambda's {MAX_STREAMED_RESPONSE}-byte streamed-response limit; \
+                        "the response grew past the {MAX_STREAMED_BODY} bytes a body may use of Lambda's 200 MB \
+                         streamed-response limit; \
                          read fewer elements per request"
                     )));
                 }
