@@ -8,9 +8,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use common::{start, Opts, TestStack};
+use hslambda_bench::soak::unparsable_objects;
 use serde_json::{json, Value};
 
 const DOMAIN: &str = "domain=/killed.h5";
@@ -53,22 +53,6 @@ async fn until_acked(
         assert!(b.is_object(), "{method} {path}: the 5xx answer is JSON: {b}");
     }
     panic!("{method} {path}: not acknowledged after {ATTEMPTS} attempts");
-}
-
-/// HSDS's JSON objects under `dir` whose text does not parse.
-fn unparsable_objects(dir: &Path) -> Vec<String> {
-    let mut bad = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            bad.extend(unparsable_objects(&path));
-        } else if path.file_name().unwrap().to_string_lossy().ends_with(".json") {
-            if serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap()).is_err() {
-                bad.push(path.display().to_string());
-            }
-        }
-    }
-    bad
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -458,7 +458,7 @@ async fn read_values(c: &RestClient, path: &str, total: usize) -> anyhow::Result
 }
 
 /// HSDS's JSON objects (domains, groups, datasets, datatypes) under `bucket_dir` whose text does not parse.
-fn unparsable_objects(bucket_dir: &Path) -> Vec<String> {
+pub fn unparsable_objects(bucket_dir: &Path) -> Vec<String> {
     const NAMES: [&str; 4] = [".domain.json", ".group.json", ".dataset.json", ".datatype.json"];
     let mut bad = Vec::new();
     let mut dirs = vec![bucket_dir.to_path_buf()];
