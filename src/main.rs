@@ -92,6 +92,10 @@ struct UpArgs {
     /// S3 fault rule, repeatable: prefix=db/,latency=50,rate=0.1,status=503.
     #[arg(long = "s3-fault", value_parser = FaultRule::parse)]
     s3_faults: Vec<FaultRule>,
+    /// Fraction (0-1) of invocations whose function instance is killed (SIGKILL) at a random point while it
+    /// runs; the caller gets Lambda's Runtime.ExitError answer (500 at the front door). 0: never.
+    #[arg(long, default_value_t = 0.0, value_parser = lambda_emulator::kills::parse_rate)]
+    kill_rate: f64,
     /// Extra environment variable for the function, repeatable: NAME=VALUE.
     #[arg(long = "env", value_parser = parse_env)]
     env: Vec<(String, String)>,
@@ -417,6 +421,7 @@ async fn start_stack(args: UpArgs) -> anyhow::Result<Stack> {
         users_file: args.users,
         function,
         s3_faults: args.s3_faults,
+        kill_rate: args.kill_rate,
         use_cgroups: !args.no_cgroups,
         front_door: args.front_door,
         stream_bandwidth: args.stream_bandwidth,
@@ -455,6 +460,9 @@ async fn start_stack(args: UpArgs) -> anyhow::Result<Stack> {
     }
     for rule in stack.faults.get().await {
         println!("  S3 fault: {rule:?}");
+    }
+    if stack.config.kill_rate > 0.0 {
+        println!("  instance kills: {} of invocations killed at a random point (--kill-rate)", stack.config.kill_rate);
     }
     Ok(stack)
 }

@@ -29,7 +29,10 @@ pub(crate) struct SoakArgs {
     /// Function timeout in seconds (the handler's S3 retries must fit in it).
     #[arg(long, default_value_t = 10)]
     timeout: u64,
-    /// Seed of the clients' random choices and of the S3 fault dice.
+    /// Fraction (0-1) of invocations whose function instance is killed (SIGKILL) at a random point.
+    #[arg(long, default_value_t = SoakOptions::DEFAULT_KILL_RATE, value_parser = lambda_emulator::kills::parse_rate)]
+    kill_rate: f64,
+    /// Seed of the clients' random choices, of the S3 fault dice and of the instance kills.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Print the report as JSON.
@@ -47,10 +50,17 @@ pub(crate) async fn soak(args: SoakArgs) -> anyhow::Result<()> {
         memory_mb: args.memory,
         timeout: Duration::from_secs(args.timeout.max(1)),
         seed: args.seed,
+        kill_rate: args.kill_rate,
     };
-    eprintln!("soak: {} clients for {} s with S3 faults...", opts.clients, args.seconds);
+    eprintln!(
+        "soak: {} clients for {} s with S3 faults and {} of invocations killed...",
+        opts.clients, args.seconds, opts.kill_rate
+    );
     let report = run_soak(crate::function::for_bench("soak")?, &opts).await?;
     hslambda_bench::report::print(&report, args.json, || report.format())?;
-    anyhow::ensure!(report.passed(), "the soak found lost writes, bad reads or unclean answers");
+    anyhow::ensure!(
+        report.passed(),
+        "the soak found lost writes, unreadable objects, duplicates, bad reads or unclean answers"
+    );
     Ok(())
 }

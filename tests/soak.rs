@@ -33,11 +33,13 @@ async fn soak_under_s3_faults_loses_no_acknowledged_write() {
         memory_mb: 256,
         timeout: Duration::from_secs(10),
         seed: 7,
+        kill_rate: 0.05,
     };
     let r = run_soak(common::bootstrap().into(), &opts).await.unwrap();
     let text = r.format();
     assert!(r.passed(), "{text}");
-    assert_eq!((r.lost_writes, r.bad_reads, r.unclean()), (0, 0, 0), "{text}");
+    assert_eq!((r.lost_writes, r.unreadable, r.duplicates, r.bad_reads, r.unclean()), (0, 0, 0, 0, 0), "{text}");
+    assert!(r.kills > 0, "instances were killed: {text}");
     let f = r.faults;
     assert!(
         f.slow_down_503 > 0 && f.internal_500 > 0 && f.dropped > 0 && f.delayed > 0 && f.applied_then_failed > 0,

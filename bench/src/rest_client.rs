@@ -109,6 +109,11 @@ impl RestClient {
         self.send(reqwest::Method::POST, path, params, Some(Body::Json(body)), false).await
     }
 
+    /// DELETE.
+    pub async fn delete(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Reply> {
+        self.send(reqwest::Method::DELETE, path, params, None, false).await
+    }
+
     /// Creates the client's domain (201 expected) and returns its root group id.
     pub async fn create_domain(&self) -> anyhow::Result<String> {
         let r = self.put("/", &[], json!({})).await?;

@@ -1,8 +1,11 @@
-//! `hslambda soak`: mixed reads and writes from concurrent clients while the emulator's S3 injects faults
-//! (503 SlowDown, 500 InternalError, latency spikes, dropped connections), then a verification pass with
-//! the faults off. Every acknowledged write must be intact, every chunk must decode, and every request
-//! must have ended in a success or a clean 5xx (a JSON error body) — never a hang, a 4xx the client did
-//! not cause, or a malformed answer.
+//! `hslambda soak`: mixed reads, writes and deletes from concurrent clients while the emulator's S3 injects
+//! faults (503 SlowDown, 500 InternalError, latency spikes, dropped connections, writes applied then
+//! failed) and the emulator kills function instances at random points of their invocations, then a
+//! verification pass with the faults and kills off. Every acknowledged write must be intact, every
+//! acknowledged delete done, every object's JSON must parse, every chunk must decode, every hard link must
+//! lead to a readable group or be answered 404 as HSDS answers a dangling link, no link or attribute may
+//! be listed twice, and every request must have ended in a success or a clean 5xx (a JSON error body) —
+//! never a hang, a 4xx the client did not cause, or a malformed answer.
 //!
 //! The bookkeeping is exact: each client owns a region of the dataset's elements, so for every element
 //! the soak knows the value of the last acknowledged write and the values of later writes that failed
@@ -11,6 +14,7 @@
 //! with the acknowledged content. Reads during the soak are checked against the same model.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,11 +51,16 @@ pub struct SoakOptions {
     pub memory_mb: u32,
     /// Function timeout (the deadline the handler's S3 retries must fit in).
     pub timeout: Duration,
-    /// Seed of the clients' random choices and of the S3 fault dice.
+    /// Seed of the clients' random choices, of the S3 fault dice and of the instance killer's dice.
     pub seed: u64,
+    /// Fraction (0..=1) of invocations whose instance is killed at a random point while it runs.
+    pub kill_rate: f64,
 }
 
 impl SoakOptions {
+    /// The default instance kill rate: 2 % of invocations killed at a random point.
+    pub const DEFAULT_KILL_RATE: f64 = 0.02;
+
     /// The default fault phases: 5 % SlowDown, then 5 % InternalError, each with 2 % dropped connections,
     /// 2 % latency spikes of 400 ms and 2 % ambiguous writes (applied, then failed), on every key.
     pub fn default_phases() -> Vec<Vec<FaultRule>> {
@@ -89,10 +98,17 @@ pub struct SoakReport {
     pub transport_errors: u64,
     /// Faults the S3 server injected.
     pub faults: FaultCounts,
+    /// Function instances killed (SIGKILL) in the middle of an invocation.
+    pub kills: u64,
     /// Writes acknowledged (2xx).
     pub acknowledged_writes: u64,
-    /// Acknowledged writes not found intact by the verification pass.
+    /// Acknowledged writes (and deletes) not found intact by the verification pass.
     pub lost_writes: u64,
+    /// Objects whose JSON does not parse, chunks that do not decode, hard links whose target answers
+    /// neither 200 nor HSDS's 404 for a dangling link.
+    pub unreadable: u64,
+    /// Links or attributes listed more than once under the same name (a write applied twice).
+    pub duplicates: u64,
     /// Successful reads during the soak that contradicted the acknowledged state.
     pub bad_reads: u64,
     /// Up to ten examples of what went wrong.
@@ -110,9 +126,13 @@ impl SoakReport {
         not_5xx + self.malformed + self.hung + self.transport_errors
     }
 
-    /// True when nothing was lost, nothing read wrong and every request ended cleanly.
+    /// True when nothing was lost, unreadable, duplicated or read wrong, and every request ended cleanly.
     pub fn passed(&self) -> bool {
-        self.lost_writes == 0 && self.bad_reads == 0 && self.unclean() == 0
+        self.lost_writes == 0
+            && self.unreadable == 0
+            && self.duplicates == 0
+            && self.bad_reads == 0
+            && self.unclean() == 0
     }
 
     /// The report for the terminal.
@@ -125,7 +145,8 @@ impl SoakReport {
              unclean         {} (malformed {}, hung {}, no answer {})\n\
              faults injected {} (503 SlowDown {}, 500 InternalError {}, dropped connections {}, latency spikes {}, \
              writes applied then failed {})\n\
-             writes          {} acknowledged, LOST {}\n\
+             instance kills  {}\n\
+             writes          {} acknowledged, LOST {}, unreadable {}, duplicates {}\n\
              reads           {} contradicted acknowledged writes\n\
              {}",
             self.requests,
@@ -143,8 +164,11 @@ impl SoakReport {
             f.dropped,
             f.delayed,
             f.applied_then_failed,
+            self.kills,
             self.acknowledged_writes,
             self.lost_writes,
+            self.unreadable,
+            self.duplicates,
             self.bad_reads,
             self.latency.line(),
         );
@@ -179,9 +203,11 @@ impl Cell {
     }
 }
 
-/// An acknowledged metadata write.
+/// An acknowledged metadata write (or, for `Gone`, an acknowledged delete).
 #[derive(Debug, Clone)]
 enum Meta {
+    /// A link or attribute `name` of group `group` whose delete was acknowledged.
+    Gone { group: usize, name: String, attribute: bool },
     /// A soft link `name` in group `group`.
     Link { group: usize, name: String },
     /// A new group linked as `name` in group `group`, with this id.
@@ -313,6 +339,25 @@ async fn run_client(t: Arc<Target>, me: usize, until: Instant, seed: u64) -> Cli
                     log.report.acknowledged_writes += 1;
                 }
             }
+            85..92 => {
+                // Delete one of this client's acknowledged links or attributes.
+                let mine: Vec<usize> = (0..log.meta.len())
+                    .filter(|i| matches!(log.meta[*i], Meta::Link { .. } | Meta::Attr { .. }))
+                    .collect();
+                let Some(&i) = mine.get(rng.random_range(0..mine.len().max(1))) else { continue };
+                let (group, name, attribute) = match log.meta.swap_remove(i) {
+                    Meta::Attr { group, name, .. } => (group, name, true),
+                    Meta::Link { group, name } => (group, name, false),
+                    _ => unreachable!("only links and attributes are picked"),
+                };
+                let kind = if attribute { "attributes" } else { "links" };
+                let reply = c.delete(&format!("/groups/{}/{kind}/{name}", t.groups[group]), &[]).await;
+                // An unacknowledged delete may or may not have happened: the name is no longer checked.
+                if log.record("delete", &reply) {
+                    log.meta.push(Meta::Gone { group, name, attribute });
+                    log.report.acknowledged_writes += 1;
+                }
+            }
             65..85 => {
                 let start = rng.random_range(0..REGION);
                 let len = rng.random_range(1..=MAX_SLAB * 2).min(REGION - start);
@@ -352,10 +397,12 @@ async fn run_client(t: Arc<Target>, me: usize, until: Instant, seed: u64) -> Cli
     log
 }
 
-/// Names (and ids / values) the final state shows in one group: links and attributes.
+/// Names (and ids / values) the final state shows in one group: links and attributes, and the names
+/// listed more than once.
 struct GroupState {
     links: BTreeMap<String, Value>,
     attrs: BTreeMap<String, Value>,
+    duplicates: Vec<String>,
 }
 
 async fn group_state(c: &RestClient, gid: &str) -> anyhow::Result<GroupState> {
@@ -369,30 +416,83 @@ async fn group_state(c: &RestClient, gid: &str) -> anyhow::Result<GroupState> {
         attrs.status,
         attrs.json
     );
-    let by = |v: &Value, list: &str, key: &str| -> BTreeMap<String, Value> {
-        v[list]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| Some((e[key].as_str()?.to_string(), e.clone())))
-            .collect()
+    let mut duplicates = Vec::new();
+    let mut by = |v: &Value, list: &str, key: &str| -> BTreeMap<String, Value> {
+        let mut named = BTreeMap::new();
+        for e in v[list].as_array().into_iter().flatten() {
+            let name = e[key].as_str().unwrap_or_default().to_string();
+            if named.insert(name.clone(), e.clone()).is_some() {
+                duplicates.push(format!("{list} of group {gid}: {name} listed twice"));
+            }
+        }
+        named
     };
-    Ok(GroupState { links: by(&links.json, "links", "title"), attrs: by(&attrs.json, "attributes", "name") })
+    let (links, attrs) = (by(&links.json, "links", "title"), by(&attrs.json, "attributes", "name"));
+    Ok(GroupState { links, attrs, duplicates })
 }
 
-/// The verification pass (faults off): every acknowledged write intact, every chunk decodes.
-async fn verify(t: &Target, logs: &[ClientLog], report: &mut SoakReport) -> anyhow::Result<()> {
+/// The dataset's values, chunk by chunk when reading them all at once fails: `None` for the elements of a
+/// chunk that does not read back, and what went wrong with each such chunk.
+async fn read_values(c: &RestClient, path: &str, total: usize) -> anyhow::Result<(Vec<Option<i64>>, Vec<String>)> {
+    let read = |start: usize, end: usize| async move {
+        let r = c.get(path, &[("select", format!("[{start}:{end}]"))]).await?;
+        let vals = r.json["value"].as_array().filter(|a| r.ok() && a.len() == end - start);
+        let vals = vals.map(|a| a.iter().map(Value::as_i64).collect::<Vec<_>>());
+        anyhow::Ok(vals.ok_or_else(|| format!("elements [{start}:{end}] read {} {}", r.status, r.json)))
+    };
+    if let Ok(all) = read(0, total).await? {
+        return Ok((all, Vec::new()));
+    }
+    let (mut vals, mut bad) = (Vec::with_capacity(total), Vec::new());
+    for start in (0..total).step_by(CHUNK) {
+        let end = (start + CHUNK).min(total);
+        match read(start, end).await? {
+            Ok(chunk) => vals.extend(chunk),
+            Err(problem) => {
+                bad.push(problem);
+                vals.extend(std::iter::repeat_n(None, end - start));
+            }
+        }
+    }
+    Ok((vals, bad))
+}
+
+/// HSDS's JSON objects (domains, groups, datasets, datatypes) under `bucket_dir` whose text does not parse.
+pub fn unparsable_objects(bucket_dir: &Path) -> Vec<String> {
+    const NAMES: [&str; 4] = [".domain.json", ".group.json", ".dataset.json", ".datatype.json"];
+    let mut bad = Vec::new();
+    let mut dirs = vec![bucket_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|f| NAMES.iter().any(|n| f == *n)) {
+                let ok = std::fs::read(&path).is_ok_and(|b| serde_json::from_slice::<Value>(&b).is_ok());
+                if !ok {
+                    bad.push(format!("{} does not parse as JSON", path.display()));
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// The verification pass (faults and kills off): every acknowledged write intact and acknowledged delete
+/// done, every object's JSON parses, every chunk decodes, every hard link leads to a readable group or to
+/// HSDS's 404 for a dangling link, no name listed twice.
+async fn verify(t: &Target, logs: &[ClientLog], bucket_dir: &Path, report: &mut SoakReport) -> anyhow::Result<()> {
     let c = &t.client;
     let total = logs.len() * REGION;
     let path = format!("/datasets/{}/value", t.dataset);
+    let mut unreadable = unparsable_objects(bucket_dir);
     // Reading the whole dataset decodes every chunk; a corrupt one fails the request.
-    let r = c.get(&path, &[("select", format!("[0:{total}]"))]).await?;
-    let vals = r.json["value"].as_array().filter(|a| r.ok() && a.len() == total);
-    let vals = vals.ok_or_else(|| anyhow::anyhow!("reading back every chunk failed: {} {}", r.status, r.json))?;
+    let (vals, bad_chunks) = read_values(c, &path, total).await?;
+    unreadable.extend(bad_chunks);
     let mut lost = Vec::new();
     for (me, log) in logs.iter().enumerate() {
         for (j, cell) in log.cells.iter().enumerate() {
-            let v = vals[me * REGION + j].as_i64().unwrap_or(i64::MIN);
+            let Some(v) = vals[me * REGION + j] else { continue };
             if cell.acked.is_some() && !cell.allows(v) {
                 lost.push(format!("element {} is {v}, acknowledged state {cell:?}", me * REGION + j));
             } else if !cell.allows(v) {
@@ -404,6 +504,15 @@ async fn verify(t: &Target, logs: &[ClientLog], report: &mut SoakReport) -> anyh
     let mut groups = Vec::new();
     for gid in &t.groups {
         groups.push(group_state(c, gid).await?);
+    }
+    // Every hard link, acknowledged or not: its group reads, or is missing as HSDS reports a dangling link.
+    for link in groups.iter().flat_map(|g| g.links.values()) {
+        if let Some(id) = link["id"].as_str() {
+            let r = c.get(&format!("/groups/{id}"), &[]).await?;
+            if !(r.ok() || r.status == 404) {
+                unreadable.push(format!("link {} to group {id} reads {} {}", link["title"], r.status, r.json));
+            }
+        }
     }
     for m in logs.iter().flat_map(|l| &l.meta) {
         let problem = match m {
@@ -421,11 +530,20 @@ async fn verify(t: &Target, logs: &[ClientLog], report: &mut SoakReport) -> anyh
                 Some(a) if a["value"].as_i64() == Some(*value) => None,
                 other => Some(format!("attribute {name} = {value}: found {other:?}")),
             },
+            Meta::Gone { group, name, attribute } => {
+                let g = &groups[*group];
+                let present = if *attribute { g.attrs.contains_key(name) } else { g.links.contains_key(name) };
+                present.then(|| format!("{name} was deleted (acknowledged) but is still there"))
+            }
         };
         lost.extend(problem);
     }
+    let duplicates: Vec<String> = groups.iter().flat_map(|g| g.duplicates.iter().cloned()).collect();
     report.lost_writes = lost.len() as u64;
-    for p in lost.into_iter().take(10usize.saturating_sub(report.problems.len())) {
+    report.unreadable = unreadable.len() as u64;
+    report.duplicates = duplicates.len() as u64;
+    let found = lost.into_iter().chain(unreadable).chain(duplicates);
+    for p in found.take(10usize.saturating_sub(report.problems.len())) {
         report.problems.push(format!("verify: {p}"));
     }
     Ok(())
@@ -444,6 +562,9 @@ pub async fn run_soak(bootstrap: crate::stack::FunctionExe, opts: &SoakOptions) 
 
     let faults = bench.stack.faults.clone();
     faults.reseed(opts.seed); // the seed fixes the fault dice as well as the clients' choices
+    let kills = bench.stack.sandbox.kills().clone();
+    kills.reseed(opts.seed);
+    kills.set_rate(opts.kill_rate);
     let started = Instant::now();
     let until = started + opts.duration;
     let rotate = {
@@ -467,9 +588,10 @@ pub async fn run_soak(bootstrap: crate::stack::FunctionExe, opts: &SoakOptions) 
     rotate.abort();
     let _ = rotate.await;
     faults.set(Vec::new()).await;
+    kills.set_rate(0.0);
     let seconds = started.elapsed().as_secs_f64();
 
-    let mut report = SoakReport { faults: faults.counts(), seconds, ..Default::default() };
+    let mut report = SoakReport { faults: faults.counts(), kills: kills.count(), seconds, ..Default::default() };
     let mut latencies = Vec::new();
     for log in &mut logs {
         let r = &log.report;
@@ -491,7 +613,8 @@ pub async fn run_soak(bootstrap: crate::stack::FunctionExe, opts: &SoakOptions) 
         latencies.append(&mut log.latencies);
     }
     report.latency = Latency::of(&mut latencies);
-    verify(&target, &logs, &mut report).await?;
+    let bucket_dir = bench.stack.config.data_dir.join(&bench.stack.config.bucket);
+    verify(&target, &logs, &bucket_dir, &mut report).await?;
     Ok(report)
 }
 
@@ -520,6 +643,10 @@ mod tests {
         assert!(!lost.passed());
         let hung = SoakReport { hung: 1, ..Default::default() };
         assert!(!hung.passed());
+        let unreadable = SoakReport { unreadable: 1, ..Default::default() };
+        assert!(!unreadable.passed());
+        let duplicated = SoakReport { duplicates: 1, ..Default::default() };
+        assert!(!duplicated.passed());
     }
 
     #[test]

@@ -25,6 +25,7 @@ async fn stack(bootstrap: &std::path::Path, dir: &std::path::Path) -> Stack {
         users_file: None,
         function,
         s3_faults: Vec::new(),
+        kill_rate: 0.0,
         use_cgroups: false,
         front_door: Default::default(),
         stream_bandwidth: Default::default(),

@@ -162,9 +162,10 @@ struct Counters {
     applied_then_failed: AtomicU64,
 }
 
-/// The fault dice: seeded from the OS unless [`Faults::reseed`] gives a seed.
+/// The fault dice: seeded from the OS unless [`Faults::reseed`] gives a seed. The instance killer
+/// ([`crate::kills`]) rolls its own dice of this kind, seeded the same way.
 #[derive(Debug)]
-struct Dice(Mutex<StdRng>);
+pub(crate) struct Dice(Mutex<StdRng>);
 
 impl Default for Dice {
     fn default() -> Self {
@@ -174,8 +175,18 @@ impl Default for Dice {
 
 impl Dice {
     /// True with probability `rate` (never draws for a zero rate, so rules without faults use no numbers).
-    fn hit(&self, rate: f64) -> bool {
-        rate > 0.0 && self.0.lock().unwrap_or_else(|e| e.into_inner()).random::<f64>() < rate
+    pub(crate) fn hit(&self, rate: f64) -> bool {
+        rate > 0.0 && self.fraction() < rate
+    }
+
+    /// A number drawn uniformly from `0..1`.
+    pub(crate) fn fraction(&self) -> f64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).random::<f64>()
+    }
+
+    /// Restarts the dice from `seed`.
+    pub(crate) fn reseed(&self, seed: u64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = StdRng::seed_from_u64(seed);
     }
 }
 
@@ -211,7 +222,7 @@ impl Faults {
 
     /// Restarts the dice from `seed` (the soak's `--seed`), so a run's faults can be drawn again.
     pub fn reseed(&self, seed: u64) {
-        *self.dice.0.lock().unwrap_or_else(|e| e.into_inner()) = StdRng::seed_from_u64(seed);
+        self.dice.reseed(seed);
     }
 
     /// The current rules.

@@ -11,6 +11,7 @@ pub mod event_queue;
 pub mod faults;
 pub mod gateway;
 pub mod invoke_api;
+pub mod kills;
 pub mod limits;
 pub mod runtime_api;
 pub mod s3;
@@ -60,6 +61,9 @@ pub struct StackConfig {
     pub function: FunctionConfig,
     /// S3 faults active from the start.
     pub s3_faults: Vec<FaultRule>,
+    /// Fraction (0..=1) of invocations whose instance is killed (SIGKILL) at a random point while it runs
+    /// (see [`kills`]); 0 turns the killer off.
+    pub kill_rate: f64,
     /// Use cgroups when the host allows (else RSS polling only).
     pub use_cgroups: bool,
     /// Which AWS front door the HTTP port imitates.
@@ -96,6 +100,7 @@ impl StackConfig {
             users_file: Some(users_file),
             function,
             s3_faults: Vec::new(),
+            kill_rate: 0.0,
             use_cgroups,
             front_door: FrontDoor::default(),
             stream_bandwidth: StreamBandwidth::default(),
@@ -156,6 +161,8 @@ async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
         "idle_timeout_s": cfg.idle_timeout.as_secs_f64(),
         "event_max_retries": cfg.event_max_retries,
         "event_retry_delay_s": cfg.event_retry_delay.as_secs_f64(),
+        "kill_rate": app.sandbox.kills().rate(),
+        "kills": app.sandbox.kills().count(),
         "live_instances": app.sandbox.live_count(),
         "idle_instances": app.sandbox.idle_count(),
         "limits": app.sandbox.limits().describe(),
@@ -219,6 +226,7 @@ impl Stack {
             Limits::polling_only(function.memory_mb, "cgroups not requested")
         };
         let sandbox = Sandbox::new(function, limits);
+        sandbox.kills().set_rate(config.kill_rate);
         let state = AppState {
             sandbox: sandbox.clone(),
             faults: faults.clone(),

@@ -14,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::kills::Kills;
 use crate::limits::{rss_and_peak_kb, InstanceCgroup, Limits};
 use crate::runtime_api::{new_trace_id, Invocation, Outcome, RuntimeApi, StreamEnd, Streaming, MAX_RESPONSE_BYTES};
 use crate::signal::sigkill;
@@ -293,6 +294,8 @@ pub struct Sandbox {
     /// pid of every live process, for shutdown.
     live: Arc<StdMutex<HashMap<u64, u32>>>,
     closed: AtomicBool,
+    /// Instances killed at random points of their invocations (off unless a rate is set).
+    kills: Kills,
 }
 
 fn exit_description(status: std::process::ExitStatus) -> String {
@@ -370,6 +373,7 @@ impl Sandbox {
             next_id: AtomicU64::new(1),
             live: Arc::new(StdMutex::new(HashMap::new())),
             closed: AtomicBool::new(false),
+            kills: Kills::default(),
         })
     }
 
@@ -381,6 +385,11 @@ impl Sandbox {
     /// What memory/CPU limits apply.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The instance killer: its rate (0 until set), seed and count of kills.
+    pub fn kills(&self) -> &Kills {
+        &self.kills
     }
 
     /// Number of warm idle instances.
@@ -837,24 +846,46 @@ impl Sandbox {
                 return Ended::Sandbox { error_type: "Sandbox.Timedout".into(), payload: error_doc("Sandbox.Timedout", msg), d: Duration::ZERO };
             }
         };
-        // INVOKE: until the process answers, dies, or runs out of time.
+        // INVOKE: until the process answers, dies, runs out of time, or is killed by the instance killer.
         let deadline = tokio::time::Instant::from_std(started) + self.cfg.timeout;
-        tokio::select! {
-            r = reply_rx => match r {
-                Ok(Outcome::Response(p)) => Ended::Response(p, started.elapsed()),
+        let kill_at = self.kills.draw().map(|after| tokio::time::Instant::from_std(started) + after);
+        let killer = async {
+            match kill_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        // `None`: the killer's point came first.
+        let ended = tokio::select! {
+            // An answer that arrived before the kill point wins: that invocation was not killed.
+            biased;
+            r = reply_rx => Some(match r {
+                Ok(Outcome::Response(p)) => {
+                    self.kills.observe(started.elapsed());
+                    Ended::Response(p, started.elapsed())
+                }
                 Ok(Outcome::Streaming(st)) => Ended::Streaming(st, started),
                 Ok(Outcome::Error { body, .. }) => Ended::FunctionError(body, started.elapsed()),
                 Err(_) => crashed(inst, started.elapsed()),
-            },
+            }),
             _ = exited.wait_for(|e| e.is_some()) => {
                 // An answer posted just before exiting still counts.
-                crashed(inst, started.elapsed())
+                Some(crashed(inst, started.elapsed()))
             }
             _ = tokio::time::sleep_until(deadline) => {
                 inst.kill();
-                Ended::Timeout(started.elapsed())
+                Some(Ended::Timeout(started.elapsed()))
             }
+            _ = killer => None,
+        };
+        if let Some(ended) = ended {
+            return ended;
         }
+        inst.kill();
+        self.kills.killed();
+        // Answered as Lambda answers a runtime that died mid-invocation (Runtime.ExitError).
+        let _ = exited.wait_for(|e| e.is_some()).await;
+        crashed(inst, started.elapsed())
     }
 
     /// How an invocation ended when its process died: the init error it reported, out of memory, or exit.
