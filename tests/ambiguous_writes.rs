@@ -91,3 +91,42 @@ async fn every_metadata_and_value_write_answers_success_once_when_s3_loses_its_a
     let n = t.stack.faults.counts().applied_then_failed;
     assert!(n >= 19, "every write under db/ was applied then failed at least once ({n})");
 }
+
+/// Creates racing on one parent group while S3 loses some answers: a create whose link update was applied,
+/// then failed, and then overtaken by another writer's update finds its own link on the re-read. It must
+/// answer 201 once (not 409 "link already exists"), and every link names the object its create returned.
+#[tokio::test]
+async fn racing_creates_with_lost_answers_each_answer_201_once() {
+    let mut opts = Opts::handler();
+    opts.users = Some("admin:admin\n".into());
+    opts.faults = vec![FaultRule::parse("prefix=db/,after=0.5").unwrap()];
+    let t = std::sync::Arc::new(start(opts).await);
+    let d = "domain=/ambiguous-race.h5";
+    let (s, dom) = call(&t, reqwest::Method::PUT, &format!("/?{d}"), None).await;
+    assert_eq!(s, 201, "create domain: {dom}");
+    let root = dom["root"].as_str().unwrap().to_string();
+    t.stack.faults.reseed(7);
+    let creates = (0..8).map(|i| {
+        let (t, root) = (t.clone(), root.clone());
+        tokio::spawn(async move {
+            let body = json!({"link": {"id": root, "name": format!("c{i}")}});
+            let (s, g) = call(&t, reqwest::Method::POST, &format!("/groups?{d}"), Some(body)).await;
+            assert_eq!(s, 201, "create c{i}: {g}");
+            (format!("c{i}"), g["id"].as_str().unwrap().to_string())
+        })
+    });
+    let made: Vec<(String, String)> =
+        futures::future::join_all(creates).await.into_iter().map(Result::unwrap).collect();
+    let (_, links) = call(&t, reqwest::Method::GET, &format!("/groups/{root}/links?{d}"), None).await;
+    let mut found: Vec<(String, String)> = links["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["title"].as_str().unwrap().to_string(), l["id"].as_str().unwrap().to_string()))
+        .collect();
+    found.sort();
+    let mut want = made;
+    want.sort();
+    assert_eq!(found, want, "each create's link exactly once, naming the group it returned");
+    assert!(t.stack.faults.counts().applied_then_failed > 0);
+}
