@@ -76,17 +76,28 @@ def wait_ready(server, timeout=60):
     raise RuntimeError(f"{server.name} not ready after {timeout}s:\n{Path(server.log).read_text()[-4000:]}")
 
 
-def admin_setup(endpoint):
-    """Create /home and /home/test_user1, /home/test_user2 (owned by their users), as HSDS's test setup does."""
+def admin_setup(endpoint, timeout=90):
+    """Create /home and /home/test_user1, /home/test_user2 (owned by their users), as HSDS's test setup does.
+
+    HSDS's service node answers /about before its data nodes are up, and meanwhile answers other requests
+    with 503: only a 404 means "create it" and only a 200 means "it exists"; anything else is waited out (a
+    setup that took a 503 for "exists" once left every later test without /home/test_user1)."""
     a = ("admin", "admin")
+    deadline = time.time() + timeout
     for folder, owner in (("/home", None), ("/home/test_user1", "test_user1"), ("/home/test_user2", "test_user2")):
-        r = requests.get(endpoint + "/", params={"domain": folder}, auth=a)
-        if r.status_code == 404:
-            body = {"folder": True}
-            if owner:
-                body["owner"] = owner
-            r = requests.put(endpoint + "/", params={"domain": folder}, json=body, auth=a)
-            assert r.status_code == 201, (folder, r.status_code, r.text)
+        while True:
+            r = requests.get(endpoint + "/", params={"domain": folder}, auth=a)
+            if r.status_code == 404:
+                body = {"folder": True}
+                if owner:
+                    body["owner"] = owner
+                r = requests.put(endpoint + "/", params={"domain": folder}, json=body, auth=a)
+                if r.status_code == 201:
+                    break
+            elif r.status_code == 200:
+                break
+            assert time.time() < deadline, f"could not set up {folder}: {r.status_code} {r.text[:300]}"
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
