@@ -27,8 +27,9 @@
 //! keys, symbolic links...) are refused for every operation ([`crate::s3_keys`]).
 //!
 //! Anonymous and SigV4-signed requests are both accepted unless [`S3Auth::Required`]; signed ones must
-//! use the emulator's dummy credentials ([`ACCESS_KEY`]/[`SECRET_KEY`]). Faults ([`crate::faults`]) are injected in the access
-//! check, before any operation runs.
+//! use the emulator's dummy credentials ([`ACCESS_KEY`]/[`SECRET_KEY`]). Faults ([`crate::faults`]) are
+//! injected in the access check, before any operation runs; "apply, then fail" faults after a write was
+//! served ([`serve`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
