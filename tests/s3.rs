@@ -22,24 +22,6 @@ async fn put(http: &reqwest::Client, url: &str, body: &[u8], cond: Option<(&str,
     req.send().await.unwrap()
 }
 
-/// aws-sdk-s3 against the emulator's S3, signing with the emulator's access key and `secret`.
-fn sdk_client(t: &common::TestStack, secret: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://{}", t.stack.s3_addr))
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            lambda_emulator::s3::ACCESS_KEY,
-            secret,
-            None,
-            None,
-            "test",
-        ))
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
 fn etag_of(resp: &reqwest::Response) -> String {
     resp.headers()["etag"].to_str().unwrap().to_string()
 }
@@ -217,7 +199,7 @@ async fn deletes_leave_no_empty_directories_behind() {
 #[tokio::test]
 async fn sigv4_signed_requests_work() {
     let t = start(Opts::s3_only()).await;
-    let s3 = sdk_client(&t, lambda_emulator::s3::SECRET_KEY);
+    let s3 = t.sdk_client(lambda_emulator::s3::SECRET_KEY);
     let put = s3.put_object().bucket("hsdstest").key("s/k").if_none_match("*").body(b"signed".to_vec().into());
     let out = put.send().await.unwrap();
     let etag = out.e_tag().unwrap().to_string();
@@ -228,7 +210,7 @@ async fn sigv4_signed_requests_work() {
     assert_eq!(got.e_tag(), Some(etag.as_str()));
     assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"signed");
     // A signature made with a wrong secret is refused.
-    let bad = sdk_client(&t, "wrong");
+    let bad = t.sdk_client("wrong");
     let err = bad.get_object().bucket("hsdstest").key("s/k").send().await.unwrap_err();
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 403);
 }
@@ -350,7 +332,7 @@ async fn lean_gets_retry_transient_failures() {
 #[tokio::test]
 async fn gets_serve_types_metadata_and_ranges_like_s3() {
     let t = start(Opts::s3_only()).await;
-    let s3 = sdk_client(&t, lambda_emulator::s3::SECRET_KEY);
+    let s3 = t.sdk_client(lambda_emulator::s3::SECRET_KEY);
     let body = b"0123456789".to_vec();
     s3.put_object()
         .bucket("hsdstest")

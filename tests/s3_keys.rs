@@ -156,20 +156,7 @@ async fn s3_auth_required_refuses_anonymous_requests_and_accepts_signed_ones() {
     let (status, _) = raw(t.stack.s3_addr, "GET", "/hsdstest?list-type=2", &[], b"").await;
     assert_eq!(status, 403, "anonymous listing");
 
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(format!("http://{}", t.stack.s3_addr))
-        .force_path_style(true)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            lambda_emulator::s3::ACCESS_KEY,
-            lambda_emulator::s3::SECRET_KEY,
-            None,
-            None,
-            "test",
-        ))
-        .build();
-    let sdk = aws_sdk_s3::Client::from_conf(conf);
+    let sdk = t.sdk_client(lambda_emulator::s3::SECRET_KEY);
     sdk.put_object().bucket("hsdstest").key("signed").body(b"ok".to_vec().into()).send().await.expect("signed PUT");
     let got = sdk.get_object().bucket("hsdstest").key("signed").send().await.expect("signed GET");
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"ok");

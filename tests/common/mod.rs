@@ -164,6 +164,24 @@ pub(crate) struct TestStack {
 }
 
 impl TestStack {
+    /// aws-sdk-s3 against this stack's S3, signing with the emulator's access key and `secret`.
+    pub(crate) fn sdk_client(&self, secret: &str) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://{}", self.stack.s3_addr))
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                lambda_emulator::s3::ACCESS_KEY,
+                secret,
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
     /// Front door URL for `path`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.stack.front_addr)
