@@ -171,11 +171,7 @@ fn up_explains_a_missing_bootstrap() {
 #[test]
 fn up_without_a_bootstrap_runs_itself_as_the_function() {
     let dir = tempfile::tempdir().unwrap();
-    // hslambda alone in a directory (a hard link, else a copy): no `bootstrap` beside it.
-    let exe = dir.path().join("hslambda");
-    if std::fs::hard_link(env!("CARGO_BIN_EXE_hslambda"), &exe).is_err() {
-        std::fs::copy(env!("CARGO_BIN_EXE_hslambda"), &exe).unwrap();
-    }
+    let exe = lone_hslambda(dir.path());
     let users = dir.path().join("passwd.txt");
     std::fs::write(&users, "admin:admin\n").unwrap();
     let (port, s3_port) = (free_port(), free_port());
@@ -224,10 +220,7 @@ fn up_without_a_bootstrap_runs_itself_as_the_function() {
 #[test]
 fn race_without_a_bootstrap_runs_itself_as_the_function() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("hslambda");
-    if std::fs::hard_link(env!("CARGO_BIN_EXE_hslambda"), &exe).is_err() {
-        std::fs::copy(env!("CARGO_BIN_EXE_hslambda"), &exe).unwrap();
-    }
+    let exe = lone_hslambda(dir.path());
     let out = Command::new(&exe)
         .args(["race", "--scenario", "links", "--writers", "3", "--rounds", "2", "--memory", "256"])
         .env_remove("HSLAMBDA_BOOTSTRAP")
@@ -278,4 +271,14 @@ fn up_refuses_bad_emulation_settings_with_a_reason() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(reason), "{args:?}: {err}");
     }
+}
+
+/// `hslambda` alone in `dir` (a hard link, else a copy), as a fresh clone's build or an install leaves it:
+/// no `bootstrap` beside it.
+fn lone_hslambda(dir: &std::path::Path) -> std::path::PathBuf {
+    let exe = dir.join("hslambda");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_hslambda"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_hslambda"), &exe).unwrap();
+    }
+    exe
 }
