@@ -47,6 +47,7 @@ pub(crate) fn gzip_dataset(extent: &[u64]) -> ChunkedDataset {
         item_size: 4,
         dtype: Datatype::from_json(&json!("H5T_IEEE_F32LE")).unwrap(),
         fill: vec![0; 4],
+        init: None,
         pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
         cas: true,
         cache: None,

@@ -329,23 +329,28 @@ async fn stocks(svc: &Service) -> String {
 
 /// Requests and answers mirror what HSDS 1.0.2 returned for the same dataset (see the module docs).
 #[tokio::test]
-async fn queries_answer_rows_like_hsds_with_an_index_for_json() {
+async fn queries_answer_rows_and_indices_like_hsds() {
     let (svc, _store) = setup().await;
     let id = stocks(&svc).await;
+    let query_req = |q: &str| req("GET", &format!("/datasets/{id}/query"), Some("test_user1"), Some(DOM)).param("query", q);
     let (s, v) = call(&svc, value_req("GET", &id).param("query", "open > 3 AND vol < 70")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["value"], json!([["AAPL", 3.5, 30], ["GOOG", 4.5, 40], ["EBAY", 5.5, 50], ["AAPL", 6.5, 60]]));
-    assert_eq!(v["index"], json!([2, 3, 4, 5]));
+    assert_eq!(v["status"], json!(200));
+    let (_, v) = call(&svc, query_req("open > 3 AND vol < 70")).await;
+    assert_eq!(v["indices"], json!([[2], [3], [4], [5]]));
     let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 3").param("Limit", "2")).await;
     assert_eq!(v["value"], json!([["AAPL", 3.5, 30], ["GOOG", 4.5, 40]]));
-    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 3").param("select", "[2:6]")).await;
-    assert_eq!(v["index"], json!([2, 3, 4, 5]));
+    let (_, v) = call(&svc, query_req("open > 3").param("select", "[2:6]")).await;
+    assert_eq!(v["indices"], json!([[2], [3], [4], [5]]));
     let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 3").param("fields", "vol:sym")).await;
     assert_eq!(v["value"], json!([[30, "AAPL"], [40, "GOOG"], [50, "EBAY"], [60, "AAPL"], [70, "GOOG"], [80, "AAPL"]]));
-    let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 1 where sym in (b'EBAY', b'GOOG')")).await;
-    assert_eq!(v["index"], json!([1, 3, 4, 6]));
+    let (_, v) = call(&svc, query_req("open > 1 where sym in (b'EBAY', b'GOOG')")).await;
+    assert_eq!(v["indices"], json!([[1], [3], [4], [6]]));
     let (_, v) = call(&svc, value_req("GET", &id).param("query", "open > 300")).await;
-    assert_eq!((v["value"].clone(), v["index"].clone()), (json!([]), json!([])));
+    assert_eq!(v["value"], json!([]));
+    let (s, _) = call(&svc, req("GET", &format!("/datasets/{id}/query"), Some("test_user1"), Some(DOM))).await;
+    assert_eq!(s, 400, "GET /query needs a query");
     // h5pyd 1.0 read_where: packed rows, no index (HSDS 1.0.2 bytes).
     let rsp = svc
         .handle(
@@ -360,6 +365,54 @@ async fn queries_answer_rows_like_hsds_with_an_index_for_json() {
         let (s, v) = call(&svc, value_req("GET", &id).param("query", bad)).await;
         assert_eq!(s, 400, "{bad}: {v}");
     }
+}
+
+/// `creationProperties.initializer = ["arange", ...]`: never-written chunks read, and are first written, as
+/// HSDS's arange values; an initializer HSDS does not run leaves fill.
+#[tokio::test]
+async fn the_arange_initializer_fills_unwritten_chunks() {
+    let (svc, _store) = setup().await;
+    let cp = json!({"initializer": ["arange", "--start=3"], "layout": {"class": "H5D_CHUNKED", "dims": [4]}});
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [10], "creationProperties": cp})).await;
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
+    let (s, _) = call_json(&svc, value_req("PUT", &id).param("select", "[9:10]"), &json!({"value": [-1]})).await;
+    assert_eq!(s, 200);
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[7:10]")).await;
+    assert_eq!(v["value"], json!([10, 11, -1]));
+    let cp = json!({"initializer": ["chunklocator"], "fillValue": 7});
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [2], "creationProperties": cp})).await;
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([7, 7]));
+    let cp = json!({"initializer": ["arange"]});
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [2, 2], "creationProperties": cp})).await;
+    let (s, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(s, 400, "arange needs a 1-D dataset: {v}");
+}
+
+/// HSDS runs a query chunk by chunk (grid order, C order inside a chunk): for a rank-2 dataset of 2×2
+/// chunks the matches do not come in the C order of the whole dataset.
+#[tokio::test]
+async fn rank_2_queries_come_in_hsds_chunk_order() {
+    let (svc, _store) = setup().await;
+    let layout = json!({"class": "H5D_CHUNKED", "dims": [2, 2]});
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4, 4], "creationProperties": {"layout": layout}})).await;
+    let value: Vec<Vec<i32>> = (0..4).map(|i| (0..4).map(|j| i * 4 + j).collect()).collect();
+    let (s, _) = call_json(&svc, value_req("PUT", &id), &json!({"value": value})).await;
+    assert_eq!(s, 200);
+    let (s, v) = call(&svc, value_req("GET", &id).param("query", "_ > 5")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["value"], json!([6, 7, 8, 9, 12, 13, 10, 11, 14, 15]));
+    let q = req("GET", &format!("/datasets/{id}/query"), Some("test_user1"), Some(DOM));
+    let (_, v) = call(&svc, q.clone().param("query", "_ > 5").param("Limit", "3")).await;
+    assert_eq!(v["indices"], json!([[1, 2], [1, 3], [2, 0]]));
+    let rsp = svc.handle(q.param("query", "_ == 9").header("accept", "application/octet-stream")).await;
+    assert_eq!(rsp.body.to_vec(), [2i64, 1].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+    // a query update of a non-compound dataset sets the body's value
+    let (s, v) = call_json(&svc, value_req("PUT", &id).param("query", "_ >= 14"), &json!({"value": -1})).await;
+    assert_eq!((s, v["indices"].clone()), (200, json!([[3, 2], [3, 3]])));
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[3,:]")).await;
+    assert_eq!(v["value"], json!([[12, 13, -1, -1]]));
 }
 
 #[tokio::test]
@@ -400,7 +453,6 @@ async fn fields_reads_writes_and_query_updates() {
     let (s, v) = call_json(&svc, value_req("PUT", &id).param("query", "sym == b'GOOG'"), &json!({"vol": 999})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["indices"], json!([[3], [6]]));
-    assert_eq!(v["value"], json!([["GOOG", 4.5, 999], ["GOOG", 7.5, 999]]));
     let (_, v) = call_json(
         &svc,
         value_req("PUT", &id).param("query", "sym == b'AAPL'").param("Limit", "1"),

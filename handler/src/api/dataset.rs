@@ -16,7 +16,7 @@ use crate::chunk::codec::{normalize_filters, Pipeline};
 use crate::chunk::engine::{self, ChunkedDataset};
 use crate::config::WriteMode;
 use crate::error::{ApiError, ApiResult};
-use crate::model::layout::{generate_layout, validate_layout, ChunkGrid, VLEN_GUESS_SIZE};
+use crate::model::layout::{generate_layout, validate_layout, ChunkGrid, ChunkInit, VLEN_GUESS_SIZE};
 use crate::model::selection::Selection;
 use crate::model::shape::{MaxDim, Shape};
 use crate::model::types::Datatype;
@@ -93,6 +93,7 @@ fn dataset_doc(ctx: &Ctx<'_>, id: &ObjId, json: Value) -> ApiResult<DatasetDoc> 
         item_size: item.unwrap_or(0),
         dtype: dtype.clone(),
         fill,
+        init: ChunkInit::from_creation_props(&cp),
         pipeline,
         cas: ctx.svc.config.write_mode == WriteMode::Cas,
         cache: Some(ctx.svc.chunk_cache.clone()),
@@ -103,7 +104,13 @@ fn dataset_doc(ctx: &Ctx<'_>, id: &ObjId, json: Value) -> ApiResult<DatasetDoc> 
 /// One element of the dataset's fill value (`fillValue`, base64 with `fillValue_encoding`, `"nan"`);
 /// zeros when there is none.
 fn fill_element(dt: &Datatype, cp: &Value, is: usize) -> ApiResult<Vec<u8>> {
-    let Some(fv) = cp.get("fillValue").filter(|v| !v.is_null()) else { return Ok(vec![0; is]) };
+    let fv = match cp.get("fillValue") {
+        None => return Ok(vec![0; is]),
+        // numpy stores None as NaN in a float array (HSDS's fill for `"fillValue": null`), as 0 elsewhere
+        Some(Value::Null) if matches!(dt, Datatype::Float { .. }) => &Value::from("nan"),
+        Some(Value::Null) => return Ok(vec![0; is]),
+        Some(fv) => fv,
+    };
     let enc = cp.get("fillValue_encoding").and_then(Value::as_str);
     let bytes = fill_value_bytes(dt, fv, enc)?;
     if bytes.len() != is {

@@ -216,6 +216,10 @@ pub async fn route(svc: &Service, req: &Request) -> ApiResult<Response> {
                 _ => not_allowed(),
             }
         }
+        ["datasets", id, "query"] => match m {
+            "GET" => value::get_query(&ctx, &obj_id("datasets", id)?).await,
+            _ => not_allowed(),
+        },
         _ => Err(ApiError::not_found(format!("no such resource: {} {}", m, req.path))),
     }
 }

@@ -10,6 +10,7 @@
 use serde_json::{json, Value};
 
 use super::shape::{MaxDim, Shape};
+use super::types::Datatype;
 use super::ModelError;
 
 /// Item size HSDS assumes for variable-length types when sizing chunks.
@@ -218,6 +219,62 @@ fn chunk_dims_json(v: &Value) -> Result<Vec<u64>, ModelError> {
         .collect()
 }
 
+/// A chunk initializer HSDS 1.0.2 runs itself (`creationProperties.initializer`, `datanode_lib.py`): a chunk
+/// that was never written reads — and is first written — as the initializer's values instead of fill.
+/// Only `["arange", "--start=x", "--step=y"]` runs in process; HSDS's other initializer (`chunklocator`,
+/// an external program) and unknown ones leave fill, as do malformed arguments (HSDS logs and falls back).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChunkInit {
+    /// `np.arange(start + i * len * step, ..., step)` for 1-D chunk `i` of length `len`.
+    Arange {
+        /// First value of chunk 0.
+        start: f64,
+        /// Increment between elements.
+        step: f64,
+    },
+}
+
+impl ChunkInit {
+    /// The initializer of a dataset's `creationProperties`, if HSDS would run one.
+    pub fn from_creation_props(cp: &Value) -> Option<ChunkInit> {
+        let args = cp.get("initializer")?.as_array()?;
+        if args.first()?.as_str()? != "arange" {
+            return None;
+        }
+        let (mut start, mut step) = (0.0f64, 1.0f64);
+        for arg in &args[1..] {
+            let Some((k, v)) = arg.as_str()?.split_once('=') else { continue };
+            match k {
+                "--start" => start = v.trim().parse().ok()?,
+                "--step" => step = v.trim().parse().ok()?,
+                _ => {}
+            }
+        }
+        (step != 0.0 && start.is_finite() && step.is_finite()).then_some(ChunkInit::Arange { start, step })
+    }
+
+    /// The packed elements of chunk `index` (chunk dims `chunk_dims`) of a dataset of `dtype`. 400 where
+    /// HSDS's arange fails (a server error there): datasets of rank other than 1, types other than integers
+    /// and floats.
+    pub fn chunk(&self, dtype: &Datatype, index: &[u64], chunk_dims: &[u64]) -> Result<Vec<u8>, ModelError> {
+        let ChunkInit::Arange { start, step } = self;
+        let ([i], [len]) = (index, chunk_dims) else {
+            return Err(invalid("the arange initializer can only be used with 1-dimensional datasets"));
+        };
+        let first = start + (*i as f64) * (*len as f64) * step;
+        let values: Vec<Value> = match dtype {
+            // numpy: the chunk-relative start and the step are truncated to integers for integer types
+            Datatype::Integer { .. } => {
+                let (a, d) = (first.trunc() as i64, step.trunc() as i64);
+                (0..*len as i64).map(|k| json!(a.wrapping_add(k.wrapping_mul(d)))).collect()
+            }
+            Datatype::Float { .. } => (0..*len).map(|k| json!(first + k as f64 * step)).collect(),
+            _ => return Err(invalid("the arange initializer only applies to integer and float datasets")),
+        };
+        super::value::json_to_bytes(dtype, &[*len], &Value::Array(values))
+    }
+}
+
 /// The layout of a stored dataset: `creationProperties.layout`, else the legacy top-level `layout`.
 pub fn stored_layout(dset: &Value) -> Option<&Value> {
     dset.pointer("/creationProperties/layout").or_else(|| dset.get("layout"))
@@ -375,6 +432,25 @@ mod tests {
         assert_eq!(layout(json!([5]), Some(json!([10])), 4), json!({"class": "H5D_CHUNKED", "dims": [10]}));
         assert_eq!(generate_layout(&Shape::Scalar, 4, false, MIN, MAX), json!({"class": "H5D_CONTIGUOUS"}));
         assert_eq!(generate_layout(&Shape::Null, 4, false, MIN, MAX), json!({}));
+    }
+
+    #[test]
+    fn arange_initializer_fills_each_chunk_from_its_position() {
+        let cp = json!({"initializer": ["arange", "--start=10", "--step=0.5"]});
+        let init = ChunkInit::from_creation_props(&cp).unwrap();
+        let f64le = Datatype::from_json(&json!("H5T_IEEE_F64LE")).unwrap();
+        let chunk = init.chunk(&f64le, &[1], &[4]).unwrap();
+        let got: Vec<f64> = chunk.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect();
+        assert_eq!(got, vec![12.0, 12.5, 13.0, 13.5]);
+        let i32le = Datatype::from_json(&json!("H5T_STD_I32LE")).unwrap();
+        let plain = ChunkInit::from_creation_props(&json!({"initializer": ["arange"]})).unwrap();
+        assert_eq!(plain.chunk(&i32le, &[2], &[3]).unwrap(), [6i32, 7, 8].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+        assert!(plain.chunk(&i32le, &[0, 0], &[2, 2]).unwrap_err().to_string().contains("1-dimensional"));
+        // what HSDS does not run leaves fill
+        for cp in [json!({"initializer": ["chunklocator"]}), json!({"initializer": "arange"}), json!({"initializer": []}),
+                   json!({"initializer": ["arange", "--step=0"]}), json!({"initializer": ["arange", "--start=x"]}), json!({})] {
+            assert_eq!(ChunkInit::from_creation_props(&cp), None, "{cp}");
+        }
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Axis {
 pub struct Selection {
     extent: Vec<u64>,
     axes: Vec<Axis>,
-    /// Axes selected by a single index (`n`), which `reduce_dim` drops from the result shape.
+    /// Axes selected by a single index (`n`), written back as `n` by `Display`.
     single: Vec<bool>,
 }
 
@@ -414,9 +414,14 @@ impl Selection {
         self.axes.iter().map(Axis::len).collect()
     }
 
-    /// The result shape with single-index axes dropped (`reduce_dim`).
+    /// The result shape as `reduce_dim` gives it (h5json's `squeezeArray`): of a result of rank > 1, every
+    /// axis of length 1 dropped; a result of rank ≤ 1 unchanged.
     pub fn reduced_shape(&self) -> Vec<u64> {
-        self.axes.iter().zip(&self.single).filter(|(_, s)| !**s).map(|(a, _)| a.len()).collect()
+        let shape = self.shape();
+        if shape.len() <= 1 {
+            return shape;
+        }
+        shape.into_iter().filter(|&n| n != 1).collect()
     }
 
     /// Number of selected elements; `TooLarge` if it does not fit in a u64.
@@ -446,6 +451,41 @@ impl Selection {
             }
         }
         sub
+    }
+
+    /// Calls `f` with the dataset coordinates of every selected element, in output (C) order.
+    pub fn for_each_coord(&self, mut f: impl FnMut(&[u64])) {
+        let lens = self.shape();
+        if lens.contains(&0) {
+            return;
+        }
+        let mut pos = vec![0u64; lens.len()];
+        let mut coord = vec![0u64; self.extent.len()];
+        loop {
+            for (a, &p) in self.axes.iter().zip(&pos) {
+                match a {
+                    Axis::Slice { dim, start, step, .. } => coord[*dim] = start + p * step,
+                    Axis::Points { dims, points } => {
+                        for (k, &d) in dims.iter().enumerate() {
+                            coord[d] = points[p as usize][k];
+                        }
+                    }
+                }
+            }
+            f(&coord);
+            let mut a = lens.len();
+            loop {
+                if a == 0 {
+                    return;
+                }
+                a -= 1;
+                pos[a] += 1;
+                if pos[a] < lens[a] {
+                    break;
+                }
+                pos[a] = 0;
+            }
+        }
     }
 
     /// Elements per unit of the first output axis (the product of the other axes), for paging advice.
@@ -575,10 +615,22 @@ mod tests {
         let s = Selection::parse("[ 1:5 , : , 3, ::2 ]", &[10, 4, 6, 7]).unwrap();
         assert_eq!(s.shape(), vec![4, 4, 1, 4]);
         assert_eq!(s.reduced_shape(), vec![4, 4, 4]);
+        assert_eq!(Selection::parse("[0:1,2]", &[3, 4]).unwrap().reduced_shape(), Vec::<u64>::new());
+        assert_eq!(Selection::parse("[3]", &[5]).unwrap().reduced_shape(), vec![1]);
         assert_eq!(s.to_string(), "[1:5:1,0:4:1,3,0:7:2]");
         let s = Selection::parse("[2:,:3]", &[10, 4]).unwrap();
         assert_eq!(s.shape(), vec![8, 3]);
         assert_eq!(Selection::parse("[0:10:3]", &[10]).unwrap().shape(), vec![4]);
+    }
+
+    #[test]
+    fn coordinates_come_in_output_order() {
+        let mut seen = Vec::new();
+        Selection::parse("[1:3,[3,0]]", &[4, 5]).unwrap().for_each_coord(|c| seen.push(c.to_vec()));
+        assert_eq!(seen, vec![vec![1, 3], vec![1, 0], vec![2, 3], vec![2, 0]]);
+        let mut seen = Vec::new();
+        Selection::points(vec![vec![2, 1], vec![0, 4]], &[4, 5]).unwrap().for_each_coord(|c| seen.push(c.to_vec()));
+        assert_eq!(seen, vec![vec![2, 1], vec![0, 4]]);
     }
 
     #[test]

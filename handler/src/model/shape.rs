@@ -147,9 +147,13 @@ impl Shape {
                 },
             }
         };
+        // As HSDS: a bare integer is one dimension; a bare `null` is no maxdims; any other bare value
+        // (even "H5S_UNLIMITED") is not a list of the dataset's rank.
         let list: Vec<MaxDim> = match m {
             Value::Array(l) => l.iter().map(one).collect::<Result<_, _>>()?,
-            other => vec![one(other)?],
+            Value::Null => return Ok(Shape::Simple { dims, maxdims: None }),
+            Value::Number(_) => vec![one(m)?],
+            other => return Err(ModelError::invalid(format!("maxdims must be a list matching the shape, got {other}"))),
         };
         if list.len() != dims.len() {
             return Err(ModelError::invalid(format!(
@@ -272,8 +276,11 @@ mod tests {
         let s = Shape::simple(vec![3, 4]).with_maxdims(Some(&json!([0, 10]))).unwrap();
         assert_eq!(s.to_json().to_string(), r#"{"class":"H5S_SIMPLE","dims":[3,4],"maxdims":["H5S_UNLIMITED",10]}"#);
         assert_eq!(Shape::from_json(&s.to_json()).unwrap(), s);
-        let t = Shape::simple(vec![3]).with_maxdims(Some(&json!("H5S_UNLIMITED"))).unwrap();
+        let t = Shape::simple(vec![3]).with_maxdims(Some(&json!(0))).unwrap();
         assert_eq!(t.maxdims().unwrap(), &[MaxDim::Unlimited]);
+        // HSDS 1.0.2: a bare string is no list of maxdims; a bare null is none
+        assert!(Shape::simple(vec![3]).with_maxdims(Some(&json!("H5S_UNLIMITED"))).is_err());
+        assert_eq!(Shape::simple(vec![3]).with_maxdims(Some(&json!(null))).unwrap(), Shape::simple(vec![3]));
         let u = req(json!({"class": "H5S_SIMPLE", "dims": [3], "maxdims": [0]})).unwrap();
         assert_eq!(u, t);
         assert_eq!(Shape::Scalar.to_json(), json!({"class": "H5S_SCALAR"}));

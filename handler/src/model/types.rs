@@ -495,6 +495,20 @@ impl Datatype {
         self.item_size().is_none()
     }
 
+    /// Whether this type holds a variable-length sequence of variable-length sequences or strings anywhere:
+    /// values HSDS 1.0.2 can neither write nor read (h5json cannot unpack them).
+    pub fn has_vlen_of_vlen(&self) -> bool {
+        match self {
+            Datatype::Vlen { base } => {
+                matches!(**base, Datatype::Vlen { .. } | Datatype::String { length: StrLength::Variable, .. })
+                    || base.has_vlen_of_vlen()
+            }
+            Datatype::Compound { fields } => fields.iter().any(|f| f.dtype.has_vlen_of_vlen()),
+            Datatype::Array { base, .. } => base.has_vlen_of_vlen(),
+            _ => false,
+        }
+    }
+
     /// The HSDS class name (`"H5T_INTEGER"`, ...).
     pub fn class(&self) -> &'static str {
         match self {

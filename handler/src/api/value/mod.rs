@@ -1,9 +1,10 @@
-//! Dataset values: `GET/PUT/POST /datasets/{id}/value`.
+//! Dataset values: `GET/PUT/POST /datasets/{id}/value` and `GET /datasets/{id}/query`.
 //!
 //! A request is turned into a [`Selection`] (hyperslab `select`, body `start/stop/step`, or points),
 //! checked in full (bounds, body length, value shape and types) before any chunk is read or written,
 //! then served by the chunk engine. Bodies and responses are JSON (`{"value": ...}`) or
-//! `application/octet-stream` (packed little-endian C-order elements).
+//! `application/octet-stream` (packed little-endian C-order elements). Parameters come from the query
+//! string or a JSON body as HSDS 1.0.2 reads them ([`params`]); queries are in [`query`].
 
 use serde_json::{json, Value};
 
@@ -12,11 +13,10 @@ use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::chunk::engine::{self, Merge};
 use crate::error::{ApiError, ApiResult};
-use crate::model::elements::{field_indices, field_ranges, project, split_elements};
+use crate::model::elements::{field_indices, field_ranges, project};
 use crate::model::layout::ChunkSource;
-use crate::model::query::Query;
 use crate::model::selection::Selection;
-use crate::model::shape::Shape;
+use crate::model::shape::{MaxDim, Shape};
 use crate::model::types::Datatype;
 use crate::model::value::{
     bytes_to_json_with, decode_base64, json_to_bytes, validate_bytes, JsonOpts, MAX_VALUE_BYTES,
@@ -24,7 +24,12 @@ use crate::model::value::{
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
 
+mod params;
+pub mod query;
 mod stream;
+
+use params::Params;
+pub use query::get_query;
 
 /// Largest raw binary response served: Lambda's 6 MB synchronous limit after hex encoding (× 2) of the
 /// direct-invoke contract, with room for headers.
@@ -32,125 +37,195 @@ pub const MAX_BINARY_RESPONSE: u64 = 2_900_000;
 /// Largest selection answered as JSON, in raw bytes (JSON text is several times larger than the data).
 pub const MAX_JSON_RESPONSE_RAW: u64 = 1_000_000;
 
-/// Rows of a query scanned per engine read, at most (bounded further by bytes, see [`QUERY_PAGE_BYTES`]).
-const QUERY_PAGE_BYTES: u64 = 8 << 20;
-
 /// `GET /datasets/{id}/value`: `select`, `fields=a:b`, `query` (+`Limit`), `reduce_dim`, `ignore_nan`;
-/// binary with `Accept: application/octet-stream`.
+/// binary with `Accept: application/octet-stream`. JSON answers carry `"status": 200`, as HSDS's do.
 pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, ds) = authorize_dataset(ctx, Action::Read, id).await?;
-    let fields = Fields::from_request(ctx, &ds)?;
-    let sel = match ctx.req.get_param("select") {
-        Some(s) => parse_select(&ds, s)?,
-        None => whole(&ds)?,
-    };
-    if let Some(q) = ctx.req.get_param("query") {
-        let found = run_query(ctx, &dom, &ds, q, &sel).await?;
-        return query_response(ctx, &ds, &fields, found);
+    if ds.shape.is_null() {
+        return Err(ApiError::bad_request("Null space datasets can not be used as target for GET value"));
     }
-    read_response(ctx, &dom, &ds, &sel, &fields).await
+    let p = Params::query_string(ctx.req);
+    let sel = selection(&ds, &p)?;
+    let fields = Fields::new(&ds, p.fields()?)?;
+    let limit = p.limit()?;
+    if let Some(q) = p.query()? {
+        return query::get_values(ctx, &dom, &ds, &q, &sel, &fields, limit).await;
+    }
+    read_response(ctx, &dom, &ds, &sel, &fields, true).await
 }
 
-/// `POST /datasets/{id}/value`: a binary uint64 point list, or JSON `{"points"}` / `{"select"}` / `start,stop,step`.
+/// `POST /datasets/{id}/value`: a binary uint64 point list, or a JSON body with `points`, or a selection
+/// (`select`, `start`/`stop`/`step`); `fields` in the body or the query string.
 pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, ds) = authorize_dataset(ctx, Action::Read, id).await?;
-    let fields = Fields::from_request(ctx, &ds)?;
-    if !matches!(ds.shape, Shape::Simple { .. }) {
-        return Err(ApiError::bad_request("POST value is not allowed for scalar or null-space datasets"));
+    match ds.shape {
+        Shape::Null => return Err(ApiError::bad_request("POST value not supported for datasets with NULL shape")),
+        Shape::Scalar => {
+            return Err(ApiError::bad_request("POST value not supported for datasets with SCALAR shape"))
+        }
+        Shape::Simple { .. } => {}
     }
+    if ctx.req.body.is_empty() {
+        return Err(ApiError::bad_request("POST Value with no body"));
+    }
+    let p = Params::with_body(ctx)?;
+    let fields = Fields::new(&ds, p.fields()?)?;
     let sel = if ctx.req.body_is_binary() {
         Selection::points_from_bytes(&ctx.req.body, &ds.extent)?
     } else {
-        let body = ctx.body_object()?;
-        body_selection(ctx, &ds, &body)?.unwrap_or(whole(&ds)?)
+        let points = p.body_value("points");
+        if points.is_some() && p.is_select() {
+            return Err(ApiError::bad_request("Unexpected points and select key in request body"));
+        }
+        let sel = selection(&ds, &p)?;
+        match points {
+            Some(v @ Value::Array(_)) => Selection::points_from_json(v, &ds.extent)?,
+            Some(_) => return Err(ApiError::bad_request("POST Value expected list of points")),
+            None if p.is_select() => sel,
+            None => return Err(ApiError::bad_request("Expected points or select key in request body")),
+        }
     };
-    read_response(ctx, &dom, &ds, &sel, &fields).await
+    read_response(ctx, &dom, &ds, &sel, &fields, false).await
 }
 
 /// `PUT /datasets/{id}/value`: binary body over `select`, or JSON `{value | value_base64, [points | select |
-/// start,stop,step]}`; `fields=a:b` (the data holds only those fields), `element_count` broadcast,
-/// `append=n` (+`append_dim`) to extend then write, `query` (+`Limit`) with a `{field: value}` body to update
-/// the matching rows. Answers exactly 200 `{}` (a query update answers the matching indices and rows).
+/// start,stop,step]}`; `fields` (the data holds only those fields), `element_count` broadcast, `append=n`
+/// (+`append_dim`) to extend then write, `query` (+`Limit`) with a `{field: value}` body to update the
+/// matching elements — each from the body or the query string. Answers 200 `{}` (a query update answers
+/// the matching coordinates).
 pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, ds) = authorize_dataset(ctx, Action::Update, id).await?;
+    if ctx.req.body.is_empty() {
+        return Err(ApiError::bad_request("PUT Value with no body"));
+    }
     if ds.shape.is_null() {
-        return Err(ApiError::bad_request("a null-space dataset holds no values"));
+        return Err(ApiError::bad_request("Null space datasets can not be used as target for PUT value"));
     }
-    let fields = Fields::from_request(ctx, &ds)?;
-    if let Some(q) = ctx.req.get_param("query") {
-        return query_update(ctx, &dom, &ds, q).await;
+    if ds.dtype.has_vlen_of_vlen() {
+        return Err(ApiError::bad_request(
+            "variable-length sequences of variable-length data can't be written (HSDS 1.0.2 can neither write nor \
+             read them)",
+        ));
     }
-    if let Some(n) = ctx.req.get_param("append") {
-        return append(ctx, &ds, n, &fields).await;
+    let p = Params::with_body(ctx)?;
+    let fields = Fields::new(&ds, p.fields()?)?;
+    let append = append_rows(&ds, &p)?;
+    let points = p.body_value("points").map(|v| Selection::points_from_json(v, &ds.extent)).transpose()?;
+    if points.is_some() && append.is_some() {
+        return Err(ApiError::bad_request("points not valid with append update"));
     }
-    let (sel, data) = request_data(ctx, &ds, &fields, None)?;
+    let sel = selection(&ds, &p)?;
+    let query = p.query()?;
+    let query = match query {
+        Some(_) if append.is_some() => {
+            return Err(ApiError::bad_request("Query string can not be used with append parameter"))
+        }
+        Some(q) => Some(query::parse(&ds, &q)?),
+        None => None,
+    };
+    let count = p.element_count()?;
+    if let Some(q) = query {
+        return query::update(ctx, &dom, &ds, &q, &p, &sel).await;
+    }
+    if let Some((n, dim)) = append {
+        return append_values(ctx, &ds, &p, &fields, count, n, dim).await;
+    }
+    let sel = points.unwrap_or(sel);
+    let data = request_data(ctx, &ds, &p, &fields, &sel, count)?;
     engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data, &fields.merge()?).await?;
     Ok(Response::json(200, &json!({})))
 }
 
-/// The selection and packed data of a write request. With `append_extent`, the selection is built against
-/// that (future) extent and no selection may be given.
+/// The selection of a request (`_getSelect`): the whole dataset unless one is named; a scalar dataset is
+/// always its one element, whatever `select` says (as HSDS).
+fn selection(ds: &DatasetDoc, p: &Params<'_>) -> ApiResult<Selection> {
+    let text = p.select_text()?;
+    match (&ds.shape, text) {
+        (Shape::Null, _) => Err(ApiError::bad_request("a null-space dataset holds no values")),
+        (Shape::Scalar, _) | (_, None) => Ok(Selection::all(&ds.extent)),
+        (Shape::Simple { .. }, Some(s)) => Ok(Selection::parse(&s, &ds.extent)?),
+    }
+}
+
+/// `_getAppendRows`: the rows to append and the dimension, checked against the dataset (400 for a scalar,
+/// a selection, no maxdims, a bad dimension; 409 past maxdims).
+fn append_rows(ds: &DatasetDoc, p: &Params<'_>) -> ApiResult<Option<(u64, usize)>> {
+    let Some(n) = p.append()? else { return Ok(None) };
+    let Shape::Simple { dims, maxdims } = &ds.shape else {
+        return Err(ApiError::bad_request("append can't be used in scalar or null space datasets"));
+    };
+    if p.is_select() {
+        return Err(ApiError::bad_request("select query parameter can not be used with append"));
+    }
+    let Some(maxdims) = maxdims else {
+        return Err(ApiError::bad_request("Dataset shape must be extensible for packet updates"));
+    };
+    let dim = p.append_dim()?;
+    let dim = usize::try_from(dim).ok().filter(|d| *d < dims.len()).ok_or_else(|| ApiError::bad_request("invalid append_dim"))?;
+    if let MaxDim::Fixed(m) = maxdims[dim] {
+        if dims[dim].saturating_add(n) > m {
+            return Err(ApiError::conflict(format!("unable to append {n} rows to dimension {dim}: maxdims is {m}")));
+        }
+    }
+    Ok(Some((n, dim)))
+}
+
+/// The packed data of a write request over `sel`: the binary body, or the JSON body's `value_base64` or
+/// `value`, broadcast by `element_count`, checked to hold exactly the selected elements.
 fn request_data(
     ctx: &Ctx<'_>,
     ds: &DatasetDoc,
+    p: &Params<'_>,
     fields: &Fields,
-    append_sel: Option<Selection>,
-) -> ApiResult<(Selection, Vec<u8>)> {
+    sel: &Selection,
+    count: Option<u64>,
+) -> ApiResult<Vec<u8>> {
     let dt = fields.dtype(ds);
-    let (sel, data) = if ctx.req.body_is_binary() {
-        let sel = match (append_sel, ctx.req.get_param("select")) {
-            (Some(s), None) => s,
-            (Some(_), Some(_)) => return Err(ApiError::bad_request("append can't be combined with select")),
-            (None, Some(s)) => parse_select(ds, s)?,
-            (None, None) => whole(ds)?,
-        };
-        (sel, ctx.req.body.to_vec())
-    } else {
-        let body = ctx.body_object()?;
-        let sel = match (append_sel, body_selection(ctx, ds, &body)?) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request("append can't be combined with select, points or start/stop"))
-            }
-            (Some(s), None) | (None, Some(s)) => s,
-            (None, None) => match ctx.req.get_param("select") {
-                Some(s) => parse_select(ds, s)?,
-                None => whole(ds)?,
-            },
-        };
-        let data = if let Some(b64) = body.get("value_base64") {
-            let s = b64.as_str().ok_or_else(|| ApiError::bad_request("value_base64 must be a string"))?;
-            decode_base64(s).map_err(|e| ApiError::bad_request(format!("value_base64: {e}")))?
-        } else {
-            let v = body.get("value").ok_or_else(|| ApiError::bad_request("the body has no value or value_base64"))?;
-            values_to_bytes(&dt, v, &sel, element_count(ctx)?, ds.shape.is_scalar())?
-        };
-        (sel, data)
-    };
-    let data = broadcast(ctx, data, &sel, &dt)?;
     let n = sel.count()?;
+    if n == 0 {
+        return Err(ApiError::bad_request("Selection is empty"));
+    }
+    let bc = broadcast_shape(sel, count)?;
+    let data = if ctx.req.body_is_binary() {
+        ctx.req.body.to_vec()
+    } else if let Some(b64) = p.body_value("value_base64") {
+        let s = b64.as_str().ok_or_else(|| ApiError::bad_request("value_base64 must be a string"))?;
+        decode_base64(s).map_err(|e| ApiError::bad_request(format!("value_base64: {e}")))?
+    } else {
+        let v = p
+            .body_value("value")
+            .ok_or_else(|| ApiError::bad_request("request has no value or value_base64 key in body"))?;
+        values_to_bytes(&dt, v, sel, bc.as_deref(), ds.shape.is_scalar())?
+    };
+    let data = match &bc {
+        None => data,
+        Some(shape) => broadcast(ctx, data, n, shape.iter().product(), &dt)?,
+    };
     validate_bytes(&dt, n, &data).map_err(|e| {
         ApiError::bad_request(format!("the request data does not hold the {n} selected element(s): {e}"))
     })?;
-    Ok((sel, data))
+    Ok(data)
 }
 
-/// `append=n` (+ `append_dim`, default 0): checks the data for the n new rows, extends the dataset (a
-/// compare-and-swap on its JSON; 409 past maxdims), then writes the rows.
-async fn append(ctx: &Ctx<'_>, ds: &DatasetDoc, n: &str, fields: &Fields) -> ApiResult<Response> {
-    let n: u64 =
-        n.parse().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request("append must be a positive integer"))?;
-    let dim: usize = match ctx.req.get_param("append_dim") {
-        Some(d) => d.parse().map_err(|_| ApiError::bad_request("append_dim must be a dimension index"))?,
-        None => 0,
-    };
-    if ds.shape.is_scalar() || dim >= ds.extent.len() {
-        return Err(ApiError::bad_request(format!("append_dim {dim} is not a dimension of this dataset")));
-    }
-    if ctx.req.get_param("select").is_some() {
-        return Err(ApiError::bad_request("append can't be combined with select"));
+/// `append=n` along `dim`: checks the data for the n new rows, extends the dataset (a compare-and-swap on
+/// its JSON; 409 past maxdims), then writes the rows.
+async fn append_values(
+    ctx: &Ctx<'_>,
+    ds: &DatasetDoc,
+    p: &Params<'_>,
+    fields: &Fields,
+    count: Option<u64>,
+    n: u64,
+    dim: usize,
+) -> ApiResult<Response> {
+    if let Some(d) = (0..ds.extent.len()).find(|&d| d != dim && ds.extent[d] == 0) {
+        return Err(ApiError::bad_request(format!(
+            "zero-extent datashape in dimension {d} must be extended before appending values"
+        )));
     }
     let (old, new) = super::dataset::extend_plan(ds, n, dim)?;
-    let (sel, data) = request_data(ctx, ds, fields, Some(rows_between(&old, &new, dim)?))?;
+    let sel = rows_between(&old, &new, dim)?;
+    let data = request_data(ctx, ds, p, fields, &sel, count)?;
     let merge = fields.merge()?;
     let (old, new) = super::dataset::extend(ctx, ds, n, dim).await?;
     // A concurrent append may have moved the rows: write where this request's extension actually is.
@@ -174,7 +249,7 @@ fn rows_between(old: &[u64], new: &[u64], dim: usize) -> ApiResult<Selection> {
 
 /// A `fields=a:b` projection of a compound dataset.
 #[derive(Clone)]
-struct Fields {
+pub struct Fields {
     /// Field indices, in request order; `None` means whole elements.
     idx: Option<Vec<usize>>,
     /// The sub-compound of those fields.
@@ -184,8 +259,9 @@ struct Fields {
 }
 
 impl Fields {
-    fn from_request(ctx: &Ctx<'_>, ds: &DatasetDoc) -> ApiResult<Fields> {
-        let Some(f) = ctx.req.get_param("fields") else { return Ok(Fields { idx: None, sub: None, ranges: None }) };
+    /// The projection named by `fields` (`a:b`), whole elements when `None`; 400 for unknown fields.
+    fn new(ds: &DatasetDoc, fields: Option<String>) -> ApiResult<Fields> {
+        let Some(f) = fields else { return Ok(Fields { idx: None, sub: None, ranges: None }) };
         let names: Vec<&str> = f.split(':').collect();
         let idx = field_indices(&ds.dtype, &names)?;
         let sub = ds.dtype.sub_compound(&names)?;
@@ -220,97 +296,69 @@ impl Fields {
     }
 }
 
-fn whole(ds: &DatasetDoc) -> ApiResult<Selection> {
-    if ds.shape.is_null() {
-        return Err(ApiError::bad_request("a null-space dataset holds no values"));
+/// `getBroadcastShape`: with `element_count=k` below the selection's element count, the shape the data
+/// has — `[1]`, or the trailing dims of the selection whose product is k; 400 when there is none.
+fn broadcast_shape(sel: &Selection, count: Option<u64>) -> ApiResult<Option<Vec<u64>>> {
+    let Some(k) = count else { return Ok(None) };
+    let shape = sel.shape();
+    let n: u64 = shape.iter().product();
+    if k == n {
+        return Ok(None);
     }
-    Ok(Selection::all(&ds.extent))
+    if k == 1 {
+        return Ok(Some(vec![1]));
+    }
+    (1..shape.len())
+        .map(|i| shape[i..].to_vec())
+        .rev()
+        .find(|t| t.iter().product::<u64>() == k)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("element_count {k} not compatible with selection shape: {shape:?}"))
+        })
 }
 
-fn parse_select(ds: &DatasetDoc, s: &str) -> ApiResult<Selection> {
-    if ds.shape.is_scalar() {
-        return Err(ApiError::bad_request("select is not allowed for a scalar dataset"));
-    }
-    Ok(Selection::parse(s, &ds.extent)?)
-}
-
-fn int_list(v: &Value, what: &str) -> ApiResult<Vec<i64>> {
-    match v {
-        Value::Number(n) => n.as_i64().map(|n| vec![n]),
-        Value::Array(a) => a.iter().map(Value::as_i64).collect(),
-        _ => None,
-    }
-    .ok_or_else(|| ApiError::bad_request(format!("{what} must be an integer or a list of integers")))
-}
-
-/// The selection named by a JSON body: `points`, `select`, or `start`/`stop`/`step`; `None` when none.
-fn body_selection(
-    ctx: &Ctx<'_>,
-    ds: &DatasetDoc,
-    body: &serde_json::Map<String, Value>,
-) -> ApiResult<Option<Selection>> {
-    if let Some(p) = body.get("points") {
-        if body.contains_key("select") || ctx.req.get_param("select").is_some() {
-            return Err(ApiError::bad_request("points and select can't be combined"));
-        }
-        return Ok(Some(Selection::points_from_json(p, &ds.extent)?));
-    }
-    if let Some(s) = body.get("select") {
-        if ctx.req.get_param("select").is_some() {
-            return Err(ApiError::bad_request("give select either as a parameter or in the body, not both"));
-        }
-        let s = s.as_str().ok_or_else(|| ApiError::bad_request("select must be a string"))?;
-        return Ok(Some(parse_select(ds, s)?));
-    }
-    if ["start", "stop", "step"].iter().any(|k| body.contains_key(*k)) {
-        let get = |k: &str| body.get(k).map(|v| int_list(v, k)).transpose();
-        return Ok(Some(Selection::from_bounds(get("start")?, get("stop")?, get("step")?, &ds.extent)?));
-    }
-    Ok(None)
-}
-
-/// The `element_count` parameter, if given.
-fn element_count(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
-    ctx.req
-        .get_param("element_count")
-        .map(|k| k.parse().map_err(|_| ApiError::bad_request("element_count must be a positive integer")))
-        .transpose()
-}
-
-/// `element_count=k`: the body holds k elements repeated over the selection (k = 1 or the trailing dims).
-fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, sel: &Selection, dt: &Datatype) -> ApiResult<Vec<u8>> {
-    let Some(k) = element_count(ctx)? else { return Ok(data) };
-    let n = sel.count()? as usize;
-    let whole = validate_bytes(dt, k as u64, &data).is_ok();
-    if k == 0 || !n.is_multiple_of(k) || !whole {
-        return Err(ApiError::bad_request(format!(
-            "element_count {k} does not broadcast over a selection of {n} elements with {} bytes of data",
-            data.len()
-        )));
-    }
+/// Repeats `k` packed elements over `n` selected elements (k divides n, from [`broadcast_shape`]).
+fn broadcast(ctx: &Ctx<'_>, data: Vec<u8>, n: u64, k: u64, dt: &Datatype) -> ApiResult<Vec<u8>> {
+    validate_bytes(dt, k, &data).map_err(|e| {
+        ApiError::bad_request(format!("the request data does not hold the {k} element(s) of element_count: {e}"))
+    })?;
     // Refuse before allocating: element_count=1 over a 10^12-element selection must not try to build 1 TB.
     // The limit is HSDS's max_request_size (as HSDS applies it to broadcast writes), at most MAX_VALUE_BYTES.
     let limit = ctx.svc.config.max_request_size.min(MAX_VALUE_BYTES);
-    let total = (data.len() as u64).checked_mul((n / k) as u64).filter(|b| *b <= limit);
+    let total = (data.len() as u64).checked_mul(n / k).filter(|b| *b <= limit);
     if total.is_none() {
         return Err(ApiError::too_large(format!(
             "broadcasting {k} element(s) over {n} selected elements exceeds the {limit}-byte limit of one \
              request; write a smaller selection at a time"
         )));
     }
-    Ok(data.repeat(n / k))
+    Ok(data.repeat((n / k) as usize))
+}
+
+/// The `hrefs` of a value or query answer: self, root, home, owner (HSDS's `get_hrefs`).
+fn hrefs(ctx: &Ctx<'_>, ds: &DatasetDoc, part: &str) -> Value {
+    json!([
+        ctx.rel("self", &format!("/datasets/{}/{part}", ds.id)),
+        ctx.rel("root", &format!("/groups/{}", ds.id.root())),
+        ctx.rel("home", "/"),
+        ctx.rel("owner", &format!("/datasets/{}", ds.id))
+    ])
 }
 
 /// Reads the selection and answers it as binary or JSON, refusing oversized answers before reading.
+/// `get`: answer as HSDS's GET does — the JSON carries `"status": 200` and `reduce_dim` applies (its POST
+/// does neither).
 async fn read_response(
     ctx: &Ctx<'_>,
     dom: &DomainDoc,
     ds: &DatasetDoc,
     sel: &Selection,
     fields: &Fields,
+    get: bool,
 ) -> ApiResult<Response> {
     if crate::stream::streaming() {
-        return stream::streamed_read(ctx, dom, ds, sel, fields).await;
+        return stream::streamed_read(ctx, dom, ds, sel, fields, get).await;
     }
     // Variable-length elements take at least their 4-byte count; the real size is checked after reading.
     let is = ds.dtype.item_size().unwrap_or(4) as u64;
@@ -337,21 +385,19 @@ async fn read_response(
     if binary {
         return Ok(Response::binary(data));
     }
-    let shape = if ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
+    let shape = if get && ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
     let dims = if ds.shape.is_scalar() { Vec::new() } else { shape };
     let value = bytes_to_json_with(&fields.dtype(ds), &dims, &data, json_opts(ctx))?;
-    let hrefs = json!([
-        ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
-        ctx.rel("root", &format!("/groups/{}", ds.id.root())),
-        ctx.rel("home", "/"),
-        ctx.rel("owner", &format!("/datasets/{}", ds.id))
-    ]);
-    Ok(Response::json(200, &json!({"value": value, "hrefs": hrefs})))
+    let mut body = json!({"value": value, "hrefs": hrefs(ctx, ds, "value")});
+    if get {
+        body["status"] = json!(200);
+    }
+    Ok(Response::json(200, &body))
 }
 
 /// Reads `sel` of `ds`; an `H5D_CHUNKED_REF_INDIRECT` dataset through its chunk table, which must be a
 /// dataset of the same domain (400 otherwise, 404 when it is gone).
-async fn read_selection(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Vec<u8>> {
+pub(super) async fn read_selection(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Vec<u8>> {
     let ChunkSource::ChunkedRefIndirect { chunk_table, .. } = &ds.chunks.grid.source else {
         return Ok(engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?);
     };
@@ -366,151 +412,31 @@ fn json_opts(ctx: &Ctx<'_>) -> JsonOpts {
     JsonOpts { ignore_nan: ctx.req.flag("ignore_nan"), strict: false }
 }
 
-/// Packs a JSON value for the selection (nested lists matching its shape, a flat list, or a bare element
-/// for scalar datasets) into C-order element bytes. With `element_count=k` the value holds k elements
-/// (flat, or nested like the trailing dims of the selection).
+/// Packs a JSON value for the selection (nested lists matching its shape, a flat list, or for a scalar
+/// dataset a bare element or a one-element list) into C-order element bytes. With a broadcast shape
+/// (`element_count`), the value has that shape.
 fn values_to_bytes(
     dt: &Datatype,
     v: &Value,
     sel: &Selection,
-    count: Option<usize>,
+    broadcast: Option<&[u64]>,
     scalar: bool,
 ) -> ApiResult<Vec<u8>> {
-    let dims: Vec<u64> = match count {
-        Some(k) => {
-            let shape = sel.shape();
-            (0..shape.len())
-                .map(|i| shape[i..].to_vec())
-                .find(|t| t.iter().product::<u64>() == k as u64)
-                .unwrap_or_else(|| vec![k as u64])
+    // A projection on one field (`fields=a`) takes that field's bare values as well as one-item lists.
+    if let Datatype::Compound { fields } = dt {
+        if let [only] = fields.as_slice() {
+            if let Ok(b) = values_to_bytes(&only.dtype, v, sel, broadcast, scalar) {
+                return Ok(b);
+            }
         }
-        None if scalar => Vec::new(),
+    }
+    let dims: Vec<u64> = match broadcast {
+        Some(shape) => shape.to_vec(),
+        None if scalar => match json_to_bytes(dt, &[], v) {
+            Ok(b) => return Ok(b),
+            Err(_) => vec![1],
+        },
         None => sel.shape(),
     };
     Ok(json_to_bytes(dt, &dims, v)?)
-}
-
-/// Rows matched by a query: absolute indices and the packed (whole) rows.
-struct Found {
-    index: Vec<u64>,
-    rows: Vec<Vec<u8>>,
-}
-
-/// The `Limit` parameter (0 or absent: no limit).
-fn limit_param(ctx: &Ctx<'_>) -> ApiResult<usize> {
-    match ctx.req.get_param("Limit") {
-        None => Ok(0),
-        Some(l) => l.parse().map_err(|_| ApiError::bad_request("Limit must be a non-negative integer")),
-    }
-}
-
-/// Scans `sel` (a range of a rank-1 dataset) page by page and returns the rows matching `query`, up to `Limit`.
-async fn run_query(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, query: &str, sel: &Selection) -> ApiResult<Found> {
-    if ds.extent.len() != 1 || ds.shape.is_scalar() {
-        return Err(ApiError::bad_request("query is only supported for one-dimensional datasets"));
-    }
-    let q = Query::parse(query, &ds.dtype)?;
-    let limit = limit_param(ctx)?;
-    let (start, stop, step) = match sel.axes() {
-        [crate::model::selection::Axis::Slice { start, stop, step, .. }] => (*start, *stop, *step),
-        _ => return Err(ApiError::bad_request("a query's select must be a range such as [100:200]")),
-    };
-    let row_guess = ds.dtype.item_size().unwrap_or(64) as u64;
-    let chunk = ds.chunks.grid.chunk_dims[0].max(1);
-    let page_rows = (QUERY_PAGE_BYTES / row_guess / chunk).max(1) * chunk * step;
-    let mut found = Found { index: Vec::new(), rows: Vec::new() };
-    let mut at = start;
-    while at < stop {
-        let end = (at + page_rows).min(stop);
-        let page =
-            Selection::from_bounds(Some(vec![at as i64]), Some(vec![end as i64]), Some(vec![step as i64]), &ds.extent)?;
-        let n = page.count()? as usize;
-        let data = read_selection(ctx, dom, ds, &page).await?;
-        let rows = match ds.dtype.item_size() {
-            Some(is) => data.chunks_exact(is.max(1)).map(<[u8]>::to_vec).collect(),
-            None => split_elements(&ds.dtype, &data, n).map_err(|e| ApiError::internal(e.to_string()))?,
-        };
-        for (k, row) in rows.into_iter().enumerate() {
-            if q.matches(&row).map_err(|e| ApiError::internal(e.to_string()))? {
-                found.index.push(at + k as u64 * step);
-                found.rows.push(row);
-                if limit > 0 && found.index.len() >= limit {
-                    return Ok(found);
-                }
-            }
-        }
-        // the next page starts on the stride
-        at += (n as u64) * step;
-    }
-    Ok(found)
-}
-
-/// Query results: binary = the packed matching rows (projected on `fields`) with no index, as h5pyd 1.0
-/// expects; JSON = `{"value": [rows as HSDS 1.0.2 gives them], "index": [...]}` (the index for h5pyd 0.24).
-fn query_response(ctx: &Ctx<'_>, ds: &DatasetDoc, fields: &Fields, found: Found) -> ApiResult<Response> {
-    let n = found.rows.len();
-    let data = fields.project(ds, found.rows.concat(), n)?;
-    let binary = ctx.req.wants_binary();
-    let limit = if binary { MAX_BINARY_RESPONSE } else { MAX_JSON_RESPONSE_RAW };
-    if data.len() as u64 > limit {
-        return Err(ApiError::too_large(format!(
-            "the query matched {n} rows ({} bytes), over the {limit}-byte response limit of this function; \
-             use Limit or a narrower select",
-            data.len()
-        )));
-    }
-    if binary {
-        return Ok(Response::binary(data));
-    }
-    let value = bytes_to_json_with(&fields.dtype(ds), &[n as u64], &data, json_opts(ctx))?;
-    let hrefs = json!([
-        ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
-        ctx.rel("root", &format!("/groups/{}", ds.id.root())),
-        ctx.rel("home", "/"),
-        ctx.rel("owner", &format!("/datasets/{}", ds.id))
-    ]);
-    Ok(Response::json(200, &json!({"value": value, "index": found.index, "hrefs": hrefs})))
-}
-
-/// `PUT value?query=` with a JSON `{field: value, ...}` body: sets those fields in every matching row (up to
-/// `Limit`), each chunk a compare-and-swap. Answers `{"indices": [[i], ...]}` as HSDS 1.0.2, plus the
-/// updated rows as `value`.
-async fn query_update(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, query: &str) -> ApiResult<Response> {
-    if !matches!(ds.dtype, Datatype::Compound { .. }) {
-        return Err(ApiError::bad_request("query updates need a compound dataset"));
-    }
-    if Query::parse(query, &ds.dtype)?.has_where() {
-        return Err(ApiError::bad_request("a query update can't use a where clause"));
-    }
-    let body = ctx.body_object()?;
-    if body.is_empty() {
-        return Err(ApiError::bad_request("a query update body must map field names to new values"));
-    }
-    let names: Vec<&str> = body.keys().map(String::as_str).collect();
-    let idx = field_indices(&ds.dtype, &names)?;
-    let sub = ds.dtype.sub_compound(&names)?;
-    let ranges = field_ranges(&ds.dtype, &idx)
-        .ok_or_else(|| ApiError::new(501, "query updates of variable-length compounds are not supported"))?;
-    let values: Vec<Value> = body.values().cloned().collect();
-    let one = json_to_bytes(&sub, &[], &Value::Array(values))?;
-    let sel = match ctx.req.get_param("select") {
-        Some(s) => parse_select(ds, s)?,
-        None => whole(ds)?,
-    };
-    let mut found = run_query(ctx, dom, ds, query, &sel).await?;
-    if !found.index.is_empty() {
-        let points = Selection::points(found.index.iter().map(|&i| vec![i]).collect(), &ds.extent)?;
-        let merge = Merge::Fields { sub_size: one.len(), ranges: ranges.clone() };
-        engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &points, &one.repeat(found.index.len()), &merge)
-            .await?;
-        for row in &mut found.rows {
-            for &(eo, so, l) in &ranges {
-                row[eo..eo + l].copy_from_slice(&one[so..so + l]);
-            }
-        }
-    }
-    let n = found.rows.len() as u64;
-    let value = bytes_to_json_with(&ds.dtype, &[n], &found.rows.concat(), json_opts(ctx))?;
-    let indices: Vec<Value> = found.index.iter().map(|i| json!([i])).collect();
-    Ok(Response::json(200, &json!({"indices": indices, "value": value})))
 }

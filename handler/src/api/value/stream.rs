@@ -12,9 +12,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{json_opts, DatasetDoc, DomainDoc, Fields};
+use super::{hrefs, json_opts, DatasetDoc, DomainDoc, Fields};
 use crate::api::dataset::load_dataset;
 use crate::api::Ctx;
 use crate::chunk::engine::{self, ChunkedDataset};
@@ -130,6 +130,7 @@ pub(super) async fn streamed_read(
     ds: &DatasetDoc,
     sel: &Selection,
     fields: &Fields,
+    get: bool,
 ) -> ApiResult<Response> {
     let binary = ctx.req.wants_binary();
     // Variable-length elements take at least their 4-byte count; the emitted size is checked as it goes.
@@ -171,7 +172,7 @@ pub(super) async fn streamed_read(
     let encoding = if binary {
         Encoding::Binary
     } else {
-        let shape = if ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
+        let shape = if get && ctx.req.flag("reduce_dim") { sel.reduced_shape() } else { sel.shape() };
         let dims = if ds.shape.is_scalar() { Vec::new() } else { shape };
         // A reduced first axis has one row, so there is one piece and the shape is used as it is.
         Encoding::Json { dtype: fields.dtype(ds), dims, opts: json_opts(ctx), whole }
@@ -193,15 +194,11 @@ pub(super) async fn streamed_read(
     let (head, tail): (Bytes, Bytes) = if binary {
         (Bytes::new(), Bytes::new())
     } else {
-        let hrefs = json!([
-            ctx.rel("self", &format!("/datasets/{}/value", ds.id)),
-            ctx.rel("root", &format!("/groups/{}", ds.id.root())),
-            ctx.rel("home", "/"),
-            ctx.rel("owner", &format!("/datasets/{}", ds.id))
-        ]);
+        let hrefs = hrefs(ctx, ds, "value");
+        let status = if get { "\"status\":200," } else { "" };
         let open = if whole { "" } else { "[" };
         let close = if whole { "}" } else { "]}" };
-        (Bytes::from(format!("{{\"hrefs\":{hrefs},\"value\":{open}")), Bytes::from_static(close.as_bytes()))
+        (Bytes::from(format!("{{{status}\"hrefs\":{hrefs},\"value\":{open}")), Bytes::from_static(close.as_bytes()))
     };
     let mut rsp = if binary { Response::binary(first.clone()) } else { Response::json(200, &Value::Null) };
     if !binary {

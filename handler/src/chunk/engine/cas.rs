@@ -37,7 +37,7 @@ pub(super) async fn write_chunk_with(
         retry.begin_attempt()?;
         let (mut chunk, mode) = match ds.load(store, bucket, &key, None).await? {
             Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
-            None => (ds.fill_chunk(), PutMode::Create),
+            None => (ds.initial_chunk(index)?, PutMode::Create),
         };
         if !apply(&mut chunk)? || (mode == PutMode::Create && ds.is_all_fill(&chunk)) {
             return Ok((false, retry.lost()));

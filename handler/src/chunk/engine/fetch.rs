@@ -149,7 +149,10 @@ impl ChunkedDataset {
         need: usize,
     ) -> ChunkResult<Option<Bytes>> {
         match &self.grid.source {
-            ChunkSource::Hsds => self.fetch_hsds(store, bucket, index, need).await,
+            ChunkSource::Hsds => match self.fetch_hsds(store, bucket, index, need).await? {
+                None if self.init.is_some() => Ok(Some(Bytes::from(self.initial_chunk(index)?))),
+                found => Ok(found),
+            },
             ChunkSource::ChunkedRef { file_uri, chunks } => {
                 self.fetch_chunked_ref(store, file_uri, chunks, index).await
             }

@@ -36,7 +36,7 @@ use crate::chunk::cache::WarmCache;
 use crate::chunk::codec::Pipeline;
 use crate::chunk::{ChunkError, ChunkResult};
 use crate::model::elements::{split_elements, zero_element};
-use crate::model::layout::ChunkGrid;
+use crate::model::layout::{ChunkGrid, ChunkInit};
 use crate::model::types::Datatype;
 use crate::model::ObjId;
 
@@ -76,6 +76,8 @@ pub struct ChunkedDataset {
     pub dtype: Datatype,
     /// One element of fill value (zeros when the dataset has none; `00000000` parts for vlen types).
     pub fill: Vec<u8>,
+    /// The chunk initializer whose values a never-written chunk holds instead of fill (HSDS's `arange`).
+    pub init: Option<ChunkInit>,
     /// The dataset's filter pipeline.
     pub pipeline: Pipeline,
     /// Whether writes use compare-and-swap (false: last writer wins, as HSDS on Lambda).
@@ -100,6 +102,14 @@ impl ChunkedDataset {
             return vec![0; self.chunk_bytes()];
         }
         self.fill.repeat(self.grid.chunk_elements() as usize)
+    }
+
+    /// What chunk `index` holds before it is first written: the initializer's values, else fill.
+    pub fn initial_chunk(&self, index: &[u64]) -> ChunkResult<Vec<u8>> {
+        match &self.init {
+            Some(init) => Ok(init.chunk(&self.dtype, index, &self.grid.chunk_dims)?),
+            None => Ok(self.fill_chunk()),
+        }
     }
 
     fn is_all_fill(&self, chunk: &[u8]) -> bool {

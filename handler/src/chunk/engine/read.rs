@@ -98,6 +98,7 @@ pub async fn read_indirect(
         extent: hyper.clone(),
         grid: ChunkGrid { chunk_dims: hyper, source: ChunkSource::Hsds },
         cache: None,
+        init: None,
         ..ds.clone()
     };
     let (located, h5, factors) = (&located, &h5, &factors);

@@ -21,6 +21,7 @@ fn dataset(extent: &[u64], chunks: &[u64], filters: serde_json::Value, fill: i32
         item_size: 4,
         dtype: Datatype::from_json(&json!("H5T_STD_I32LE")).unwrap(),
         fill: fill.to_le_bytes().to_vec(),
+        init: None,
         pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
         cas: true,
         cache: None,
