@@ -183,6 +183,9 @@ pub async fn update(
     p: &Params<'_>,
     sel: &Selection,
 ) -> ApiResult<Response> {
+    if q.has_where() {
+        return Err(ApiError::bad_request("a query update can't use a where clause"));
+    }
     let body = p.body.as_ref().ok_or_else(|| ApiError::bad_request("a query update needs a JSON body"))?;
     let (one, merge) = match &ds.dtype {
         Datatype::Compound { .. } => {
