@@ -22,9 +22,6 @@ use crate::request::Response;
 use crate::store::json::{create_json, get_json, to_bytes};
 use crate::store::{ListOptions, StoreError};
 
-/// Most objects returned by `GET /?getobjs=1` (HSDS's `domain_req_max_objects_limit`).
-pub const MAX_DOMAIN_OBJS: usize = 500;
-
 /// Compressors HSDS accepts for dataset filters (`GET /` reports them).
 pub const COMPRESSORS: [&str; 6] = ["blosclz", "lz4", "lz4hc", "gzip", "zstd", "deflate"];
 
@@ -163,38 +160,17 @@ fn etag16(e: &crate::store::ListEntry) -> String {
     t.chars().take(16).collect()
 }
 
-/// Every object JSON of a domain (≤ [`MAX_DOMAIN_OBJS`]) keyed by id, for `getobjs=1`; `None` when the
-/// domain holds more.
+/// The consolidated metadata of `getobjs=1`, as HSDS 1.0.2 gives it (`getDomainObjs`): the domain's
+/// `db/<root>/.summary.json` when one was written (by HSDS's offline tools), else nothing. Never built
+/// from the live objects: h5pyd 1.0 keeps what it gets here as its metadata cache and `refresh()` does not
+/// re-read it, so a reader given live objects would never see a later resize.
 async fn domain_objs(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<Option<Value>> {
     let root = dom.require_root()?;
-    let entries = ctx.store().list_all(&ctx.bucket, &format!("{}/", root.db_prefix())).await?;
-    let keys: Vec<String> = entries
-        .into_iter()
-        .map(|e| e.key)
-        .filter(|k| k.ends_with("/.group.json") || k.ends_with("/.dataset.json") || k.ends_with("/.datatype.json"))
-        .collect();
-    if keys.len() > MAX_DOMAIN_OBJS {
-        return Ok(None);
+    match get_json(ctx.store(), &ctx.bucket, &format!("{}/.summary.json", root.db_prefix())).await {
+        Ok((v, _)) => Ok(Some(v).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    let objs: Vec<Option<Value>> = run_all(
-        keys.into_iter()
-            .map(|k| async move {
-                match get_json(ctx.store(), &ctx.bucket, &k).await {
-                    Ok((v, _)) => Ok(Some(v)),
-                    Err(StoreError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(ApiError::from(e)),
-                }
-            })
-            .collect::<Vec<_>>(),
-    )
-    .await?;
-    let mut out = Map::new();
-    for v in objs.into_iter().flatten() {
-        if let Some(id) = v.get("id").and_then(Value::as_str) {
-            out.insert(id.to_string(), v);
-        }
-    }
-    Ok(Some(Value::Object(out)))
 }
 
 /// `GET /`: the domain or folder JSON (`verbose`, `getobjs`), the object at `h5path`, or, without a
