@@ -333,7 +333,8 @@ async fn stocks(svc: &Service) -> String {
 async fn queries_answer_rows_and_indices_like_hsds() {
     let (svc, _store) = setup().await;
     let id = stocks(&svc).await;
-    let query_req = |q: &str| req("GET", &format!("/datasets/{id}/query"), Some("test_user1"), Some(DOM)).param("query", q);
+    let query_req =
+        |q: &str| req("GET", &format!("/datasets/{id}/query"), Some("test_user1"), Some(DOM)).param("query", q);
     let (s, v) = call(&svc, value_req("GET", &id).param("query", "open > 3 AND vol < 70")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["value"], json!([["AAPL", 3.5, 30], ["GOOG", 4.5, 40], ["EBAY", 5.5, 50], ["AAPL", 6.5, 60]]));
@@ -397,7 +398,8 @@ async fn the_arange_initializer_fills_unwritten_chunks() {
 async fn rank_2_queries_come_in_hsds_chunk_order() {
     let (svc, _store) = setup().await;
     let layout = json!({"class": "H5D_CHUNKED", "dims": [2, 2]});
-    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4, 4], "creationProperties": {"layout": layout}})).await;
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4, 4], "creationProperties": {"layout": layout}}))
+        .await;
     let value: Vec<Vec<i32>> = (0..4).map(|i| (0..4).map(|j| i * 4 + j).collect()).collect();
     let (s, _) = call_json(&svc, value_req("PUT", &id), &json!({"value": value})).await;
     assert_eq!(s, 200);

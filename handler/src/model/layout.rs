@@ -444,11 +444,20 @@ mod tests {
         assert_eq!(got, vec![12.0, 12.5, 13.0, 13.5]);
         let i32le = Datatype::from_json(&json!("H5T_STD_I32LE")).unwrap();
         let plain = ChunkInit::from_creation_props(&json!({"initializer": ["arange"]})).unwrap();
-        assert_eq!(plain.chunk(&i32le, &[2], &[3]).unwrap(), [6i32, 7, 8].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+        assert_eq!(
+            plain.chunk(&i32le, &[2], &[3]).unwrap(),
+            [6i32, 7, 8].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()
+        );
         assert!(plain.chunk(&i32le, &[0, 0], &[2, 2]).unwrap_err().to_string().contains("1-dimensional"));
         // what HSDS does not run leaves fill
-        for cp in [json!({"initializer": ["chunklocator"]}), json!({"initializer": "arange"}), json!({"initializer": []}),
-                   json!({"initializer": ["arange", "--step=0"]}), json!({"initializer": ["arange", "--start=x"]}), json!({})] {
+        for cp in [
+            json!({"initializer": ["chunklocator"]}),
+            json!({"initializer": "arange"}),
+            json!({"initializer": []}),
+            json!({"initializer": ["arange", "--step=0"]}),
+            json!({"initializer": ["arange", "--start=x"]}),
+            json!({}),
+        ] {
             assert_eq!(ChunkInit::from_creation_props(&cp), None, "{cp}");
         }
     }

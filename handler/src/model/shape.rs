@@ -153,7 +153,9 @@ impl Shape {
             Value::Array(l) => l.iter().map(one).collect::<Result<_, _>>()?,
             Value::Null => return Ok(Shape::Simple { dims, maxdims: None }),
             Value::Number(_) => vec![one(m)?],
-            other => return Err(ModelError::invalid(format!("maxdims must be a list matching the shape, got {other}"))),
+            other => {
+                return Err(ModelError::invalid(format!("maxdims must be a list matching the shape, got {other}")))
+            }
         };
         if list.len() != dims.len() {
             return Err(ModelError::invalid(format!(

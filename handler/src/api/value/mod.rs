@@ -60,9 +60,7 @@ pub async fn post_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, ds) = authorize_dataset(ctx, Action::Read, id).await?;
     match ds.shape {
         Shape::Null => return Err(ApiError::bad_request("POST value not supported for datasets with NULL shape")),
-        Shape::Scalar => {
-            return Err(ApiError::bad_request("POST value not supported for datasets with SCALAR shape"))
-        }
+        Shape::Scalar => return Err(ApiError::bad_request("POST value not supported for datasets with SCALAR shape")),
         Shape::Simple { .. } => {}
     }
     if ctx.req.body.is_empty() {
@@ -161,7 +159,10 @@ fn append_rows(ds: &DatasetDoc, p: &Params<'_>) -> ApiResult<Option<(u64, usize)
         return Err(ApiError::bad_request("Dataset shape must be extensible for packet updates"));
     };
     let dim = p.append_dim()?;
-    let dim = usize::try_from(dim).ok().filter(|d| *d < dims.len()).ok_or_else(|| ApiError::bad_request("invalid append_dim"))?;
+    let dim = usize::try_from(dim)
+        .ok()
+        .filter(|d| *d < dims.len())
+        .ok_or_else(|| ApiError::bad_request("invalid append_dim"))?;
     if let MaxDim::Fixed(m) = maxdims[dim] {
         if dims[dim].saturating_add(n) > m {
             return Err(ApiError::conflict(format!("unable to append {n} rows to dimension {dim}: maxdims is {m}")));
@@ -308,14 +309,9 @@ fn broadcast_shape(sel: &Selection, count: Option<u64>) -> ApiResult<Option<Vec<
     if k == 1 {
         return Ok(Some(vec![1]));
     }
-    (1..shape.len())
-        .map(|i| shape[i..].to_vec())
-        .rev()
-        .find(|t| t.iter().product::<u64>() == k)
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("element_count {k} not compatible with selection shape: {shape:?}"))
-        })
+    (1..shape.len()).map(|i| shape[i..].to_vec()).rev().find(|t| t.iter().product::<u64>() == k).map(Some).ok_or_else(
+        || ApiError::bad_request(format!("element_count {k} not compatible with selection shape: {shape:?}")),
+    )
 }
 
 /// Repeats `k` packed elements over `n` selected elements (k divides n, from [`broadcast_shape`]).
@@ -397,7 +393,12 @@ async fn read_response(
 
 /// Reads `sel` of `ds`; an `H5D_CHUNKED_REF_INDIRECT` dataset through its chunk table, which must be a
 /// dataset of the same domain (400 otherwise, 404 when it is gone).
-pub(super) async fn read_selection(ctx: &Ctx<'_>, dom: &DomainDoc, ds: &DatasetDoc, sel: &Selection) -> ApiResult<Vec<u8>> {
+pub(super) async fn read_selection(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    ds: &DatasetDoc,
+    sel: &Selection,
+) -> ApiResult<Vec<u8>> {
     let ChunkSource::ChunkedRefIndirect { chunk_table, .. } = &ds.chunks.grid.source else {
         return Ok(engine::read(ctx.store(), &ctx.bucket, &ds.chunks, sel).await?);
     };

@@ -134,15 +134,16 @@ impl<'r> Params<'r> {
 
     /// `element_count`: a JSON integer in the body, or an integer in the query string.
     pub fn element_count(&self) -> ApiResult<Option<u64>> {
-        let n = match self.body_value("element_count") {
-            Some(v) => Some(v.as_i64().ok_or_else(|| {
-                ApiError::bad_request(format!("expected int value for element_count, but got: {v}"))
-            })?),
-            None => match self.param("element_count") {
-                None => None,
-                Some(s) => Some(s.trim().parse().map_err(|_| ApiError::bad_request("invalid element_count"))?),
-            },
-        };
+        let n =
+            match self.body_value("element_count") {
+                Some(v) => Some(v.as_i64().ok_or_else(|| {
+                    ApiError::bad_request(format!("expected int value for element_count, but got: {v}"))
+                })?),
+                None => match self.param("element_count") {
+                    None => None,
+                    Some(s) => Some(s.trim().parse().map_err(|_| ApiError::bad_request("invalid element_count"))?),
+                },
+            };
         // 0 and negative counts broadcast over no selection: HSDS's "not compatible with selection shape"
         n.map(|n| {
             u64::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -206,9 +207,9 @@ impl<'r> Params<'r> {
             _ => None,
         };
         match (from_body, self.param("select").filter(|s| !s.is_empty())) {
-            (Some(_), Some(_)) => {
-                Err(ApiError::bad_request("Invalid selection: select defined in both request body and query parameters"))
-            }
+            (Some(_), Some(_)) => Err(ApiError::bad_request(
+                "Invalid selection: select defined in both request body and query parameters",
+            )),
             (Some(s), None) => Ok(Some(s)),
             (None, q) => Ok(q.map(str::to_string)),
         }

@@ -153,7 +153,9 @@ fn indices_response(ctx: &Ctx<'_>, ds: &DatasetDoc, coords: &[Vec<u64>], part: &
         )));
     }
     if ctx.req.wants_binary() {
-        return Ok(Response::binary(coords.iter().flatten().flat_map(|x| (*x as i64).to_le_bytes()).collect::<Vec<u8>>()));
+        return Ok(Response::binary(
+            coords.iter().flatten().flat_map(|x| (*x as i64).to_le_bytes()).collect::<Vec<u8>>(),
+        ));
     }
     Ok(Response::json(200, &json!({"indices": coords, "hrefs": hrefs(ctx, ds, part)})))
 }
