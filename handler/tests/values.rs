@@ -369,6 +369,57 @@ async fn queries_answer_rows_and_indices_like_hsds() {
     }
 }
 
+/// HSDS 1.0.2 reads `fields`, `select`/`start`/`stop`/`step`, `element_count`, `append`, `query` and `Limit`
+/// from a JSON body as well as from the query string (a POST with `fields` in the body once answered every
+/// field).
+#[tokio::test]
+async fn parameters_in_the_json_body_act_as_in_the_query_string() {
+    let (svc, _store) = setup().await;
+    let id = stocks(&svc).await;
+    let (s, v) = call_json(&svc, value_req("POST", &id), &json!({"points": [1, 3], "fields": "vol"})).await;
+    assert_eq!((s, v["value"].clone()), (200, json!([[20], [40]])));
+    let (_, v) = call_json(&svc, value_req("POST", &id), &json!({"start": 6, "stop": 8, "fields": "sym"})).await;
+    assert_eq!(v["value"], json!([["GOOG"], ["AAPL"]]));
+    let (s, _) = call_json(&svc, value_req("POST", &id).param("select", "[0:1]"), &json!({"select": "[1:2]"})).await;
+    assert_eq!(s, 400, "select in both places");
+    let (s, _) =
+        call_json(&svc, value_req("PUT", &id), &json!({"fields": "vol", "select": "[0:2]", "value": [7, 8]})).await;
+    assert_eq!(s, 200, "a one-field projection takes bare values");
+    let (s, _) = call_json(
+        &svc,
+        value_req("PUT", &id),
+        &json!({"fields": "open", "start": [2], "stop": [8], "value": [0.5], "element_count": 1}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[0:3]")).await;
+    assert_eq!(v["value"], json!([["AAPL", 1.5, 7], ["EBAY", 2.5, 8], ["AAPL", 0.5, 30]]));
+    let (s, v) = call_json(&svc, value_req("PUT", &id), &json!({"value": [["NEW", 1.0, 1]], "append": 1})).await;
+    assert_eq!((s, v), (200, json!({})));
+    let (_, v) = call(&svc, value_req("GET", &id).param("select", "[8:9]")).await;
+    assert_eq!(v["value"], json!([["NEW", 1.0, 1]]));
+    // a query in the body: HSDS passes the whole body on as the update, so its keys must be fields
+    let (s, _) = call_json(&svc, value_req("PUT", &id), &json!({"query": "vol > 1", "vol": 2})).await;
+    assert_eq!(s, 400);
+    let (s, _) = call_json(&svc, value_req("PUT", &id), &json!({"value": [1], "element_count": "1"})).await;
+    assert_eq!(s, 400, "element_count in a body must be a JSON integer");
+}
+
+/// `"fillValue": null` fills a float dataset with NaN (numpy's None), as HSDS 1.0.2; a variable-length
+/// sequence of variable-length sequences can't be written (HSDS can neither write nor read it).
+#[tokio::test]
+async fn null_fill_values_and_vlen_of_vlen() {
+    let (svc, _store) = setup().await;
+    let id =
+        dataset(&svc, json!({"type": "H5T_IEEE_F32LE", "shape": [2], "creationProperties": {"fillValue": null}})).await;
+    let (_, v) = call(&svc, value_req("GET", &id).param("ignore_nan", "1")).await;
+    assert_eq!(v["value"], json!([null, null]));
+    let vv = json!({"class": "H5T_VLEN", "base": {"class": "H5T_VLEN", "base": "H5T_STD_I32LE"}});
+    let id = dataset(&svc, json!({"type": vv, "shape": [1]})).await;
+    let (s, v) = call_json(&svc, value_req("PUT", &id), &json!({"value": [[[1], [2, 3]]]})).await;
+    assert_eq!(s, 400, "{v}");
+}
+
 /// `creationProperties.initializer = ["arange", ...]`: never-written chunks read, and are first written, as
 /// HSDS's arange values; an initializer HSDS does not run leaves fill.
 #[tokio::test]

@@ -98,26 +98,26 @@ impl<'r> Params<'r> {
         self.req.get_param(key)
     }
 
-    /// `fields` (`a:b`): the body's if it has the key, else the query string's; `None` when empty.
-    pub fn fields(&self) -> ApiResult<Option<String>> {
-        let v = match self.body_value("fields") {
+    /// A text parameter: the body's if it has the key (a string; a falsy value counts as absent), else the
+    /// query string's; `None` when empty.
+    fn text(&self, key: &str) -> ApiResult<Option<String>> {
+        let v = match self.body_value(key) {
             Some(Value::String(s)) => s.clone(),
             Some(v) if !truthy(v) => return Ok(None),
-            Some(v) => return Err(ApiError::bad_request(format!("fields must be a string such as \"a:b\", got {v}"))),
-            None => self.param("fields").unwrap_or_default().to_string(),
+            Some(v) => return Err(ApiError::bad_request(format!("{key} must be a string, got {v}"))),
+            None => self.param(key).unwrap_or_default().to_string(),
         };
         Ok(Some(v).filter(|s| !s.is_empty()))
     }
 
-    /// `query`: the body's if it has the key, else the query string's; `None` when empty.
+    /// `fields` (`a:b`).
+    pub fn fields(&self) -> ApiResult<Option<String>> {
+        self.text("fields")
+    }
+
+    /// `query`.
     pub fn query(&self) -> ApiResult<Option<String>> {
-        let q = match self.body_value("query") {
-            Some(Value::String(s)) => s.clone(),
-            Some(v) if !truthy(v) => return Ok(None),
-            Some(v) => return Err(ApiError::bad_request(format!("query must be a string, got {v}"))),
-            None => self.param("query").unwrap_or_default().to_string(),
-        };
-        Ok(Some(q).filter(|s| !s.is_empty()))
+        self.text("query")
     }
 
     /// `Limit` (0: no limit; negative counts as none, as in HSDS).
