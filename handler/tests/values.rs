@@ -420,6 +420,28 @@ async fn null_fill_values_and_vlen_of_vlen() {
     assert_eq!(s, 400, "{v}");
 }
 
+/// `regionref=`: checked as HSDS 1.0.2 checks it, then 501 (region reference values are not implemented) —
+/// never ignored, which would read or overwrite the whole dataset.
+#[tokio::test]
+async fn regionref_is_checked_then_refused() {
+    let (svc, _store) = setup().await;
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [2]})).await;
+    let rr =
+        dataset(&svc, json!({"type": {"class": "H5T_REFERENCE", "base": "H5T_STD_REF_DSETREG"}, "shape": [1]})).await;
+    for (regionref, want) in [
+        ("/nope".to_string(), 400),
+        (format!("/datasets/{id}"), 400),
+        (format!("/datasets/{id}/attributes/nope"), 404),
+        (format!("/datasets/{}", id.replacen("d-", "g-", 1)), 400),
+        (format!("/datasets/{rr}"), 501),
+    ] {
+        let (s, v) = call(&svc, value_req("GET", &id).param("regionref", &regionref)).await;
+        assert_eq!(s, want, "{regionref}: {v}");
+    }
+    let r = value_req("PUT", &id).param("regionref", &format!("/datasets/{rr}"));
+    assert_eq!(call_json(&svc, r, &json!({"value": [1, 2]})).await.0, 501);
+}
+
 /// `creationProperties.initializer = ["arange", ...]`: never-written chunks read, and are first written, as
 /// HSDS's arange values; an initializer HSDS does not run leaves fill.
 #[tokio::test]

@@ -45,6 +45,7 @@ pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         return Err(ApiError::bad_request("Null space datasets can not be used as target for GET value"));
     }
     let p = Params::query_string(ctx.req);
+    refuse_regionref(ctx, &dom, &p).await?;
     let sel = selection(&ds, &p)?;
     let fields = Fields::new(&ds, p.fields()?)?;
     let limit = p.limit()?;
@@ -106,6 +107,7 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         ));
     }
     let p = Params::with_body(ctx)?;
+    refuse_regionref(ctx, &dom, &p).await?;
     let fields = Fields::new(&ds, p.fields()?)?;
     let append = append_rows(&ds, &p)?;
     let points = p.body_value("points").map(|v| Selection::points_from_json(v, &ds.extent)).transpose()?;
@@ -132,6 +134,38 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let data = request_data(ctx, &ds, &p, &fields, &sel, count)?;
     engine::write_merged(ctx.store(), &ctx.bucket, &ds.chunks, &sel, &data, &fields.merge()?).await?;
     Ok(Response::json(200, &json!({})))
+}
+
+/// `regionref=/datasets/{id}[/attributes/{name}]` or `/groups/{id}/attributes/{name}` (HSDS 1.0.2: the
+/// selection of a region reference stored there). Checked as HSDS checks it — 400 for another path form,
+/// an id not of the path's kind, or a source that is not a region reference; 404 for a missing object or
+/// attribute — and then
+/// answered 501: region reference values are not implemented, and ignoring the parameter would serve or
+/// overwrite the whole dataset.
+async fn refuse_regionref(ctx: &Ctx<'_>, dom: &DomainDoc, p: &Params<'_>) -> ApiResult<()> {
+    let Some(path) = p.param("regionref").filter(|r| !r.is_empty()) else { return Ok(()) };
+    let bad = || ApiError::bad_request(format!("Invalid regionref path: {path}"));
+    let (kind, id, attr) = match path.strip_prefix('/').unwrap_or("").split('/').collect::<Vec<_>>().as_slice() {
+        [col @ ("groups" | "datasets"), id, "attributes", name] if !id.is_empty() && !name.is_empty() => {
+            (ObjKind::from_collection(col).ok_or_else(bad)?, *id, Some(*name))
+        }
+        ["datasets", id] if !id.is_empty() => (ObjKind::Dataset, *id, None),
+        _ => return Err(bad()),
+    };
+    let id =
+        ObjId::parse_kind(id, kind).map_err(|_| ApiError::bad_request(format!("Invalid regionref object id: {id}")))?;
+    let (obj, _) = ctx.load_object(dom, &id).await?;
+    let ty = match attr {
+        Some(name) => obj["attributes"]
+            .get(name)
+            .map(|a| a["type"].clone())
+            .ok_or_else(|| ApiError::not_found(format!("regionref attribute not found: {name}")))?,
+        None => obj["type"].clone(),
+    };
+    if ty["class"] != "H5T_REFERENCE" || ty["base"] != "H5T_STD_REF_DSETREG" {
+        return Err(ApiError::bad_request("regionref path does not refer to a H5T_STD_REF_DSETREG value"));
+    }
+    Err(ApiError::new(501, "regionref selections (region reference values) are not supported"))
 }
 
 /// The selection of a request (`_getSelect`): the whole dataset unless one is named; a scalar dataset is
