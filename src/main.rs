@@ -275,6 +275,10 @@ struct SelectionArgs {
     /// Keep hslambda's chunk cache on (by default it is off, so hslambda's figures are cold reads).
     #[arg(long)]
     chunk_cache: bool,
+    /// Pace hslambda's streamed answers as Lambda does (`lambda`: 6 MB free, then 2 MB/s) or not
+    /// (`unlimited`, the default here: the bench compares servers; `lambda` shows what AWS would give).
+    #[arg(long, default_value = "unlimited", value_parser = StreamBandwidth::parse)]
+    stream_bandwidth: StreamBandwidth,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -345,6 +349,7 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
         hsds_password: a.hsds_password,
         chunk_cache: a.chunk_cache,
         hsds_cold_endpoint: a.hsds_cold_endpoint,
+        stream_bandwidth: a.stream_bandwidth,
     };
     let report = tune::selection::run(&opts).await?;
     print!("{}", tune::selection::markdown(&report));
