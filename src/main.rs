@@ -237,6 +237,10 @@ struct TuneArgs {
     /// Write the HTML report here.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// The function's chunk cache in MB at every size (0 = off, for like-for-like CPU comparisons);
+    /// by default the function sizes it from its memory.
+    #[arg(long)]
+    chunk_cache_mb: Option<u32>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -322,6 +326,7 @@ async fn bench_tune(a: TuneArgs) -> anyhow::Result<()> {
         use_cgroups: !a.no_cgroups,
         cube: CubeSpec::parse(&a.shape, &a.chunks).map_err(anyhow::Error::msg)?,
         progress: !a.quiet,
+        chunk_cache_mb: a.chunk_cache_mb,
     };
     let report = tune::run(&opts).await?;
     print!("{}", tune::report::table(&report));
