@@ -166,7 +166,7 @@ struct InvokeArgs {
 enum BenchCommand {
     /// Run a workload across memory sizes × timeouts × cold/warm; report durations, memory, cost and the
     /// cheapest/fastest/balanced setting (table, Power-Tuning-compatible JSON, HTML with a chart).
-    Tune(TuneArgs),
+    Tune(Box<TuneArgs>),
     /// selbench.py's selection patterns against an hslambda stack and, optionally, HSDS 1.0.2.
     Selection(SelectionArgs),
 }
@@ -573,7 +573,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Race(args) => race_cmd::race(args).await,
         Command::Soak(args) => soak_cmd::soak(args).await,
         Command::Load(args) => load_cmd::load(args).await,
-        Command::Bench(BenchCommand::Tune(args)) => bench_tune(args).await,
+        Command::Bench(BenchCommand::Tune(args)) => bench_tune(*args).await,
         Command::Bench(BenchCommand::Selection(args)) => bench_selection(args).await,
     }
 }
