@@ -346,7 +346,8 @@ async fn read_response(
         ctx.rel("home", "/"),
         ctx.rel("owner", &format!("/datasets/{}", ds.id))
     ]);
-    Ok(Response::json(200, &json!({"value": value, "hrefs": hrefs})))
+    // HSDS's `GET_Value` answers `{"status": 200, "value", "hrefs"}`
+    Ok(Response::json(200, &json!({"status": 200, "value": value, "hrefs": hrefs})))
 }
 
 /// Reads `sel` of `ds`; an `H5D_CHUNKED_REF_INDIRECT` dataset through its chunk table, which must be a
