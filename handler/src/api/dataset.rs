@@ -233,6 +233,7 @@ pub async fn get_dataset(ctx: &Ctx<'_>, id: Option<ObjId>) -> ApiResult<Response
 pub async fn delete_dataset(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Delete).await?;
     ctx.load_object(&dom, id).await?;
+    ctx.mark_gone(super::context::Tombstone::Object(id)).await?;
     ctx.store().delete(&ctx.bucket, &id.s3_key()).await?;
     let chunks = engine::list_chunks(ctx.store(), &ctx.bucket, id).await?;
     run_all(chunks.iter().map(|c| async move { Ok(ctx.store().delete(&ctx.bucket, &c.key).await?) }).collect()).await?;

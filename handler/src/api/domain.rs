@@ -361,6 +361,8 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    if let Some(root) = &root {
         dom_json.insert("root".into(), json!(root.to_string()));
     }
     dom_json.insert("owner".into(), json!(owner));

@@ -39,7 +39,9 @@ pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiR
                 },
             };
             ctx.check_member(&dom, &start).await?;
-            let (dom, found) = resolve_h5path(ctx, &dom, &start, h5path, Follow::from_request(ctx)).await?;
+            // HSDS's object GETs never follow external links (a 400 when the path meets one)
+            let follow = Follow { external: false, ..Follow::from_request(ctx) };
+            let (dom, found) = resolve_h5path(ctx, &dom, &start, h5path, follow).await?;
             if found.kind() != kind {
                 return Err(ApiError::not_found(format!(
                     "h5path {h5path} names a {}, not a {}",

@@ -123,7 +123,8 @@ fn piece_ranges(sel: &Selection, chunk_dims: &[u64], per_piece: u64) -> Vec<std:
     out
 }
 
-/// Serves `sel` of `ds` as a streamed body (binary, or JSON `{"hrefs": [...], "value": [...]}`).
+/// Serves `sel` of `ds` as a streamed body (binary, or JSON `{"status": 200, "hrefs": [...], "value": [...]}`
+/// as HSDS's `GET_Value`).
 pub(super) async fn streamed_read(
     ctx: &Ctx<'_>,
     dom: &DomainDoc,
@@ -201,7 +202,7 @@ pub(super) async fn streamed_read(
         ]);
         let open = if whole { "" } else { "[" };
         let close = if whole { "}" } else { "]}" };
-        (Bytes::from(format!("{{\"hrefs\":{hrefs},\"value\":{open}")), Bytes::from_static(close.as_bytes()))
+        (Bytes::from(format!("{{\"status\":200,\"hrefs\":{hrefs},\"value\":{open}")), Bytes::from_static(close.as_bytes()))
     };
     let mut rsp = if binary { Response::binary(first.clone()) } else { Response::json(200, &Value::Null) };
     if !binary {
