@@ -307,3 +307,20 @@ async fn reads_need_permission() {
     assert_eq!(call(&svc, r).await.0, 401);
     assert_eq!(call(&svc, req("GET", "/", Some("test_user1"), Some("/home/test_user1/none.h5"))).await.0, 404);
 }
+
+#[tokio::test]
+async fn a_linked_domain_shares_the_root_and_its_delete_keeps_the_objects() {
+    let (svc, store, root) = setup().await;
+    let linked = "/home/test_user1/linked.h5";
+    let body = json!({"linked_domain": DOM});
+    let (s, v) = call_json(&svc, req("PUT", "/", Some("test_user1"), Some(linked)), &body).await;
+    assert_eq!((s, v["root"].as_str()), (201, Some(root.as_str())), "{v}");
+    assert!(v.get("linked_domain").is_none(), "HSDS answers no such key: {v}");
+    let (s, _) = call(&svc, req("GET", &format!("/groups/{root}"), Some("test_user1"), Some(linked))).await;
+    assert_eq!(s, 200, "the shared root reads through the linked domain");
+    // deleting the linked domain leaves the shared objects: DOM still reads
+    assert_eq!(call(&svc, req("DELETE", "/", Some("test_user1"), Some(linked))).await.0, 200);
+    let key = format!("db/{}-{}/.group.json", &root[2..10], &root[11..19]);
+    assert!(store.get("hsdstest", &key).await.is_ok());
+    assert_eq!(call(&svc, req("GET", &format!("/groups/{root}"), Some("test_user1"), Some(DOM))).await.0, 200);
+}

@@ -335,7 +335,7 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     };
     let linked = linked_root(ctx, &body, is_folder).await?;
     let root = match (&linked, is_folder) {
-        (Some(root), _) => Some(root.clone()),
+        (Some((root, _)), _) => Some(root.clone()),
         (None, true) => None,
         (None, false) => Some(root_id_from(&body)?),
     };
@@ -365,6 +365,10 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     if let Some(root) = &root {
         dom_json.insert("root".into(), json!(root.to_string()));
     }
+    if let Some((_, from)) = &linked {
+        // remembered so that deleting this domain never deletes the objects it shares (HSDS ignores the key)
+        dom_json.insert(LINKED_KEY.into(), json!(from));
+    }
     dom_json.insert("owner".into(), json!(owner));
     dom_json.insert("acls".into(), new_acls(ctx, parent.as_ref(), &owner, is_folder));
     dom_json.insert("created".into(), json!(ts));
@@ -380,14 +384,18 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         });
     }
     let mut rsp = dom_json.as_object().cloned().unwrap_or_default();
+    rsp.remove(LINKED_KEY);
     add_server_info(ctx, &mut rsp);
     Ok(Response::json(201, &Value::Object(rsp)))
 }
 
+/// The key of a `.domain.json` made with `linked_domain` that names the domain whose root it shares.
+const LINKED_KEY: &str = "linked_domain";
+
 /// `linked_domain` (and `linked_bucket`, default the request's bucket) of a `PUT /` body: the root group
-/// of that existing domain, which the new domain then shares (HSDS: 400 for a folder on either side,
-/// and the caller needs `read` and `delete` on the linked domain).
-async fn linked_root(ctx: &Ctx<'_>, body: &Map<String, Value>, is_folder: bool) -> ApiResult<Option<ObjId>> {
+/// of that existing domain, which the new domain then shares, and that domain as `<bucket><path>` (HSDS:
+/// 400 for a folder on either side, and the caller needs `read` and `delete` on the linked domain).
+async fn linked_root(ctx: &Ctx<'_>, body: &Map<String, Value>, is_folder: bool) -> ApiResult<Option<(ObjId, String)>> {
     let linked = match body.get("linked_domain") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(d)) => DomainPath::parse(d)?,
@@ -411,7 +419,7 @@ async fn linked_root(ctx: &Ctx<'_>, body: &Map<String, Value>, is_folder: bool) 
     let root = dom.root().ok_or_else(|| ApiError::bad_request("folder domains cannot be used as link target"))?;
     ctx.check(&dom, Action::Read)?;
     ctx.check(&dom, Action::Delete)?;
-    Ok(Some(root))
+    Ok(Some((root, format!("{bucket}{}", dom.path))))
 }
 
 /// The root id of a new domain: the client's `root_id` (must be a root group id) or a fresh one.
@@ -460,8 +468,11 @@ pub async fn delete_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     }
     ctx.mark_gone(Tombstone::Domain(&path)).await?;
     ctx.store().delete(&ctx.bucket, &path.key()).await?;
+    // A domain made with `linked_domain` shares its objects: deleting it never deletes them (HSDS deletes
+    // the shared root group, breaking the other domain).
     let keep_root = ctx.req.flag("keep_root")
-        || ctx.body_object().ok().is_some_and(|b| b.get("keep_root").is_some_and(|v| v == true || v == 1));
+        || ctx.body_object().ok().is_some_and(|b| b.get("keep_root").is_some_and(|v| v == true || v == 1))
+        || dom.json.get(LINKED_KEY).is_some();
     if let (Some(root), false) = (dom.root(), keep_root) {
         let entries = ctx.store().list_all(&ctx.bucket, &format!("{}/", root.db_prefix())).await?;
         run_all(
