@@ -346,7 +346,12 @@ async fn read_response(
         ctx.rel("home", "/"),
         ctx.rel("owner", &format!("/datasets/{}", ds.id))
     ]);
-    Ok(Response::json(200, &json!({"value": value, "hrefs": hrefs})))
+    // HSDS's `GET_Value` answers `{"status": 200, "value", "hrefs"}`, its `POST_Value` `{"value", "hrefs"}`
+    let mut rsp = json!({"value": value, "hrefs": hrefs});
+    if ctx.req.method == "GET" {
+        rsp["status"] = json!(200);
+    }
+    Ok(Response::json(200, &rsp))
 }
 
 /// Reads `sel` of `ds`; an `H5D_CHUNKED_REF_INDIRECT` dataset through its chunk table, which must be a
