@@ -166,7 +166,7 @@ struct InvokeArgs {
 enum BenchCommand {
     /// Run a workload across memory sizes × timeouts × cold/warm; report durations, memory, cost and the
     /// cheapest/fastest/balanced setting (table, Power-Tuning-compatible JSON, HTML with a chart).
-    Tune(TuneArgs),
+    Tune(Box<TuneArgs>),
     /// selbench.py's selection patterns against an hslambda stack and, optionally, HSDS 1.0.2.
     Selection(SelectionArgs),
 }
@@ -237,6 +237,10 @@ struct TuneArgs {
     /// Write the HTML report here.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// The function's chunk cache in MB at every size (0 = off, for like-for-like CPU comparisons);
+    /// by default the function sizes it from its memory.
+    #[arg(long)]
+    chunk_cache_mb: Option<u32>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -275,6 +279,10 @@ struct SelectionArgs {
     /// Keep hslambda's chunk cache on (by default it is off, so hslambda's figures are cold reads).
     #[arg(long)]
     chunk_cache: bool,
+    /// Pace hslambda's streamed answers as Lambda does (`lambda`: 6 MB free, then 2 MB/s) or not
+    /// (`unlimited`, the default here: the bench compares servers; `lambda` shows what AWS would give).
+    #[arg(long, default_value = "unlimited", value_parser = StreamBandwidth::parse)]
+    stream_bandwidth: StreamBandwidth,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -318,6 +326,7 @@ async fn bench_tune(a: TuneArgs) -> anyhow::Result<()> {
         use_cgroups: !a.no_cgroups,
         cube: CubeSpec::parse(&a.shape, &a.chunks).map_err(anyhow::Error::msg)?,
         progress: !a.quiet,
+        chunk_cache_mb: a.chunk_cache_mb,
     };
     let report = tune::run(&opts).await?;
     print!("{}", tune::report::table(&report));
@@ -345,6 +354,7 @@ async fn bench_selection(a: SelectionArgs) -> anyhow::Result<()> {
         hsds_password: a.hsds_password,
         chunk_cache: a.chunk_cache,
         hsds_cold_endpoint: a.hsds_cold_endpoint,
+        stream_bandwidth: a.stream_bandwidth,
     };
     let report = tune::selection::run(&opts).await?;
     print!("{}", tune::selection::markdown(&report));
@@ -563,7 +573,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Race(args) => race_cmd::race(args).await,
         Command::Soak(args) => soak_cmd::soak(args).await,
         Command::Load(args) => load_cmd::load(args).await,
-        Command::Bench(BenchCommand::Tune(args)) => bench_tune(args).await,
+        Command::Bench(BenchCommand::Tune(args)) => bench_tune(*args).await,
         Command::Bench(BenchCommand::Selection(args)) => bench_selection(args).await,
     }
 }

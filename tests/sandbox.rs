@@ -205,6 +205,37 @@ async fn cgroup_limits_shape_cpu_contain_memory_and_are_removed() {
     assert!(gone, "left behind: cgroups {:?}, forked child alive: {}", our_cgroups(), !process_gone(child));
 }
 
+/// Lambda's CPU model on this host: 1,769 MB is one vCPU and 3,538 MB two, so two busy processes get at most
+/// one CPU at 1,769 MB and up to two at 3,538 MB. The caps are asserted (a quota cannot be exceeded, whatever
+/// the load); the figures are printed for BENCHMARKS.md, where the ~2x shows on a quiet machine.
+#[tokio::test]
+async fn cpu_quota_scales_with_memory_for_multi_process_work() {
+    if std::env::var_os("HSLAMBDA_TEST_NO_CGROUPS").is_some() {
+        return;
+    }
+    let mut got = Vec::new();
+    for memory in [1769, 3538] {
+        let t = stack(|o| {
+            o.memory_mb = memory;
+            o.use_cgroups = true;
+        })
+        .await;
+        assert!(t.stack.sandbox.limits().cpu_shaped(), "{:?}", t.stack.sandbox.limits().describe());
+        let a = invoke(&t, json!({"action": "burn", "seconds": 2.0, "procs": 2})).await;
+        let cpu = a.body["cpu_s"].as_f64().unwrap();
+        let vcpus = f64::from(memory) / 1769.0;
+        // 2 s of wall time at `vcpus` CPUs, plus one period's slack.
+        assert!(cpu <= 2.0 * vcpus + 0.15, "{memory} MB: two busy processes used {cpu:.2} s of CPU in 2 s");
+        got.push(cpu);
+    }
+    println!(
+        "two busy processes for 2 s: {:.2} s of CPU at 1769 MB, {:.2} s at 3538 MB (ratio {:.2})",
+        got[0],
+        got[1],
+        got[1] / got[0]
+    );
+}
+
 /// Waits (polling, at most 30 s) until an invocation holds the one concurrency slot, instead of sleeping and
 /// hoping it got there.
 async fn wait_until_busy(t: &TestStack) {

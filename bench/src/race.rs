@@ -260,7 +260,8 @@ async fn stale_after(t: &Target, acked: &[Write]) -> anyhow::Result<Vec<String>>
     let mut stale = Vec::new();
     if acked.iter().any(|w| matches!(w, Write::Delete)) {
         let r = c.get(&format!("/datasets/{ds}"), &[]).await?;
-        if r.status != 404 {
+        // 410 Gone (its tombstone, as HSDS answers) or 404: anything else brought it back
+        if r.status != 404 && r.status != 410 {
             stale.push(format!("the deleted dataset answers {} (resurrected)", r.status));
             return Ok(stale);
         }

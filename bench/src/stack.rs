@@ -82,7 +82,13 @@ impl StackDir {
     /// Starts a stack on loopback with free ports over this directory's data, running `function` (its
     /// `env` is kept); cgroups are tried when `use_cgroups`.
     pub async fn start(&self, function: FunctionConfig, use_cgroups: bool) -> anyhow::Result<Stack> {
-        Stack::start(StackConfig::local(self.data_dir.clone(), self.users.clone(), function, use_cgroups)).await
+        Stack::start(self.config(function, use_cgroups)).await
+    }
+
+    /// The configuration [`StackDir::start`] uses, for a caller that changes a setting (e.g. the
+    /// streaming bandwidth) before starting it.
+    pub fn config(&self, function: FunctionConfig, use_cgroups: bool) -> StackConfig {
+        StackConfig::local(self.data_dir.clone(), self.users.clone(), function, use_cgroups)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod s3_latency;
 pub mod sandbox;
 mod signal;
 pub mod streaming;
+pub mod tcp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -245,12 +246,14 @@ impl Stack {
             .layer(DefaultBodyLimit::disable())
             .with_state(state.clone());
         tasks.push(tokio::spawn(async move {
-            let _ = axum::serve(front_listener, front.into_make_service_with_connect_info::<SocketAddr>()).await;
+            let _ =
+                axum::serve(tcp::no_delay(front_listener), front.into_make_service_with_connect_info::<SocketAddr>())
+                    .await;
         }));
         if let Some(listener) = invoke_listener {
             let router = invoke_routes().layer(DefaultBodyLimit::disable()).with_state(state);
             tasks.push(tokio::spawn(async move {
-                let _ = axum::serve(listener, router).await;
+                let _ = axum::serve(tcp::no_delay(listener), router).await;
             }));
         }
         Ok(Stack { front_addr, s3_addr, invoke_addr, sandbox, faults, config, tasks })

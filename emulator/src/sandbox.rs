@@ -466,7 +466,7 @@ impl Sandbox {
         let api = RuntimeApi::new(rx, self.cfg.arn());
         let router = api.router();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(crate::tcp::QuickAckListener(listener), router).await;
         });
 
         let mut cmd = tokio::process::Command::new(&self.cfg.bootstrap);

@@ -307,8 +307,14 @@ async fn acls_and_membership() {
     assert_eq!(call_json(&f.svc, r, &json!({"type": "H5T_STD_I8LE"})).await.0, 403);
     let r = req("PUT", &path, None, Some(DOMAIN));
     assert_eq!(call_json(&f.svc, r, &json!({"type": "H5T_STD_I8LE"})).await.0, 401);
+    // as HSDS, which reads the object first: an id naming nothing is 404, one of another domain 400
     let stranger = ObjId::new_root();
     let (s, _) = f.put(&stranger, "x", json!({"type": "H5T_STD_I8LE"})).await;
+    assert_eq!(s, 404);
+    let foreign = ObjId::new_root();
+    let group = json!({"id": foreign.to_string(), "root": foreign.to_string(), "links": {}, "attributes": {}});
+    put_json(f.store.as_ref(), BUCKET, &foreign.s3_key(), &group).await.unwrap();
+    let (s, _) = f.put(&foreign, "x", json!({"type": "H5T_STD_I8LE"})).await;
     assert_eq!(s, 400);
     let (s, _) = f.get(&format!("{}/nope", gpath(&f.root)), "test_user1").await;
     assert_eq!(s, 404);

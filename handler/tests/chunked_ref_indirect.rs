@@ -171,5 +171,5 @@ async fn bad_chunk_tables_are_400_or_404_with_a_reason() {
     let (s, _) = call(&svc, req("DELETE", &format!("/datasets/{table}"), Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 200);
     let (s, v) = call(&svc, get_value(&id, None)).await;
-    assert_eq!(s, 404, "{v}");
+    assert_eq!(s, 410, "{v}"); // the table is Gone, as any deleted object
 }

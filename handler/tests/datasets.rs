@@ -242,7 +242,7 @@ async fn delete_removes_chunks_then_json() {
     assert_eq!(s, 200);
     assert!(store.list_all("hsdstest", &dir).await.unwrap().is_empty());
     let (s, _) = call(&svc, req("GET", &format!("/datasets/{id}"), Some("test_user1"), Some(DOM))).await;
-    assert_eq!(s, 404);
+    assert_eq!(s, 410, "deleted: Gone, as HSDS");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use hsds_handler::store::{MemoryStore, Store};
+use hsds_handler::store::{MemoryStore, PutMode, Store};
 use hsds_handler::{Config, Service};
 use serde_json::{json, Value};
 
@@ -193,8 +193,9 @@ async fn delete_domain_and_folder() {
     assert_eq!((s, v), (200, json!({"domain": DOM})));
     let prefix = format!("db/{}-{}/", &root[2..10], &root[11..19]);
     assert!(store.keys("hsdstest").iter().all(|k| !k.starts_with(&prefix)), "objects removed");
-    assert_eq!(call(&svc, req("GET", "/", Some("test_user1"), Some(DOM))).await.0, 404);
-    assert_eq!(call(&svc, req("DELETE", "/", Some("test_user1"), Some(DOM))).await.0, 404);
+    // deleted: 410 Gone, as HSDS
+    assert_eq!(call(&svc, req("GET", "/", Some("test_user1"), Some(DOM))).await.0, 410);
+    assert_eq!(call(&svc, req("DELETE", "/", Some("test_user1"), Some(DOM))).await.0, 410);
     assert_eq!(call(&svc, req("DELETE", "/", Some("test_user1"), Some("/home"))).await.0, 403, "top level needs admin");
     assert_eq!(call(&svc, req("DELETE", "/", Some("test_user1"), Some(HOME))).await.0, 200);
 }
@@ -220,14 +221,14 @@ async fn verbose_and_getobjs() {
     assert_eq!(v["num_objects"], 2);
     assert!(v["metadata_bytes"].as_u64().unwrap() > 100);
     assert_eq!(v["md5_sum"].as_str().unwrap().len(), 32);
-    // HSDS 1.0.2 answers domain_objs only from a .summary.json its offline tools wrote
+    // as HSDS 1.0.2: `domain_objs` is the `.summary.json` its background scan writes, absent until then
     let (_, v) = call(&svc, req("GET", "/", Some("test_user1"), Some(DOM)).param("getobjs", "1")).await;
     assert!(v.get("domain_objs").is_none(), "{v}");
-    let summary = json!({root.clone(): {"id": root, "links": {}}});
-    let key = format!("db/{}-{}/.summary.json", &root[2..10], &root[11..19]);
-    store.put("hsdstest", &key, summary.to_string().into(), hsds_handler::store::PutMode::Overwrite).await.unwrap();
+    let summary = format!("db/{}-{}/.summary.json", &root[2..10], &root[11..19]);
+    let objs = json!({ root.clone(): {"id": root, "links": {}, "attributes": {"nan": {"value": "NaN"}}} });
+    store.put("hsdstest", &summary, objs.to_string().into(), PutMode::Overwrite).await.unwrap();
     let (_, v) = call(&svc, req("GET", "/", Some("test_user1"), Some(DOM)).param("getobjs", "1")).await;
-    assert_eq!(v["domain_objs"], summary);
+    assert_eq!(v["domain_objs"], objs);
 }
 
 #[tokio::test]
@@ -305,4 +306,21 @@ async fn reads_need_permission() {
         hsds_handler::Request::new("GET", "/").param("domain", DOM).header("authorization", &basic("nobody", "test"));
     assert_eq!(call(&svc, r).await.0, 401);
     assert_eq!(call(&svc, req("GET", "/", Some("test_user1"), Some("/home/test_user1/none.h5"))).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_linked_domain_shares_the_root_and_its_delete_keeps_the_objects() {
+    let (svc, store, root) = setup().await;
+    let linked = "/home/test_user1/linked.h5";
+    let body = json!({"linked_domain": DOM});
+    let (s, v) = call_json(&svc, req("PUT", "/", Some("test_user1"), Some(linked)), &body).await;
+    assert_eq!((s, v["root"].as_str()), (201, Some(root.as_str())), "{v}");
+    assert!(v.get("linked_domain").is_none(), "HSDS answers no such key: {v}");
+    let (s, _) = call(&svc, req("GET", &format!("/groups/{root}"), Some("test_user1"), Some(linked))).await;
+    assert_eq!(s, 200, "the shared root reads through the linked domain");
+    // deleting the linked domain leaves the shared objects: DOM still reads
+    assert_eq!(call(&svc, req("DELETE", "/", Some("test_user1"), Some(linked))).await.0, 200);
+    let key = format!("db/{}-{}/.group.json", &root[2..10], &root[11..19]);
+    assert!(store.get("hsdstest", &key).await.is_ok());
+    assert_eq!(call(&svc, req("GET", &format!("/groups/{root}"), Some("test_user1"), Some(DOM))).await.0, 200);
 }

@@ -134,7 +134,6 @@ async fn bad_create_items_write_nothing() {
         json!([{"id": "g-nothex"}]),
         json!([{"id": root}]),
         json!([5]),
-        json!({"link": {"id": foreign, "name": "x"}}),
         json!({"link": {"id": root, "name": "a/b"}}),
         json!({"type": "H5T_STD_I32LE"}),
         json!("text"),
@@ -143,6 +142,9 @@ async fn bad_create_items_write_nothing() {
         let (s, v) = post_group(&svc, body.clone()).await;
         assert_eq!(s, 400, "{body} → {v}");
     }
+    // a parent id of another domain naming nothing: 404, as HSDS
+    let (s, v) = post_group(&svc, json!({"link": {"id": foreign, "name": "x"}})).await;
+    assert_eq!(s, 404, "{v}");
     let malformed = req("POST", "/groups", Some("test_user1"), Some(DOM)).body("[{");
     assert_eq!(call(&svc, malformed).await.0, 400);
     assert_eq!(call(&svc, req("POST", "/groups", None, Some(DOM))).await.0, 401);
@@ -181,8 +183,13 @@ async fn group_errors() {
     let missing = child('g', &root, "9999-999999-999999");
     assert_eq!(call(&svc, req("GET", &format!("/groups/{missing}"), Some("test_user1"), Some(DOM))).await.0, 404);
     assert_eq!(call(&svc, req("GET", "/groups/g-bad", Some("test_user1"), Some(DOM))).await.0, 400);
+    // as HSDS (which reads the object before comparing roots): an id of another domain naming nothing is
+    // 404, one naming an object there 400
     let foreign = "g-f9aaa28e-d42e10e5-7122-2a065c-a6986d";
-    let (s, v) = call(&svc, req("GET", &format!("/groups/{foreign}"), Some("test_user1"), Some(DOM))).await;
+    assert_eq!(call(&svc, req("GET", &format!("/groups/{foreign}"), Some("test_user1"), Some(DOM))).await.0, 404);
+    let other = call(&svc, req("PUT", "/", Some("test_user1"), Some("/home/test_user1/other.h5"))).await.1;
+    let other_root = other["root"].as_str().unwrap();
+    let (s, v) = call(&svc, req("GET", &format!("/groups/{other_root}"), Some("test_user1"), Some(DOM))).await;
     assert_eq!(s, 400);
     assert!(v["error"]["message"].as_str().unwrap().contains("not a member"));
     assert_eq!(call(&svc, req("GET", &format!("/groups/{root}"), Some("test_user2"), Some(DOM))).await.0, 403);
@@ -198,9 +205,45 @@ async fn delete_group() {
     let (s, v) = call(&svc, req("DELETE", &format!("/groups/{id}"), Some("test_user1"), Some(DOM))).await;
     assert_eq!((s, v), (200, json!({})));
     assert!(store.get("hsdstest", &key_of(id)).await.is_err());
-    // stateless: a deleted object is 404, not HSDS's in-memory 410
-    assert_eq!(call(&svc, req("GET", &format!("/groups/{id}"), Some("test_user1"), Some(DOM))).await.0, 404);
-    let _ = root;
+    // as HSDS: a deleted object is 410 Gone (a never-created one stays 404), also on a second delete
+    assert_eq!(call(&svc, req("GET", &format!("/groups/{id}"), Some("test_user1"), Some(DOM))).await.0, 410);
+    assert_eq!(call(&svc, req("DELETE", &format!("/groups/{id}"), Some("test_user1"), Some(DOM))).await.0, 410);
+    let never = child('g', &root, "9999-999999-999999");
+    assert_eq!(call(&svc, req("GET", &format!("/groups/{never}"), Some("test_user1"), Some(DOM))).await.0, 404);
+}
+
+/// A second function instance after a cold start: a new service (empty caches) on the same store.
+fn cold_start(store: &Arc<MemoryStore>) -> Service {
+    let mut svc = Service::new(store.clone(), hsds_handler::Config::default()).expect("service");
+    svc.users.load_passwd(PASSWD).expect("passwd");
+    svc
+}
+
+#[tokio::test]
+async fn deleted_objects_links_and_domains_are_gone_for_every_instance() {
+    let (svc, store, root) = setup().await;
+    let (_, g) = post_group(&svc, json!({"link": {"id": root, "name": "g"}})).await;
+    let gid = g["id"].as_str().unwrap();
+    let user = Some("test_user1");
+    assert_eq!(call(&svc, req("DELETE", &format!("/groups/{root}/links/g"), user, Some(DOM))).await.0, 200);
+    assert_eq!(call(&svc, req("DELETE", &format!("/groups/{gid}"), user, Some(DOM))).await.0, 200);
+    let other = cold_start(&store);
+    assert_eq!(call(&other, req("GET", &format!("/groups/{gid}"), user, Some(DOM))).await.0, 410);
+    assert_eq!(call(&other, req("GET", &format!("/groups/{root}/links/g"), user, Some(DOM))).await.0, 410);
+    assert_eq!(call(&other, req("GET", &format!("/groups/{root}/links/never"), user, Some(DOM))).await.0, 404);
+    // a re-created link is served again
+    assert_eq!(put_link(&other, &root, "g", json!({"h5path": "/x"})).await.0, 201);
+    assert_eq!(call(&svc, req("GET", &format!("/groups/{root}/links/g"), user, Some(DOM))).await.0, 200);
+    // the tombstones are keys HSDS's key parser rejects (so its scans skip them)
+    let keys: Vec<String> = store.list_all("hsdstest", "db/").await.unwrap().into_iter().map(|e| e.key).collect();
+    let gone: Vec<&String> = keys.iter().filter(|k| k.contains("/.gone/")).collect();
+    assert_eq!(gone.len(), 2, "{keys:?}");
+    // a deleted domain is 410 for every instance too, until it is created again
+    assert_eq!(call(&svc, req("DELETE", "/", user, Some(DOM))).await.0, 200);
+    assert_eq!(call(&cold_start(&store), req("GET", "/", user, Some(DOM))).await.0, 410);
+    assert_eq!(call(&svc, req("GET", "/", user, Some("/home/test_user1/never.h5"))).await.0, 404);
+    assert_eq!(call(&svc, req("PUT", "/", user, Some(DOM))).await.0, 201);
+    assert_eq!(call(&cold_start(&store), req("GET", "/", user, Some(DOM))).await.0, 200);
 }
 
 async fn put_link(svc: &Service, gid: &str, title: &str, body: Value) -> (u16, Value) {
@@ -238,7 +281,7 @@ async fn single_link_lifecycle() {
     assert_eq!(s, 200);
     assert_eq!(
         call(&svc, req("GET", &format!("/groups/{root}/links/hard"), Some("test_user1"), Some(DOM))).await.0,
-        404
+        410
     );
 }
 
@@ -247,12 +290,12 @@ async fn bad_links_write_nothing() {
     let (svc, store, root) = setup().await;
     let before = stored(&store, &root).await;
     let foreign = "g-f9aaa28e-d42e10e5-7122-2a065c-a6986d";
-    for body in
-        [json!({}), json!({"id": "nope"}), json!({"id": foreign}), json!({"id": root, "h5path": "/x"}), json!([1])]
-    {
+    for body in [json!({}), json!({"id": "nope"}), json!({"id": root, "h5path": "/x"}), json!([1])] {
         let (s, v) = put_link(&svc, &root, "l", body.clone()).await;
         assert_eq!(s, 400, "{body} → {v}");
     }
+    // a target of another domain naming nothing: 404, as HSDS
+    assert_eq!(put_link(&svc, &root, "l", json!({"id": foreign})).await.0, 404);
     let r = req("PUT", &format!("/groups/{root}/links/l"), Some("test_user2"), Some(DOM));
     assert_eq!(call_json(&svc, r, &json!({"h5path": "/x"})).await.0, 403);
     let r = req("PUT", &format!("/groups/{root}/links/l"), None, Some(DOM));

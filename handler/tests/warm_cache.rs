@@ -61,9 +61,9 @@ async fn another_instances_writes_are_seen_at_once() {
     assert_eq!(s, 200);
     assert_eq!(links["links"][0]["title"], "soft");
 
-    // Deleted by b: a answers 404, not its cached copy.
+    // Deleted by b: a answers 410 Gone (b's tombstone), not its cached copy.
     assert_eq!(call(&b, req("DELETE", &group, Some("test_user1"), Some(DOM))).await.0, 200);
-    assert_eq!(call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await.0, 404);
+    assert_eq!(call(&a, req("GET", &group, Some("test_user1"), Some(DOM))).await.0, 410);
 }
 
 #[tokio::test]

@@ -73,9 +73,34 @@ def test_metadata_written_by_one_reads_identically_in_the_other(request, writer,
     # the ACL written through the API is honoured by the reader: test_user2 may read, not write
     s2 = session("test_user2")
     assert s2.get(rd.url("/"), params={"domain": domain}).status_code == 200
-    if rd.name == "hslambda":
-        # deliberate difference: HSDS 1.0.2 lets any authenticated user rewrite ACLs (no updateACL check)
-        assert s2.put(rd.url("/acls/test_user2"), params={"domain": domain}, json={"update": True}).status_code == 403
+    # both check updateACL on PUT /acls/{user}
+    assert s2.put(rd.url("/acls/test_user2"), params={"domain": domain}, json={"update": True}).status_code == 403
+
+
+def test_hsds_reads_a_domain_holding_hslambdas_tombstones(hsds, stack):
+    """hslambda's deletes leave tombstones in the bucket (for its 410 Gone answers); HSDS, reading the same
+    bucket, still sees the domain exactly as hslambda does, and can scan and delete it."""
+    domain = f"/home/test_user1/compat-{uuid.uuid4().hex[:8]}/gone.h5"
+    build_metadata_domain(stack.endpoint, domain)
+    s, p = session(), {"domain": domain}
+
+    def id_at(path):
+        r = s.get(stack.url("/"), params={**p, "h5path": path})
+        assert r.status_code == 200, r.text
+        return r.json()["id"]
+
+    g1, g2, t16 = id_at("/g1"), id_at("/g1/g2"), id_at("/t16")
+    assert s.delete(stack.url(f"/groups/{g2}/attributes/int_scalar"), params=p).status_code == 200
+    assert s.delete(stack.url(f"/groups/{g1}/links/soft"), params=p).status_code == 200
+    root = s.get(stack.url("/"), params=p).json()["root"]
+    assert s.delete(stack.url(f"/groups/{root}/links/t16"), params=p).status_code == 200
+    assert s.delete(stack.url(f"/datatypes/{t16}"), params=p).status_code == 200
+    for path in (f"/datatypes/{t16}", f"/groups/{g1}/links/soft", f"/groups/{g2}/attributes/int_scalar"):
+        assert s.get(stack.url(path), params=p).status_code == 410, path
+    expected = domain_view(stack.endpoint, domain)
+    assert domain_view(hsds.endpoint, domain) == expected
+    assert s.get(hsds.url("/"), params={**p, "verbose": 1}).status_code == 200
+    assert s.delete(hsds.url("/"), params=p).status_code == 200
 
 
 def write_datasets(endpoint, domain):

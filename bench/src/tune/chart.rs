@@ -33,6 +33,8 @@ const LEFT: f64 = 80.0;
 const RIGHT: f64 = 190.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
+/// Height of a point label (font size 10) for the overlap check.
+const LABEL_H: f64 = 11.0;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -97,6 +99,9 @@ pub fn svg(title: &str, series: &[Series]) -> String {
         TOP + ph / 2.0,
         TOP + ph / 2.0
     );
+    // Label boxes already drawn: a label that would overlap one is left out (its point keeps its tooltip),
+    // so a cluster of close points stays readable.
+    let mut placed: Vec<(f64, f64, f64)> = Vec::new();
     for (i, ser) in series.iter().enumerate() {
         let c = COLOURS[i % COLOURS.len()];
         let path: Vec<String> =
@@ -108,15 +113,18 @@ pub fn svg(title: &str, series: &[Series]) -> String {
             let (x, y) = (sx(p.duration_ms), sy(p.cost_per_million));
             let _ = write!(
                 s,
-                r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="4" fill="{c}"><title>{}: {} MB, {:.2} ms, ${:.4}/M</title></circle><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
+                r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="4" fill="{c}"><title>{}: {} MB, {:.2} ms, ${:.4}/M</title></circle>"#,
                 esc(&ser.name),
                 esc(&p.label),
                 p.duration_ms,
                 p.cost_per_million,
-                x + 6.0,
-                y - 6.0,
-                esc(&p.label)
             );
+            let (lx, ly, lw) = (x + 6.0, y - 6.0, 6.0 * p.label.chars().count() as f64);
+            let overlaps = placed.iter().any(|&(px, py, pw)| lx < px + pw && px < lx + lw && (ly - py).abs() < LABEL_H);
+            if !overlaps {
+                placed.push((lx, ly, lw));
+                let _ = write!(s, r#"<text x="{lx:.1}" y="{ly:.1}" font-size="10">{}</text>"#, esc(&p.label));
+            }
         }
         let ly = TOP + 10.0 + i as f64 * 20.0;
         let lx = W - RIGHT + 15.0;
@@ -155,6 +163,18 @@ mod tests {
         let xs: Vec<f64> =
             svg.split(r#"class="point" cx=""#).skip(1).map(|r| r.split('"').next().unwrap().parse().unwrap()).collect();
         assert!(xs[0] > xs[1] && xs.iter().all(|x| (LEFT..=W - RIGHT).contains(x)));
+    }
+
+    /// Labels of points on top of each other are drawn once; every point keeps its tooltip.
+    #[test]
+    fn overlapping_labels_are_left_out() {
+        let at = |d: f64, label: &str| Point { duration_ms: d, cost_per_million: 1.0, label: label.into() };
+        let series =
+            vec![Series { name: "warm".into(), points: vec![at(100.0, "512"), at(100.5, "1024"), at(1000.0, "128")] }];
+        let svg = svg("t", &series);
+        assert_eq!(svg.matches(r#"class="point""#).count(), 3);
+        assert_eq!(svg.matches(r#"font-size="10">"#).count(), 2, "{svg}");
+        assert!(svg.contains(">512</text>") && svg.contains(">128</text>") && !svg.contains(">1024</text>"));
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct TuneOptions {
     pub cube: CubeSpec,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// The function's chunk cache size in MB at every setting (`Some(0)`: off, so every invocation does
+    /// the same decoding work whatever its memory); `None`: the function sizes it from its memory.
+    pub chunk_cache_mb: Option<u32>,
 }
 
 /// How one invocation ended.
@@ -467,7 +470,20 @@ pub async fn run(opts: &TuneOptions) -> anyhow::Result<TuneReport> {
 
     let bootstrap = stack::bootstrap(opts.bootstrap.as_ref())?;
     let dir = StackDir::new(opts.data_dir.clone())?;
-    let function = |memory, timeout| stack::function(bootstrap.clone(), memory, Duration::from_secs(timeout), 1);
+    let function = |memory, timeout| {
+        let mut f = stack::function(bootstrap.clone(), memory, Duration::from_secs(timeout), 1);
+        if let Some(mb) = opts.chunk_cache_mb {
+            f.env.push((selection::CHUNK_CACHE_ENV.into(), mb.to_string()));
+        }
+        f
+    };
+    if let Some(mb) = opts.chunk_cache_mb {
+        notes.push(format!(
+            "function chunk cache fixed at {mb} MB at every memory size ({}={mb}){}",
+            selection::CHUNK_CACHE_ENV,
+            if mb == 0 { ": every invocation reads and decodes its chunks" } else { "" }
+        ));
+    }
 
     // Data, once, in a setup stack without the latency model.
     let setup_started = Instant::now();

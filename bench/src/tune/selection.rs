@@ -16,6 +16,8 @@
 use std::time::{Duration, Instant};
 
 use lambda_emulator::s3_latency::S3Model;
+use lambda_emulator::streaming::StreamBandwidth;
+use lambda_emulator::Stack;
 use serde::Serialize;
 
 use super::workload::{self, CubeSpec};
@@ -45,6 +47,9 @@ pub struct SelectionOptions {
     pub chunk_cache: bool,
     /// A second HSDS on the same storage with a chunk cache smaller than a chunk (HSDS cold), if compared.
     pub hsds_cold_endpoint: Option<String>,
+    /// Whether hslambda's streamed answers are paced to Lambda's streaming bandwidth (the default front
+    /// door streams; `Unlimited` compares the servers, `Lambda` shows what AWS would give).
+    pub stream_bandwidth: StreamBandwidth,
 }
 
 /// One server's timings of one pattern.
@@ -92,6 +97,8 @@ pub struct SelectionReport {
     pub memory_mb: u32,
     /// Whether hslambda's chunk cache was on.
     pub chunk_cache: bool,
+    /// The streaming bandwidth in force (`lambda` or `unlimited`).
+    pub stream_bandwidth: &'static str,
     /// What the emulator applied (limits.rs).
     pub limits: Vec<String>,
     /// The S3 latency model, if any.
@@ -192,7 +199,9 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
         function.env.push((CHUNK_CACHE_ENV.into(), "0".into()));
     }
     let dir = StackDir::new(None)?;
-    let stack = dir.start(function, true).await?;
+    let mut config = dir.config(function, true);
+    config.stream_bandwidth = opts.stream_bandwidth;
+    let stack = Stack::start(config).await?;
     let front = format!("http://{}", stack.front_addr);
     let t0 = Instant::now();
     let (ours, our_id) = prepare(&front, ("admin", "admin"), ("test_user1", "test"), &opts.cube).await?;
@@ -249,6 +258,7 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
         reps: opts.reps,
         memory_mb: opts.memory_mb,
         chunk_cache: opts.chunk_cache,
+        stream_bandwidth: opts.stream_bandwidth.name(),
         limits,
         s3_model: opts.s3_model,
         hsds_endpoint: opts.hsds_endpoint.clone(),
@@ -271,12 +281,16 @@ pub fn markdown(r: &SelectionReport) -> String {
     let with_cold = r.patterns.iter().any(|p| p.hsds_cold.is_some());
     let mut s = format!(
         "cube {:?} float32 gzip, chunks {:?}; {} reps per pattern (median of client-side wall time); hslambda {} MB, \
-         chunk cache {}\n\n",
+         chunk cache {}, streaming bandwidth {}\n\n",
         r.cube.shape,
         r.cube.chunks,
         r.reps,
         r.memory_mb,
-        if r.chunk_cache { "on (warm repeats)" } else { "off (every request reads S3 and decodes)" }
+        if r.chunk_cache { "on (warm repeats)" } else { "off (every request reads S3 and decodes)" },
+        match r.stream_bandwidth {
+            "lambda" => "Lambda's (6 MB free, then 2 MB/s)",
+            _ => "unlimited (loopback speed)",
+        }
     );
     s.push_str("| pattern | select | bytes | hslambda median ms | HSDS median ms | hslambda / HSDS |");
     if with_cold {

@@ -9,6 +9,9 @@ use crate::request::Response;
 /// The HSDS version whose REST API and storage format this handler implements.
 pub const HSDS_COMPAT_VERSION: &str = "1.0.2";
 
+/// The data node ids a function reports (`/about`, `GET /?getdnids=1`): one function is one node.
+pub const DN_IDS: [&str; 1] = ["dn-001"];
+
 /// `GET /about`: `name`, `state`, `username` (h5pyd's `hsinfo` needs these three) and HSDS's other keys.
 pub async fn about(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let c = &ctx.svc.config;
@@ -23,8 +26,8 @@ pub async fn about(ctx: &Ctx<'_>) -> ApiResult<Response> {
             "greeting": "Welcome to hslambda!",
             "about": "HDF REST API served by hslambda, an AWS Lambda function in Rust (HSDS-compatible)",
             "node_count": 1,
-            "dn_urls": [],
-            "dn_ids": [],
+            "dn_urls": [ctx.base_url()],
+            "dn_ids": DN_IDS,
             "username": ctx.identity.display_name(),
             "isadmin": ctx.is_admin(),
         }),

@@ -1,7 +1,7 @@
 //! Domain ACLs: `GET /acls`, `GET/PUT /acls/{user}`.
 //!
-//! ACLs live in the `acls` dict of `.domain.json`. Unlike HSDS 1.0.2, `PUT /acls/{user}` requires the
-//! `updateACL` permission (HSDS checks nothing there). Like HSDS, an entry written through the API also
+//! ACLs live in the `acls` dict of `.domain.json`. As in HSDS 1.0.2, `PUT /acls/{user}` requires the
+//! `updateACL` permission, and an entry written through the API also
 //! records `"domain": "<bucket><path>"`.
 
 use serde_json::{json, Map, Value};
@@ -30,10 +30,13 @@ fn named(user: &str, acl: &Value) -> Value {
     Value::Object(m)
 }
 
-/// `GET /acls`: every entry of the domain's ACLs, with `userName`; needs `readACL`.
+/// `GET /acls`: every entry of the domain's ACLs, with `userName`, sorted by user name; needs `readACL`.
 pub async fn get_acls(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::ReadAcl).await?;
-    let acls: Vec<Value> = dom.json["acls"].as_object().into_iter().flatten().map(|(u, a)| named(u, a)).collect();
+    // sorted by user name, as HSDS lists them
+    let mut users: Vec<(&String, &Value)> = dom.json["acls"].as_object().into_iter().flatten().collect();
+    users.sort_by(|a, b| a.0.cmp(b.0));
+    let acls: Vec<Value> = users.into_iter().map(|(u, a)| named(u, a)).collect();
     Ok(Response::json(200, &json!({"acls": acls, "hrefs": acl_hrefs(ctx, &dom)})))
 }
 
@@ -64,7 +67,7 @@ fn parse_flags(body: Map<String, Value>) -> ApiResult<Map<String, Value>> {
 }
 
 /// `PUT /acls/{user}`: sets the given flags of `user`'s entry (a new entry starts all false); 201 `{}`.
-/// Needs `updateACL` (HSDS 1.0.2 checks nothing). Any user name is accepted, as HSDS does: users may be
+/// Needs `updateACL` (as HSDS 1.0.2). Any user name is accepted, as HSDS does: users may be
 /// known to other deployments of the same bucket.
 pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
     let flags = parse_flags(ctx.body_object()?)?;

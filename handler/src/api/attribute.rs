@@ -8,7 +8,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::context::{kind_of, Ctx, DomainDoc};
+use super::concurrency::run_all;
+use super::context::{kind_of, Ctx, DomainDoc, Tombstone};
 use super::typeref::resolve_type;
 use crate::auth::Action;
 use crate::error::{ApiError, ApiResult};
@@ -72,6 +73,8 @@ struct ReadOpts {
     include_data: bool,
     max_data_size: u64,
     base64: bool,
+    /// `ignore_nan`: NaN and ±Infinity in float values answered as `null` (HSDS: simplejson's `ignore_nan`).
+    ignore_nan: bool,
 }
 
 impl ReadOpts {
@@ -86,7 +89,12 @@ impl ReadOpts {
                 ApiError::bad_request(format!("max_data_size must be a non-negative integer, got {s:?}"))
             })?,
         };
-        Ok(ReadOpts { include_data, max_data_size, base64: encoding_param(ctx)? })
+        Ok(ReadOpts {
+            include_data,
+            max_data_size,
+            base64: encoding_param(ctx)?,
+            ignore_nan: ctx.req.flag("ignore_nan"),
+        })
     }
 }
 
@@ -122,10 +130,22 @@ fn describe_attr(name: &str, attr: &Value, opts: ReadOpts) -> ApiResult<Value> {
             out.insert("value".into(), json!(encode_base64(&stored_bytes(attr, &dtype, &shape)?)));
             out.insert("encoding".into(), json!("base64"));
         } else {
-            out.insert("value".into(), value);
+            out.insert("value".into(), json_value(attr, &dtype, &shape, opts.ignore_nan)?);
         }
     }
     Ok(Value::Object(out))
+}
+
+/// A stored attribute's JSON value as answered: as stored, or with `ignore_nan` re-rendered from its
+/// packed bytes so that NaN and ±Infinity (stored as the strings `"NaN"`, ...) become `null`.
+fn json_value(attr: &Value, dtype: &Datatype, shape: &Shape, ignore_nan: bool) -> ApiResult<Value> {
+    let value = attr.get("value").cloned().unwrap_or(Value::Null);
+    if !ignore_nan || value.is_null() || dtype.item_size().is_none() {
+        return Ok(value);
+    }
+    let opts = JsonOpts { ignore_nan: true, strict: false };
+    bytes_to_json_with(dtype, shape.dims(), &stored_bytes(attr, dtype, shape)?, opts)
+        .map_err(|e| ApiError::internal(format!("stored attribute value: {e}")))
 }
 
 fn obj_path(id: &ObjId) -> String {
@@ -303,7 +323,9 @@ async fn put_into(
 // Routes
 
 /// `GET /{col}/{id}/attributes`: list attributes (sorted by name, or creation with `CreateOrder`),
-/// paged by `Limit`/`Marker`, filtered by `pattern`, with values when `IncludeData`.
+/// paged by `Limit`/`Marker`, filtered by `pattern`, with values when `IncludeData`. With `follow_links`
+/// (groups only) `{"attributes": {obj_id: [...]}}` for this group and every object reachable from it
+/// through hard links, `Limit` counting attributes over all of them (HSDS's `DomainCrawler`).
 pub async fn get_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let opts = ReadOpts::from_request(ctx, false)?;
     let limit = match ctx.req.get_param("Limit").filter(|s| !s.is_empty()) {
@@ -312,10 +334,45 @@ pub async fn get_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
             s.parse::<usize>()
                 .map_err(|_| ApiError::bad_request(format!("Limit must be a non-negative integer, got {s:?}")))?,
         ),
+    }
+    .filter(|&l| l > 0); // HSDS passes a `Limit` of 0 on as "no limit"
+    let follow = ctx.req.flag("follow_links");
+    if follow && id.kind() != crate::model::ObjKind::Group {
+        return Err(ApiError::bad_request("follow_links can only be used with group ids"));
+    }
+    let (dom, obj) = load(ctx, id, Action::Read).await?;
+    let self_path = format!("{}/attributes", obj_path(id));
+    let attributes = if follow {
+        let mut left = limit.unwrap_or(usize::MAX);
+        let mut out = Map::new();
+        for (oid, o) in super::graph::crawl_objects(ctx, &dom, id).await? {
+            let list = list_attrs(ctx, attrs_of(&o)?, opts, None, Some(left))?;
+            left -= list.len();
+            out.insert(oid.to_string(), Value::Array(list));
+        }
+        Value::Object(out)
+    } else {
+        let marker = ctx.req.get_param("Marker").filter(|m| !m.is_empty());
+        let mut list = list_attrs(ctx, attrs_of(&obj)?, opts, marker, limit)?;
+        for a in &mut list {
+            let name = a["name"].as_str().unwrap_or_default().to_string();
+            a["href"] = json!(ctx.href(&attr_path(id, &name)));
+        }
+        Value::Array(list)
     };
+    Ok(Response::json(200, &json!({"attributes": attributes, "hrefs": hrefs(ctx, id, &self_path)})))
+}
+
+/// One object's attributes as listed: sorted by name (or `CreateOrder`), after `marker` (404 when it
+/// names none), at most `limit`, then filtered by `pattern` (HSDS's data node `GET_Attributes`).
+fn list_attrs(
+    ctx: &Ctx<'_>,
+    attrs: &Map<String, Value>,
+    opts: ReadOpts,
+    marker: Option<&str>,
+    limit: Option<usize>,
+) -> ApiResult<Vec<Value>> {
     let pattern: Option<Glob> = ctx.req.get_param("pattern").filter(|p| !p.is_empty()).map(Glob::new);
-    let (_, obj) = load(ctx, id, Action::Read).await?;
-    let attrs = attrs_of(&obj)?;
     let mut names: Vec<&String> = attrs.keys().collect();
     if ctx.req.flag("CreateOrder") {
         let created = |n: &String| attrs[n.as_str()].get("created").and_then(Value::as_f64).unwrap_or(0.0);
@@ -324,27 +381,22 @@ pub async fn get_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         names.sort();
     }
     let mut start = 0;
-    if let Some(marker) = ctx.req.get_param("Marker").filter(|m| !m.is_empty()) {
+    if let Some(marker) = marker {
         start = names
             .iter()
             .position(|n| n.as_str() == marker)
             .map(|p| p + 1)
             .ok_or_else(|| ApiError::not_found(format!("attribute marker {marker:?} not found")))?;
     }
-    let end = limit.map_or(names.len(), |l| names.len().min(start + l));
+    let end = limit.map_or(names.len(), |l| names.len().min(start.saturating_add(l)));
     let mut list = Vec::new();
     for name in &names[start..end] {
-        if let Some(p) = &pattern {
-            if !p.matches(name) {
-                continue;
-            }
+        if pattern.as_ref().is_some_and(|p| !p.matches(name)) {
+            continue;
         }
-        let mut a = describe_attr(name, &attrs[name.as_str()], opts)?;
-        a["href"] = json!(ctx.href(&attr_path(id, name)));
-        list.push(a);
+        list.push(describe_attr(name, &attrs[name.as_str()], opts)?);
     }
-    let self_path = format!("{}/attributes", obj_path(id));
-    Ok(Response::json(200, &json!({"attributes": list, "hrefs": hrefs(ctx, id, &self_path)})))
+    Ok(list)
 }
 
 /// `POST /{col}/{id}/attributes`: fetch named attributes (`attr_names`) of this object, or of several
@@ -424,21 +476,18 @@ pub async fn post_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     Ok(Response::json(200, &json!({"attributes": attributes})))
 }
 
-/// `PUT /{col}/{id}/attributes`: create attributes from `attributes: {name: {...}}` (or a single
-/// `{name, type, ...}`), on this object or on several (`obj_ids` list = same attributes everywhere,
+/// `PUT /{col}/{id}/attributes`: create attributes from `attributes: {name: {...}}`, on this object or on several (`obj_ids` list = same attributes everywhere,
 /// dict = `{id: {attributes}}`). 201 if anything was created, 200 if all existed identically, 409 otherwise.
 pub async fn put_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let body = ctx.body_object()?;
     let replace = ctx.req.flag("replace");
     let dom = ctx.authorize(Action::Create).await?;
     let now = ctx.now;
-    let items = match (body.get("attributes"), body.get("name")) {
-        (Some(a), _) => build_attrs(ctx, &dom, a, now).await?,
-        (None, Some(Value::String(name))) => {
-            validate_name(name)?;
-            vec![(name.clone(), build_attr(ctx, &dom, name, &Value::Object(body.clone()), now).await?)]
-        }
-        _ => Vec::new(),
+    // only an `attributes` map, as HSDS's `getAttributesFromRequest` (a bare `{name, type, ...}` is
+    // "no attributes provided")
+    let items = match body.get("attributes") {
+        Some(a) => build_attrs(ctx, &dom, a, now).await?,
+        None => Vec::new(),
     };
     let mut targets = Vec::new();
     match body.get("obj_ids") {
@@ -480,14 +529,15 @@ pub async fn put_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         return Err(ApiError::bad_request("no obj_ids defined"));
     }
     for (oid, _) in &targets {
-        ctx.check_member(&dom, oid)?;
+        ctx.check_member(&dom, oid).await?;
     }
     let status = put_into(ctx, &dom, targets, replace).await?;
     Ok(Response::json(status, &json!({})))
 }
 
-/// `DELETE /{col}/{id}/attributes?attr_names=a/b[&separator=|][&encoding=base64]`. Names that do not
-/// exist are ignored (HSDS 1.0.2 answers 200 for them too: its SN swallows the DN's 404).
+/// `DELETE /{col}/{id}/attributes?attr_names=a/b[&separator=|][&encoding=base64]`. As HSDS 1.0.2: the
+/// names are removed in order up to the first that does not exist, and the answer is 200 all the same
+/// (its data node stops with 404 there, which its service node swallows).
 pub async fn delete_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let raw = ctx
         .req
@@ -506,15 +556,22 @@ pub async fn delete_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response>
     Ok(Response::json(200, &json!({"hrefs": []})))
 }
 
+/// Removes `names` in order up to the first one `id` lacks, each tombstoned first (so a later read of it
+/// answers 410 Gone, as HSDS).
 async fn remove_attrs(ctx: &Ctx<'_>, id: &ObjId, names: &[String]) -> ApiResult<()> {
     let dom = ctx.authorize(Action::Delete).await?;
-    ctx.load_object(&dom, id).await?;
+    let (obj, _) = ctx.load_object(&dom, id).await?;
+    let present: Vec<&String> = names.iter().take_while(|n| attrs_of(&obj).is_ok_and(|a| a.contains_key(*n))).collect();
+    run_all(present.into_iter().map(|n| ctx.mark_gone(Tombstone::Attribute(id, n))).collect::<Vec<_>>()).await?;
     let key = id.s3_key();
     update_json(ctx.store(), &ctx.bucket, &key, |obj: &mut Value| {
         let attrs = attrs_of_mut(obj)?;
         let mut removed = false;
         for n in names {
-            removed |= attrs.shift_remove(n.as_str()).is_some();
+            if attrs.shift_remove(n.as_str()).is_none() {
+                break;
+            }
+            removed = true;
         }
         if !removed {
             return Ok(Change::Keep(()));
@@ -523,6 +580,15 @@ async fn remove_attrs(ctx: &Ctx<'_>, id: &ObjId, names: &[String]) -> ApiResult<
         Ok(Change::Write(()))
     })
     .await
+}
+
+/// The error for an attribute `name` that `id` lacks: 410 when it was deleted, else 404.
+async fn missing_attr(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiError {
+    match ctx.is_gone(Tombstone::Attribute(id, name)).await {
+        Ok(true) => ApiError::gone(format!("attribute {name:?} of {id} was deleted")),
+        Ok(false) => ApiError::not_found(format!("attribute {name:?} not found in {id}")),
+        Err(e) => e,
+    }
 }
 
 /// A 400 (or 413) for a value that does not fit its attribute's type and shape.
@@ -535,9 +601,7 @@ fn value_mismatch(e: crate::model::ModelError) -> ApiError {
 pub async fn get_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<Response> {
     let opts = ReadOpts::from_request(ctx, true)?;
     let (_, obj) = load(ctx, id, Action::Read).await?;
-    let attr = attrs_of(&obj)?
-        .get(name)
-        .ok_or_else(|| ApiError::not_found(format!("attribute {name:?} not found in {id}")))?;
+    let Some(attr) = attrs_of(&obj)?.get(name) else { return Err(missing_attr(ctx, id, name).await) };
     let d = describe_attr(name, attr, opts)?;
     let mut out = Map::new();
     out.insert("name".into(), json!(name));
@@ -563,7 +627,7 @@ pub async fn put_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<R
         return Err(ApiError::bad_request("PUT attribute with no body"));
     }
     let dom = ctx.authorize(Action::Create).await?;
-    ctx.check_member(&dom, id)?;
+    ctx.check_member(&dom, id).await?;
     let item = build_attr(ctx, &dom, name, &body, ctx.now).await?;
     let status =
         put_into(ctx, &dom, vec![(id.clone(), vec![(name.to_string(), item)])], ctx.req.flag("replace")).await?;
@@ -580,10 +644,9 @@ pub async fn delete_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResul
 /// `Accept: application/octet-stream` (fixed-size types only; vlen types fall back to JSON).
 pub async fn get_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<Response> {
     let base64 = encoding_param(ctx)?;
+    let ignore_nan = ctx.req.flag("ignore_nan");
     let (_, obj) = load(ctx, id, Action::Read).await?;
-    let attr = attrs_of(&obj)?
-        .get(name)
-        .ok_or_else(|| ApiError::not_found(format!("attribute {name:?} not found in {id}")))?;
+    let Some(attr) = attrs_of(&obj)?.get(name) else { return Err(missing_attr(ctx, id, name).await) };
     let (dtype, shape) = stored_type_shape(attr)?;
     if shape.is_null() {
         return Err(ApiError::bad_request("null space attributes can not be read"));
@@ -601,7 +664,7 @@ pub async fn get_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
         out.insert("value".into(), json!(encode_base64(&stored_bytes(attr, &dtype, &shape)?)));
         out.insert("encoding".into(), json!("base64"));
     } else {
-        out.insert("value".into(), value);
+        out.insert("value".into(), json_value(attr, &dtype, &shape, ignore_nan)?);
     }
     out.insert("hrefs".into(), hrefs(ctx, id, &attr_path(id, name)));
     Ok(Response::json(200, &Value::Object(out)))
@@ -621,9 +684,7 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
         return Err(ApiError::bad_request("PUT attribute value with no value in body"));
     }
     let (_, obj) = load(ctx, id, Action::Update).await?;
-    let attr = attrs_of(&obj)?
-        .get(name)
-        .ok_or_else(|| ApiError::not_found(format!("attribute {name:?} not found in {id}")))?;
+    let Some(attr) = attrs_of(&obj)?.get(name) else { return Err(missing_attr(ctx, id, name).await) };
     let (dtype, shape) = stored_type_shape(attr)?;
     if shape.is_null() {
         return Err(ApiError::bad_request("null space attributes can not be updated"));

@@ -61,6 +61,7 @@ impl<'a> Ctx<'a> {
             .get_param("bucket")
             .filter(|b| !b.is_empty())
             .or_else(|| req.get_header("x-hdf-bucket"))
+            .or_else(|| raw_domain(req).and_then(|d| split_bucket(d).0))
             .map(|b| b.strip_prefix("s3://").unwrap_or(b).to_string())
             .unwrap_or_else(|| svc.config.bucket_name.clone());
         validate_bucket(&bucket)?;
@@ -83,9 +84,10 @@ impl<'a> Ctx<'a> {
         self.svc.users.is_admin(&self.identity)
     }
 
-    /// The raw `domain` parameter (or `X-Hdf-domain` header), if any.
+    /// The `domain` parameter (or `X-Hdf-domain` header), if any, without the bucket it may name
+    /// (`bucket/path` or `s3://bucket/path`, as HSDS accepts; the bucket is [`Ctx::bucket`]).
     pub fn domain_param(&self) -> Option<&str> {
-        self.req.get_param("domain").filter(|d| !d.is_empty()).or_else(|| self.req.get_header("x-hdf-domain"))
+        raw_domain(self.req).map(|d| split_bucket(d).1)
     }
 
     /// The request's domain path; 400 when missing or malformed.
@@ -140,9 +142,33 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Loads a domain or folder JSON; 404 when absent.
+    /// Loads a domain or folder JSON; 410 when absent because it was deleted, else 404.
     pub async fn load_domain(&self, path: &DomainPath) -> ApiResult<DomainDoc> {
-        self.find_domain(path).await?.ok_or_else(|| ApiError::not_found(format!("domain not found: {path}")))
+        if let Some(dom) = self.find_domain(path).await? {
+            return Ok(dom);
+        }
+        if self.is_gone(Tombstone::Domain(path)).await? {
+            return Err(ApiError::gone(format!("domain {path} was deleted")));
+        }
+        Err(ApiError::not_found(format!("domain not found: {path}")))
+    }
+
+    /// Records that `what` is deleted, before it is: reads that then find nothing answer 410 Gone (as
+    /// HSDS, whose in-memory tombstones a stateless function cannot keep), from any instance and across
+    /// cold starts. The marker is a small JSON object at [`Tombstone::key`], a key HSDS never reads.
+    pub async fn mark_gone(&self, what: Tombstone<'_>) -> ApiResult<()> {
+        let body = json!({"deleted": self.now});
+        crate::store::json::put_json(self.store(), &self.bucket, &what.key(), &body).await?;
+        Ok(())
+    }
+
+    /// True when a tombstone says `what` was deleted.
+    pub async fn is_gone(&self, what: Tombstone<'_>) -> ApiResult<bool> {
+        match self.store().get(&self.bucket, &what.key()).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Checks `action` on `dom` for the caller: 401 for anonymous writes or when anonymous access is
@@ -178,27 +204,47 @@ impl<'a> Ctx<'a> {
         Ok(dom)
     }
 
-    /// Checks that `id` belongs to `dom` (400 otherwise, as HSDS).
-    pub fn check_member(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<()> {
-        match dom.root() {
-            Some(root) if root.same_domain(id) => Ok(()),
-            _ => Err(ApiError::bad_request(format!("object {id} is not a member of domain {}", dom.path))),
+    /// Checks that `id` belongs to `dom`. As HSDS 1.0.2, which reads the object before comparing its root:
+    /// an id of another domain is 400 when it names an object and 404 when it names nothing (so a
+    /// well-formed id that was never created is "not found", not "bad request"); a folder is 400.
+    pub async fn check_member(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<()> {
+        if self.is_member(dom, id)? {
+            return Ok(());
+        }
+        let found = self.fetch_object(id).await.map(|_| ());
+        Err(self.foreign(dom, id, found))
+    }
+
+    /// True when `id` shares `dom`'s root prefix; 400 when `dom` is a folder.
+    fn is_member(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<bool> {
+        let root = dom.require_root()?;
+        Ok(root.same_domain(id))
+    }
+
+    /// The error for an id outside `dom`, given the result of reading it: its read error (404 when it
+    /// names nothing) or 400 when it names an object of another domain.
+    fn foreign(&self, dom: &DomainDoc, id: &ObjId, read: ApiResult<()>) -> ApiError {
+        match read {
+            Err(e) => e,
+            Ok(()) => ApiError::bad_request(format!("object {id} is not a member of domain {}", dom.path)),
         }
     }
 
     /// Loads an object's JSON after checking it belongs to `dom`; 404 when absent.
     pub async fn load_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<(Value, ETag)> {
-        self.check_member(dom, id)?;
-        self.fetch_object(id).await
+        let read = self.fetch_object(id).await;
+        if !self.is_member(dom, id)? {
+            return Err(self.foreign(dom, id, read.map(|_| ())));
+        }
+        read
     }
 
     /// Loads an object's JSON after checking it belongs to `dom`; `None` when absent.
     pub async fn find_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<Option<(Value, ETag)>> {
-        self.check_member(dom, id)?;
-        match self.get_json_cached(&id.s3_key()).await {
+        match self.load_object(dom, id).await {
             Ok(found) => Ok(Some(found)),
-            Err(StoreError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) if e.status == 404 || e.status == 410 => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -209,15 +255,22 @@ impl<'a> Ctx<'a> {
     pub async fn authorize_object(&self, action: Action, id: &ObjId) -> ApiResult<(DomainDoc, Value)> {
         let (dom, obj) = tokio::join!(self.authorize(action), self.fetch_object(id));
         let dom = dom?;
-        self.check_member(&dom, id)?;
+        if !self.is_member(&dom, id)? {
+            return Err(self.foreign(&dom, id, obj.map(|_| ())));
+        }
         Ok((dom, obj?.0))
     }
 
-    /// Reads an object's JSON without any check; 404 when absent.
+    /// Reads an object's JSON without any check; 410 when absent because it was deleted, else 404.
     async fn fetch_object(&self, id: &ObjId) -> ApiResult<(Value, ETag)> {
         match self.get_json_cached(&id.s3_key()).await {
             Ok(found) => Ok(found),
-            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!("{id} not found"))),
+            Err(StoreError::NotFound(_)) => {
+                if self.is_gone(Tombstone::Object(id)).await? {
+                    return Err(ApiError::gone(format!("{id} was deleted")));
+                }
+                Err(ApiError::not_found(format!("{id} not found")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -268,6 +321,55 @@ impl<'a> Ctx<'a> {
     /// An `hrefs` entry `{rel, href}`.
     pub fn rel(&self, rel: &str, path: &str) -> Value {
         json!({"rel": rel, "href": self.href(path)})
+    }
+}
+
+/// The `domain` parameter, else the `X-Hdf-domain` header, as sent.
+fn raw_domain(req: &Request) -> Option<&str> {
+    req.get_param("domain").filter(|d| !d.is_empty()).or_else(|| req.get_header("x-hdf-domain"))
+}
+
+/// Splits a domain written with its bucket (`s3://bucket/path` or `bucket/path`) into the bucket and the
+/// path (from its `/`); other forms (`/path`, `hdf5://path`, malformed ones) name no bucket.
+pub fn split_bucket(domain: &str) -> (Option<&str>, &str) {
+    let rest = domain.strip_prefix("s3://").unwrap_or(domain);
+    if rest.starts_with('/') || domain.starts_with("hdf5:/") {
+        return (None, domain);
+    }
+    match rest.find('/') {
+        Some(i) if i > 0 => (Some(&rest[..i]), &rest[i..]),
+        _ => (None, domain),
+    }
+}
+
+/// What a tombstone marks as deleted (HSDS answers 410 Gone for each).
+#[derive(Debug, Clone, Copy)]
+pub enum Tombstone<'a> {
+    /// A domain or folder.
+    Domain(&'a DomainPath),
+    /// A group, dataset or datatype.
+    Object(&'a ObjId),
+    /// The link `title` of a group.
+    Link(&'a ObjId, &'a str),
+    /// The attribute `name` of an object.
+    Attribute(&'a ObjId, &'a str),
+}
+
+impl Tombstone<'_> {
+    /// The marker's key. Object and link markers live in their domain's `db/<root>/` area (so deleting
+    /// the domain removes them), domain markers under `db/.gone/`; HSDS ignores all of them (its key
+    /// parser rejects `.gone` segments, and it never lists `db/` itself). No marker key is a prefix of
+    /// another, as a directory-backed store needs.
+    pub fn key(&self) -> String {
+        match self {
+            Tombstone::Domain(path) => format!("db/.gone/domains{}/.gone.json", path.as_str()),
+            Tombstone::Object(id) => format!("{}/.gone/{id}.json", id.db_prefix()),
+            Tombstone::Link(id, name) | Tombstone::Attribute(id, name) => {
+                let what = if matches!(self, Tombstone::Link(..)) { "links" } else { "attributes" };
+                let name = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+                format!("{}/.gone/{id}.{what}/{name}", id.db_prefix())
+            }
+        }
     }
 }
 

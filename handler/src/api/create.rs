@@ -62,7 +62,7 @@ pub struct NewObject {
 /// The id, placement and `creationProperties` of one create item (a `POST /groups|/datasets|/datatypes`
 /// body or one element of a list body), as HSDS's `getCreateArgs` reads them: `id` (client-chosen, must be
 /// of `kind` and in the domain), `link: {id, name}`, or `h5path` with optional `parent_id`.
-pub fn parse_create_item(
+pub async fn parse_create_item(
     ctx: &Ctx<'_>,
     dom: &DomainDoc,
     kind: ObjKind,
@@ -84,7 +84,7 @@ pub fn parse_create_item(
             return Err(ApiError::bad_request(format!("id must be a string, got {}", super::context::kind_of(other))))
         }
     };
-    let placement = parse_placement(ctx, dom, &root, item)?;
+    let placement = parse_placement(ctx, dom, &root, item).await?;
     let mut fields = Map::new();
     // Stored as given: HSDS treats a group's or datatype's `creationProperties` as an opaque JSON value
     // (the REST VOL sends a base64 string of a binary property list). Datasets check theirs themselves.
@@ -98,25 +98,33 @@ pub fn parse_create_item(
     Ok(NewObject { id, fields, placement })
 }
 
-/// Reads `link: {id, name}` or `h5path` (+ `parent_id`) from a create item.
-fn parse_placement(ctx: &Ctx<'_>, dom: &DomainDoc, root: &ObjId, item: &Map<String, Value>) -> ApiResult<Placement> {
-    let parent_of = |v: Option<&Value>, what: &str| -> ApiResult<ObjId> {
-        match v {
-            None | Some(Value::Null) => Ok(root.clone()),
-            Some(Value::String(s)) => {
-                let id = ObjId::parse_kind(s, ObjKind::Group)?;
-                ctx.check_member(dom, &id)?;
-                Ok(id)
-            }
-            Some(_) => Err(ApiError::bad_request(format!("{what} must be a group id string"))),
+/// The parent group a create item names (`link.id` or `parent_id`; the root when absent), checked to be
+/// a group of the domain.
+async fn parent_of(ctx: &Ctx<'_>, dom: &DomainDoc, root: &ObjId, v: Option<&Value>, what: &str) -> ApiResult<ObjId> {
+    match v {
+        None | Some(Value::Null) => Ok(root.clone()),
+        Some(Value::String(s)) => {
+            let id = ObjId::parse_kind(s, ObjKind::Group)?;
+            ctx.check_member(dom, &id).await?;
+            Ok(id)
         }
-    };
+        Some(_) => Err(ApiError::bad_request(format!("{what} must be a group id string"))),
+    }
+}
+
+/// Reads `link: {id, name}` or `h5path` (+ `parent_id`) from a create item.
+async fn parse_placement(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    root: &ObjId,
+    item: &Map<String, Value>,
+) -> ApiResult<Placement> {
     if let Some(link) = item.get("link") {
         if item.contains_key("h5path") {
             return Err(ApiError::bad_request("'link' can't be used together with 'h5path'"));
         }
         let link = link.as_object().ok_or_else(|| ApiError::bad_request("link must be an object {id, name}"))?;
-        let parent = parent_of(link.get("id"), "link.id")?;
+        let parent = parent_of(ctx, dom, root, link.get("id"), "link.id").await?;
         let title = match link.get("name") {
             Some(Value::String(t)) => validate_title(t)?,
             _ => return Err(ApiError::bad_request("link.name must be a string")),
@@ -126,7 +134,7 @@ fn parse_placement(ctx: &Ctx<'_>, dom: &DomainDoc, root: &ObjId, item: &Map<Stri
     match item.get("h5path") {
         None | Some(Value::Null) => Ok(Placement::Anonymous),
         Some(Value::String(p)) => {
-            let parent = parent_of(item.get("parent_id"), "parent_id")?;
+            let parent = parent_of(ctx, dom, root, item.get("parent_id"), "parent_id").await?;
             if p.starts_with('/') && &parent != root {
                 return Err(ApiError::bad_request(format!("h5path {p} must be relative when parent_id is given")));
             }

@@ -191,7 +191,7 @@ pub async fn post_datasets(ctx: &Ctx<'_>) -> ApiResult<Response> {
     let mut objects = Vec::with_capacity(items.len());
     let mut initial = Vec::with_capacity(items.len());
     for item in &items {
-        let mut obj = parse_create_item(ctx, &dom, ObjKind::Dataset, item)?;
+        let mut obj = parse_create_item(ctx, &dom, ObjKind::Dataset, item).await?;
         let (mut fields, value) = dataset_fields(ctx, &dom, item).await?;
         if let Some(attrs) = obj.fields.remove("attributes") {
             fields.insert("attributes".into(), attrs);
@@ -240,6 +240,7 @@ pub async fn get_dataset(ctx: &Ctx<'_>, id: Option<ObjId>) -> ApiResult<Response
 pub async fn delete_dataset(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Delete).await?;
     ctx.load_object(&dom, id).await?;
+    ctx.mark_gone(super::context::Tombstone::Object(id)).await?;
     ctx.store().delete(&ctx.bucket, &id.s3_key()).await?;
     let chunks = engine::list_chunks(ctx.store(), &ctx.bucket, id).await?;
     run_all(chunks.iter().map(|c| async move { Ok(ctx.store().delete(&ctx.bucket, &c.key).await?) }).collect()).await?;
@@ -327,7 +328,10 @@ pub async fn put_shape(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         engine::trim_to_extent(ctx.store(), &ctx.bucket, &ds.chunks, &new).await?;
     }
     let mut rsp = json!({});
-    if body.contains_key("extend") {
+    // HSDS sends a change of one growing dimension (and nothing shrinking) as an `extend`, whose answer
+    // names the new region as `selection`
+    let growing = new.iter().zip(&old).filter(|(n, o)| n > o).count();
+    if growing == 1 && !new.iter().zip(&old).any(|(n, o)| n < o) {
         let terms: Vec<String> =
             old.iter().zip(&new).map(|(o, n)| if o == n { ":".to_string() } else { format!("{o}:{n}") }).collect();
         rsp["selection"] = json!(format!("[{}]", terms.join(",")));

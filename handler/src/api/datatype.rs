@@ -24,7 +24,7 @@ pub async fn post_datatypes(ctx: &Ctx<'_>) -> ApiResult<Response> {
         if item.contains_key("shape") {
             return Err(ApiError::bad_request("shape is not allowed for datatype creation"));
         }
-        let mut obj = parse_create_item(ctx, &dom, ObjKind::Datatype, item)?;
+        let mut obj = parse_create_item(ctx, &dom, ObjKind::Datatype, item).await?;
         obj.fields.remove("creationProperties"); // HSDS's ctype DN does not store them
         obj.fields.insert("type".into(), normalize_type_json(ty)?);
         objects.push(obj);

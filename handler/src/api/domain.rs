@@ -9,8 +9,8 @@ use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use super::concurrency::run_all;
-use super::context::kind_of;
-use super::graph::{resolve_h5path, start_for_h5path};
+use super::context::{kind_of, Tombstone};
+use super::graph::{resolve_h5path, start_for_h5path, Follow};
 use super::paging::{limit_param, page};
 use super::render::{object_response, Include};
 use super::{Ctx, DomainDoc};
@@ -160,14 +160,12 @@ fn etag16(e: &crate::store::ListEntry) -> String {
     t.chars().take(16).collect()
 }
 
-/// The consolidated metadata of `getobjs=1`, as HSDS 1.0.2 gives it (`getDomainObjs`): the domain's
-/// `db/<root>/.summary.json` when one was written (by HSDS's offline tools), else nothing. Never built
-/// from the live objects: h5pyd 1.0 keeps what it gets here as its metadata cache and `refresh()` does not
-/// re-read it, so a reader given live objects would never see a later resize.
+/// `domain_objs` for `getobjs=1`, as HSDS 1.0.2 answers it: the domain's `db/<root>/.summary.json` (which
+/// HSDS's background scan writes) when there is one, else nothing (a client then reads objects one by one).
 async fn domain_objs(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<Option<Value>> {
     let root = dom.require_root()?;
     match get_json(ctx.store(), &ctx.bucket, &format!("{}/.summary.json", root.db_prefix())).await {
-        Ok((v, _)) => Ok(Some(v).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))),
+        Ok((v, _)) => Ok(Some(v)),
         Err(StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -176,10 +174,11 @@ async fn domain_objs(ctx: &Ctx<'_>, dom: &DomainDoc) -> ApiResult<Option<Value>>
 /// `GET /`: the domain or folder JSON (`verbose`, `getobjs`), the object at `h5path`, or, without a
 /// domain, the top-level folders.
 pub async fn get_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
-    if ctx.req.get_param("host").is_some() {
-        return Err(ApiError::bad_request("passing the domain as 'host' is no longer supported; use 'domain'"));
-    }
     if ctx.domain_param().is_none() {
+        // as HSDS: a `host` parameter is only refused when no domain is given
+        if ctx.req.get_param("host").is_some() {
+            return Err(ApiError::bad_request("passing the domain as 'host' is no longer supported; use 'domain'"));
+        }
         let domains = list_folder(ctx, None).await?;
         return Ok(Response::json(200, &json!({"domains": domains, "hrefs": [ctx.rel("self", "/")]})));
     }
@@ -200,6 +199,9 @@ pub async fn get_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     if !dom.is_folder() {
         add_server_info(ctx, &mut m);
     }
+    if ctx.req.flag("getdnids") {
+        m.insert("dn_ids".into(), json!(super::about::DN_IDS));
+    }
     m.insert("lastModified".into(), last_modified);
     m.insert("hrefs".into(), domain_hrefs(ctx, &dom, false));
     Ok(Response::json(200, &Value::Object(m)))
@@ -207,10 +209,10 @@ pub async fn get_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
 
 /// The object JSON at `h5path` (from the root, or from `parent_id`), with `domain` and `class`.
 async fn get_by_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResult<Response> {
-    let start = start_for_h5path(ctx, dom)?;
-    let id = resolve_h5path(ctx, dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
-    let (obj, _) = ctx.load_object(dom, &id).await?;
-    let mut rsp = object_response(ctx, dom, &obj, Include::from_request(ctx));
+    let start = start_for_h5path(ctx, dom).await?;
+    let (found_in, id) = resolve_h5path(ctx, dom, &start, h5path, Follow::from_request(ctx)).await?;
+    let (obj, _) = ctx.load_object(&found_in, &id).await?;
+    let mut rsp = object_response(ctx, &found_in, &obj, Include::from_request(ctx));
     if let Some(m) = rsp.as_object_mut() {
         m.remove("bucket");
         m.insert("class".into(), json!(id.kind().collection().trim_end_matches('s')));
@@ -235,17 +237,17 @@ pub async fn post_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         }
     };
     let dom = ctx.authorize(Action::Read).await?;
-    let start = start_for_h5path(ctx, &dom)?;
+    let start = start_for_h5path(ctx, &dom).await?;
     let inc = Include::from_request(ctx);
-    let follow = ctx.req.flag("follow_soft_links");
+    let follow = Follow::from_request(ctx);
     let (dom, start) = (&dom, &start);
     let found: Vec<(String, Value)> = run_all(
         paths
             .into_iter()
             .map(|p| async move {
-                let id = resolve_h5path(ctx, dom, start, &p, follow).await?;
-                let (obj, _) = ctx.load_object(dom, &id).await?;
-                let mut v = object_response(ctx, dom, &obj, inc);
+                let (found_in, id) = resolve_h5path(ctx, dom, start, &p, follow).await?;
+                let (obj, _) = ctx.load_object(&found_in, &id).await?;
+                let mut v = object_response(ctx, &found_in, &obj, inc);
                 if let Some(m) = v.as_object_mut() {
                     m.remove("bucket");
                     m.insert("class".into(), json!(id.kind().collection().trim_end_matches('s')));
@@ -314,9 +316,6 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     if owner != user && !ctx.is_admin() {
         return Err(ApiError::forbidden("only admin users may set the owner of a new domain"));
     }
-    if body.get("linked_domain").is_some() {
-        return Err(ApiError::bad_request("linked_domain is not supported by hslambda"));
-    }
     let parent = match path.parent() {
         None if !ctx.is_admin() => {
             return Err(ApiError::forbidden("creation of top-level domains is only supported by admin users"))
@@ -334,7 +333,12 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
             Some(parent)
         }
     };
-    let root = if is_folder { None } else { Some(root_id_from(&body)?) };
+    let linked = linked_root(ctx, &body, is_folder).await?;
+    let root = match (&linked, is_folder) {
+        (Some((root, _)), _) => Some(root.clone()),
+        (None, true) => None,
+        (None, false) => Some(root_id_from(&body)?),
+    };
     // Opaque to HSDS: any JSON value (the REST VOL sends a base64 string of a binary property list).
     let root_props = body.get("group").and_then(|g| g.get("creationProperties")).cloned();
     match ctx.store().get(&ctx.bucket, &path.key()).await {
@@ -344,7 +348,7 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     }
     let ts = ctx.now;
     let mut dom_json = Map::new();
-    if let Some(root) = &root {
+    if let (Some(root), None) = (&root, &linked) {
         let mut g = json!({"id": root.to_string(), "root": root.to_string(), "created": ts, "lastModified": ts,
                            "links": {}, "attributes": {}});
         if let Some(cp) = root_props {
@@ -357,7 +361,13 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    if let Some(root) = &root {
         dom_json.insert("root".into(), json!(root.to_string()));
+    }
+    if let Some((_, from)) = &linked {
+        // remembered so that deleting this domain never deletes the objects it shares (HSDS ignores the key)
+        dom_json.insert(LINKED_KEY.into(), json!(from));
     }
     dom_json.insert("owner".into(), json!(owner));
     dom_json.insert("acls".into(), new_acls(ctx, parent.as_ref(), &owner, is_folder));
@@ -365,7 +375,7 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
     dom_json.insert("lastModified".into(), json!(ts));
     let dom_json = Value::Object(dom_json);
     if let Err(e) = create_json(ctx.store(), &ctx.bucket, &path.key(), &dom_json).await {
-        if let Some(root) = &root {
+        if let (Some(root), None) = (&root, &linked) {
             let _ = ctx.store().delete(&ctx.bucket, &root.s3_key()).await;
         }
         return Err(match e {
@@ -374,8 +384,42 @@ pub async fn put_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
         });
     }
     let mut rsp = dom_json.as_object().cloned().unwrap_or_default();
+    rsp.remove(LINKED_KEY);
     add_server_info(ctx, &mut rsp);
     Ok(Response::json(201, &Value::Object(rsp)))
+}
+
+/// The key of a `.domain.json` made with `linked_domain` that names the domain whose root it shares.
+const LINKED_KEY: &str = "linked_domain";
+
+/// `linked_domain` (and `linked_bucket`, default the request's bucket) of a `PUT /` body: the root group
+/// of that existing domain, which the new domain then shares, and that domain as `<bucket><path>` (HSDS:
+/// 400 for a folder on either side, and the caller needs `read` and `delete` on the linked domain).
+async fn linked_root(ctx: &Ctx<'_>, body: &Map<String, Value>, is_folder: bool) -> ApiResult<Option<(ObjId, String)>> {
+    let linked = match body.get("linked_domain") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(d)) => DomainPath::parse(d)?,
+        Some(_) => return Err(ApiError::bad_request("linked_domain must be a domain path")),
+    };
+    if is_folder {
+        return Err(ApiError::bad_request("folder domains can not be used for links"));
+    }
+    let bucket = match body.get("linked_bucket") {
+        None | Some(Value::Null) => ctx.bucket.clone(),
+        Some(Value::String(b)) => b.strip_prefix("s3://").unwrap_or(b).to_string(),
+        Some(_) => return Err(ApiError::bad_request("linked_bucket must be a bucket name")),
+    };
+    crate::store::validate_bucket(&bucket)?;
+    let (json, etag) = match crate::store::json::get_json(ctx.store(), &bucket, &linked.key()).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(format!("linked domain {linked} not found"))),
+        Err(e) => return Err(e.into()),
+    };
+    let dom = DomainDoc { path: linked, json, etag };
+    let root = dom.root().ok_or_else(|| ApiError::bad_request("folder domains cannot be used as link target"))?;
+    ctx.check(&dom, Action::Read)?;
+    ctx.check(&dom, Action::Delete)?;
+    Ok(Some((root, format!("{bucket}{}", dom.path))))
 }
 
 /// The root id of a new domain: the client's `root_id` (must be a root group id) or a fresh one.
@@ -422,9 +466,13 @@ pub async fn delete_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
             return Err(ApiError::conflict(format!("folder {path} has sub-items; delete them first")));
         }
     }
+    ctx.mark_gone(Tombstone::Domain(&path)).await?;
     ctx.store().delete(&ctx.bucket, &path.key()).await?;
+    // A domain made with `linked_domain` shares its objects: deleting it never deletes them (HSDS deletes
+    // the shared root group, breaking the other domain).
     let keep_root = ctx.req.flag("keep_root")
-        || ctx.body_object().ok().is_some_and(|b| b.get("keep_root").is_some_and(|v| v == true || v == 1));
+        || ctx.body_object().ok().is_some_and(|b| b.get("keep_root").is_some_and(|v| v == true || v == 1))
+        || dom.json.get(LINKED_KEY).is_some();
     if let (Some(root), false) = (dom.root(), keep_root) {
         let entries = ctx.store().list_all(&ctx.bucket, &format!("{}/", root.db_prefix())).await?;
         run_all(
@@ -449,6 +497,11 @@ async fn list_folder(ctx: &Ctx<'_>, folder: Option<&DomainPath>) -> ApiResult<Ve
             .store()
             .list(&ctx.bucket, ListOptions::prefix(&prefix).delimiter("/").start_after(after.as_deref()))
             .await?;
+        // a folder path under which nothing is stored names no folder: 404, as HSDS (its storage
+        // listing of a missing directory)
+        if let Some(f) = folder.filter(|_| after.is_none() && page.prefixes.is_empty() && page.objects.is_empty()) {
+            return Err(ApiError::not_found(format!("folder not found: {f}")));
+        }
         for p in &page.prefixes {
             let name = p[prefix.len()..].trim_end_matches('/');
             if !(name.is_empty() || prefix.is_empty() && name == "db") {
@@ -491,6 +544,80 @@ async fn list_folder(ctx: &Ctx<'_>, folder: Option<&DomainPath>) -> ApiResult<Ve
     Ok(found.into_iter().flatten().collect())
 }
 
+/// The root group's attributes a domain query sees (HSDS's `_getQueryableFields`): the scalar integer,
+/// float and string ones, as the fields of a one-row compound, with that row packed.
+fn queryable_row(root: &Value) -> Option<(Vec<Value>, Vec<Value>)> {
+    let mut fields = Vec::new();
+    let mut values = Vec::new();
+    for (name, attr) in root["attributes"].as_object()? {
+        let class = attr["type"]["class"].as_str().unwrap_or_default();
+        if !["H5T_INTEGER", "H5T_FLOAT", "H5T_STRING"].contains(&class) || attr["shape"]["class"] != "H5S_SCALAR" {
+            continue;
+        }
+        fields.push(json!({"name": name, "type": attr["type"]}));
+        values.push(attr.get("value").cloned().unwrap_or(Value::Null));
+    }
+    Some((fields, values))
+}
+
+/// Whether a domain's row matches `query`; `None` when the query can't apply to it (it names an
+/// attribute the domain lacks, or the domain has no queryable attribute): then it does not match.
+fn row_matches(query: &str, fields: &[Value], values: &[Value]) -> Option<bool> {
+    use crate::model::types::Datatype;
+    if fields.is_empty() {
+        return None;
+    }
+    let dtype = Datatype::from_json(&json!({"class": "H5T_COMPOUND", "fields": fields})).ok()?;
+    let row = crate::model::value::json_to_bytes(&dtype, &[], &Value::Array(values.to_vec())).ok()?;
+    let q = crate::model::query::Query::parse(query, &dtype).ok()?;
+    q.matches(&row).ok()
+}
+
+/// `GET /domains?query=`: keeps the domains whose root group's scalar attributes satisfy `query` (the
+/// syntax of dataset value queries); folders never match. As HSDS: a query that is malformed for the
+/// union of every candidate's attributes is 400, one naming an attribute a domain lacks just misses it.
+async fn query_domains(ctx: &Ctx<'_>, domains: Vec<Value>, query: &str) -> ApiResult<Vec<Value>> {
+    let rows: Vec<Option<(Vec<Value>, Vec<Value>)>> = run_all(
+        domains
+            .iter()
+            .map(|d| async move {
+                let Some(root) = d.get("root").and_then(Value::as_str).and_then(|r| ObjId::parse(r).ok()) else {
+                    return Ok(None);
+                };
+                match get_json(ctx.store(), &ctx.bucket, &root.s3_key()).await {
+                    Ok((g, _)) => Ok(queryable_row(&g)),
+                    Err(StoreError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(ApiError::from(e)),
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let mut union: Vec<Value> = Vec::new();
+    for (fields, _) in rows.iter().flatten() {
+        for f in fields {
+            if !union.iter().any(|u| u["name"] == f["name"]) {
+                union.push(f.clone());
+            }
+        }
+    }
+    if !union.is_empty() {
+        let dtype = crate::model::types::Datatype::from_json(&json!({"class": "H5T_COMPOUND", "fields": union}))
+            .map_err(|e| ApiError::bad_request(format!("domain query: {e}")))?;
+        if let Err(e) = crate::model::query::Query::parse(query, &dtype) {
+            if !e.to_string().contains("is not in the type") {
+                return Err(ApiError::bad_request(format!("invalid query expression: {e}")));
+            }
+        }
+    }
+    Ok(domains
+        .into_iter()
+        .zip(rows)
+        .filter(|(_, row)| row.as_ref().and_then(|(f, v)| row_matches(query, f, v)) == Some(true))
+        .map(|(d, _)| d)
+        .collect())
+}
+
 /// `GET /domains?domain=/folder/`: the folder's children `{name, class, owner, created, lastModified,
 /// root?, hrefs}`; without a domain, the top-level folders. `pattern`, `Limit`, `Marker`, `verbose`.
 pub async fn get_domains(ctx: &Ctx<'_>) -> ApiResult<Response> {
@@ -498,12 +625,13 @@ pub async fn get_domains(ctx: &Ctx<'_>) -> ApiResult<Response> {
         None => None,
         Some(raw) => DomainPath::parse_folder(raw)?,
     };
-    if ctx.req.get_param("query").is_some_and(|q| !q.is_empty()) {
-        return Err(ApiError::bad_request("query on GET /domains is not supported by hslambda yet"));
+    let mut domains = list_folder(ctx, folder.as_ref()).await?;
+    if let Some(q) = ctx.req.get_param("query").filter(|q| !q.is_empty()) {
+        domains = query_domains(ctx, domains, q).await?;
     }
-    let domains = list_folder(ctx, folder.as_ref()).await?;
+    // HSDS names the folder with its bucket in this href (`getDomainFromRequest`)
     let this = match ctx.domain_param() {
-        Some(d) => href_for(ctx, "/domains", d),
+        Some(d) => href_for(ctx, "/domains", &format!("{}{d}", ctx.bucket)),
         None => format!("{}/domains", ctx.base_url()),
     };
     Ok(Response::json(200, &json!({"domains": domains, "hrefs": [{"rel": "self", "href": this}]})))

@@ -27,12 +27,12 @@ pub async fn post_groups(ctx: &Ctx<'_>) -> ApiResult<Response> {
         if item.contains_key("type") || item.contains_key("shape") {
             return Err(ApiError::bad_request("type and shape are not allowed for group creation"));
         }
-        let mut obj = parse_create_item(ctx, &dom, ObjKind::Group, item)?;
+        let mut obj = parse_create_item(ctx, &dom, ObjKind::Group, item).await?;
         if !obj.fields.contains_key("creationProperties") {
             obj.fields.insert("creationProperties".into(), json!({}));
         }
         if let Some(links) = item.get("links") {
-            obj.fields.insert("links".into(), initial_links(ctx, &dom, links, ts)?);
+            obj.fields.insert("links".into(), initial_links(ctx, &dom, links, ts).await?);
         }
         objects.push(obj);
     }
@@ -41,10 +41,12 @@ pub async fn post_groups(ctx: &Ctx<'_>) -> ApiResult<Response> {
 }
 
 /// Normalises the `links` a new group is created with.
-fn initial_links(ctx: &Ctx<'_>, dom: &super::DomainDoc, links: &Value, ts: f64) -> ApiResult<Value> {
+async fn initial_links(ctx: &Ctx<'_>, dom: &super::DomainDoc, links: &Value, ts: f64) -> ApiResult<Value> {
     let m = links.as_object().ok_or_else(|| ApiError::bad_request("links must be a dict {title: link}"))?;
-    let out: Map<String, Value> =
-        m.iter().map(|(t, l)| Ok((t.clone(), checked_link(ctx, dom, t, l, ts)?))).collect::<ApiResult<_>>()?;
+    let mut out = Map::new();
+    for (t, l) in m {
+        out.insert(t.clone(), checked_link(ctx, dom, t, l, ts).await?);
+    }
     Ok(Value::Object(out))
 }
 

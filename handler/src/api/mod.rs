@@ -111,7 +111,6 @@ pub async fn route(svc: &Service, req: &Request) -> ApiResult<Response> {
         },
         ["groups", ""] => match m {
             "GET" => group::get_group(&ctx, None).await,
-            "POST" => group::post_groups(&ctx).await,
             _ => not_allowed(),
         },
         ["groups", id] => match m {
@@ -172,7 +171,6 @@ pub async fn route(svc: &Service, req: &Request) -> ApiResult<Response> {
         },
         ["datatypes", ""] => match m {
             "GET" => datatype::get_datatype(&ctx, None).await,
-            "POST" => datatype::post_datatypes(&ctx).await,
             _ => not_allowed(),
         },
         ["datatypes", id] => match m {
@@ -187,7 +185,6 @@ pub async fn route(svc: &Service, req: &Request) -> ApiResult<Response> {
         },
         ["datasets", ""] => match m {
             "GET" => dataset::get_dataset(&ctx, None).await,
-            "POST" => dataset::post_datasets(&ctx).await,
             _ => not_allowed(),
         },
         ["datasets", id] => match m {

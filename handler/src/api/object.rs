@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::graph::{alias_paths, reachable_ids, resolve_h5path};
+use super::context::Tombstone;
+use super::graph::{alias_paths, reachable_ids, resolve_h5path, Follow};
 use super::paging::{limit_param, page};
 use super::render::{object_hrefs, object_response, Include};
 use super::Ctx;
@@ -37,8 +38,10 @@ pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiR
                     }
                 },
             };
-            ctx.check_member(&dom, &start)?;
-            let found = resolve_h5path(ctx, &dom, &start, h5path, ctx.req.flag("follow_soft_links")).await?;
+            ctx.check_member(&dom, &start).await?;
+            // HSDS's object GETs never follow external links (a 400 when the path meets one)
+            let follow = Follow { external: false, ..Follow::from_request(ctx) };
+            let (dom, found) = resolve_h5path(ctx, &dom, &start, h5path, follow).await?;
             if found.kind() != kind {
                 return Err(ApiError::not_found(format!(
                     "h5path {h5path} names a {}, not a {}",
@@ -58,11 +61,12 @@ pub async fn get_object(ctx: &Ctx<'_>, kind: ObjKind, id: Option<ObjId>) -> ApiR
         let paths = alias_paths(ctx, &dom, &id).await?;
         rsp["alias"] = json!(paths);
     }
-    rsp["hrefs"] = object_hrefs(ctx, &id);
+    rsp["hrefs"] = object_hrefs(ctx, &id, &obj);
     Ok(Response::json(200, &rsp))
 }
 
-/// Serves `DELETE /{collection}/{id}`: `delete` check, membership, 404 when absent; the root group is 403.
+/// Serves `DELETE /{collection}/{id}`: `delete` check, membership, 404 when absent (410 when deleted
+/// before); the root group is 403. A tombstone is written first, so later reads answer 410 Gone.
 /// Links to the object are left as they are (HSDS does not cascade either).
 pub async fn delete_object(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::Delete).await?;
@@ -70,6 +74,7 @@ pub async fn delete_object(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         return Err(ApiError::forbidden("the root group can't be deleted; delete the domain instead"));
     }
     ctx.load_object(&dom, id).await?;
+    ctx.mark_gone(Tombstone::Object(id)).await?;
     ctx.store().delete(&ctx.bucket, &id.s3_key()).await?;
     Ok(Response::json(200, &json!({})))
 }

@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::link::stored::link_out;
 use super::{Ctx, DomainDoc};
+use crate::model::shape::Shape;
 use crate::model::{ObjId, ObjKind};
 
 /// Options for describing an object in a GET response.
@@ -59,8 +60,10 @@ pub fn object_response(ctx: &Ctx<'_>, dom: &DomainDoc, obj: &Value, inc: Include
     Value::Object(m)
 }
 
-/// The `hrefs` of an object GET: self, (links for groups), root, home, attributes.
-pub fn object_hrefs(ctx: &Ctx<'_>, id: &ObjId) -> Value {
+/// The `hrefs` of an object GET: self, (links for groups), root, home, attributes, and for a dataset
+/// `data` (at most 100 elements) or `preview` (a `select` of at most ~100 of them), none for a null space
+/// (HSDS's `GET_Dataset`).
+pub fn object_hrefs(ctx: &Ctx<'_>, id: &ObjId, obj: &Value) -> Value {
     let this = format!("/{}/{id}", id.kind().collection());
     let mut h = vec![ctx.rel("self", &this)];
     if id.kind() == ObjKind::Group {
@@ -69,5 +72,39 @@ pub fn object_hrefs(ctx: &Ctx<'_>, id: &ObjId) -> Value {
     h.push(ctx.rel("root", &format!("/groups/{}", id.root())));
     h.push(ctx.rel("home", "/"));
     h.push(ctx.rel("attributes", &format!("{this}/attributes")));
+    if id.kind() == ObjKind::Dataset {
+        if let Ok(shape) = Shape::from_json(&obj["shape"]) {
+            let value = format!("{this}/value");
+            if shape.num_elements().is_ok_and(|n| n <= 100) && !shape.is_null() {
+                h.push(ctx.rel("data", &value));
+            } else if !shape.is_null() {
+                let href = ctx.href(&value);
+                let sep = if href.contains('?') { '&' } else { '?' };
+                h.push(json!({"rel": "preview", "href": format!("{href}{sep}{}", preview_query(shape.dims()))}));
+            }
+        }
+    }
     Value::Array(h)
+}
+
+/// HSDS's `getPreviewQuery`: `select=[...]` covering at most ~100 elements of the last two dimensions.
+fn preview_query(dims: &[u64]) -> String {
+    let rank = dims.len();
+    let mut ncols = dims.last().copied().unwrap_or(1).min(100);
+    let mut nrows = if rank > 1 { dims[rank - 2].min(100) } else { 1 };
+    if nrows * ncols > 100 {
+        if nrows > ncols {
+            nrows = 100 / ncols;
+        } else {
+            ncols = 100 / nrows;
+        }
+    }
+    let terms: Vec<String> = (0..rank)
+        .map(|i| match i {
+            _ if i == rank - 1 => format!("0:{ncols}"),
+            _ if i + 2 == rank => format!("0:{nrows}"),
+            _ => "0:1".to_string(),
+        })
+        .collect();
+    format!("select=[{}]", terms.join(","))
 }

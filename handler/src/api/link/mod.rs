@@ -13,6 +13,7 @@ use self::stored::{
     hard_target, link_change, link_file, link_out, links_mut, normalize_link, stored_class, LinkChange,
 };
 use super::concurrency::run_all;
+use super::context::Tombstone;
 use super::graph::crawl_groups;
 use super::paging::{limit_param, page};
 use super::{Ctx, DomainDoc};
@@ -24,10 +25,10 @@ use crate::request::Response;
 use crate::store::cas::{update_json, Change};
 
 /// Normalises and checks a link body for group `dom` (hard-link targets must be in the domain).
-pub fn checked_link(ctx: &Ctx<'_>, dom: &DomainDoc, title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
+pub async fn checked_link(ctx: &Ctx<'_>, dom: &DomainDoc, title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
     let link = normalize_link(title, body, ts)?;
     if let Some(t) = hard_target(&link) {
-        ctx.check_member(dom, &t)?;
+        ctx.check_member(dom, &t).await?;
     }
     Ok(link)
 }
@@ -46,13 +47,14 @@ fn listed(ctx: &Ctx<'_>, group: &ObjId, title: &str, link: &Value) -> Value {
         out["collection"] = json!(t.kind().collection());
         out["target"] = json!(ctx.href(&format!("/{}/{t}", t.kind().collection())));
     }
-    out["href"] = json!(ctx.href(&format!("/groups/{group}/links/{}", encode_title(title))));
+    out["href"] = json!(ctx.href(&link_path(group, title)));
     out
 }
 
-/// Percent-encodes a title for use as a path segment.
-fn encode_title(title: &str) -> String {
-    percent_encoding::utf8_percent_encode(title, percent_encoding::NON_ALPHANUMERIC).to_string()
+/// The path of a link in hrefs: the title as it is, not percent-encoded, as HSDS 1.0.2 writes it
+/// (clients address links by title, never through these hrefs).
+fn link_path(group: &ObjId, title: &str) -> String {
+    format!("/groups/{group}/links/{title}")
 }
 
 /// Links of a group JSON as `(title, link)`, sorted by title, or by `created` with `CreateOrder`.
@@ -70,7 +72,8 @@ fn sorted_links(group: &Value, create_order: bool) -> Vec<(String, Value)> {
     v
 }
 
-/// Applies `pattern`, `Marker` and `Limit` to a sorted link list.
+/// Applies `pattern`, then `Marker` and `Limit`, to a sorted link list, as HSDS's `GET_Links`: a `Marker`
+/// that names no (matching) link is 404, and a negative `Limit` gives an empty list.
 fn filter_links(ctx: &Ctx<'_>, links: Vec<(String, Value)>) -> ApiResult<Vec<(String, Value)>> {
     let links: Vec<(String, Value)> = match ctx.req.get_param("pattern").filter(|p| !p.is_empty()) {
         Some(p) => {
@@ -79,7 +82,15 @@ fn filter_links(ctx: &Ctx<'_>, links: Vec<(String, Value)>) -> ApiResult<Vec<(St
         }
         None => links,
     };
-    Ok(page(links, ctx.req.get_param("Marker"), limit_param(ctx)?, |(t, _)| t.as_str()))
+    let marker = ctx.req.get_param("Marker").filter(|m| !m.is_empty());
+    if let Some(m) = marker {
+        if !links.iter().any(|(t, _)| t == m) {
+            return Err(ApiError::not_found(format!("link marker {m:?} not found")));
+        }
+    }
+    let negative = ctx.req.get_param("Limit").is_some_and(|l| l.trim().parse::<i64>().is_ok_and(|n| n < 0));
+    let limit = if negative { Some(0) } else { limit_param(ctx)? };
+    Ok(page(links, marker, limit, |(t, _)| t.as_str()))
 }
 
 /// Loads a group of the request's domain after the `action` check.
@@ -120,9 +131,9 @@ fn string_list(v: &Value, what: &str) -> ApiResult<Vec<String>> {
 }
 
 /// Parses a group id of the domain from a body key.
-fn member_group(ctx: &Ctx<'_>, dom: &DomainDoc, raw: &str) -> ApiResult<ObjId> {
+async fn member_group(ctx: &Ctx<'_>, dom: &DomainDoc, raw: &str) -> ApiResult<ObjId> {
     let id = ObjId::parse_kind(raw, ObjKind::Group)?;
-    ctx.check_member(dom, &id)?;
+    ctx.check_member(dom, &id).await?;
     Ok(id)
 }
 
@@ -150,6 +161,9 @@ pub async fn post_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, group) = group_for(ctx, id, Action::Read).await?;
     let body = ctx.body_object()?;
     let titles = body.get("titles").map(|v| string_list(v, "titles")).transpose()?;
+    if titles.is_none() && !body.contains_key("grp_ids") {
+        return Err(ApiError::bad_request("expected body to contain one of titles, grp_ids"));
+    }
     let Some(grp_ids) = body.get("grp_ids") else {
         if ctx.req.flag("follow_links") {
             let mut out = Map::new();
@@ -161,17 +175,24 @@ pub async fn post_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         let links = pick(ctx, id, &group, titles.as_deref())?;
         return Ok(Response::json(200, &json!({ "links": links })));
     };
-    let wanted: Vec<(ObjId, Option<Vec<String>>)> = match grp_ids {
-        Value::Array(_) => string_list(grp_ids, "grp_ids")?
-            .iter()
-            .map(|g| Ok((member_group(ctx, &dom, g)?, titles.clone())))
-            .collect::<ApiResult<_>>()?,
-        Value::Object(m) => m
-            .iter()
-            .map(|(g, ts)| Ok((member_group(ctx, &dom, g)?, Some(string_list(ts, "grp_ids values")?))))
-            .collect::<ApiResult<_>>()?,
+    let mut wanted: Vec<(ObjId, Option<Vec<String>>)> = Vec::new();
+    match grp_ids {
+        Value::Array(_) => {
+            for g in string_list(grp_ids, "grp_ids")? {
+                wanted.push((member_group(ctx, &dom, &g).await?, titles.clone()));
+            }
+        }
+        Value::Object(m) => {
+            for (g, ts) in m {
+                let (gid, ts) = (member_group(ctx, &dom, g).await?, string_list(ts, "grp_ids values")?);
+                // HSDS's crawler answers nothing for a group asked for no titles
+                if !ts.is_empty() {
+                    wanted.push((gid, Some(ts)));
+                }
+            }
+        }
         _ => return Err(ApiError::bad_request("grp_ids must be a list of group ids or a dict {group_id: [titles]}")),
-    };
+    }
     let dom = &dom;
     let loaded: Vec<(ObjId, Value)> = run_all(
         wanted
@@ -222,9 +243,13 @@ async fn put_group_links(
 }
 
 /// Parses a `links` dict `{title: link}` into normalised links.
-fn parse_links(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value, ts: f64) -> ApiResult<BTreeMap<String, Value>> {
+async fn parse_links(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value, ts: f64) -> ApiResult<BTreeMap<String, Value>> {
     let m = v.as_object().ok_or_else(|| ApiError::bad_request("links must be a dict {title: link}"))?;
-    m.iter().map(|(t, l)| Ok((t.clone(), checked_link(ctx, dom, t, l, ts)?))).collect()
+    let mut out = BTreeMap::new();
+    for (t, l) in m {
+        out.insert(t.clone(), checked_link(ctx, dom, t, l, ts).await?);
+    }
+    Ok(out)
 }
 
 /// `PUT /groups/{id}/links`: `links` for this group, or `grp_ids` (a list: the same `links` in each
@@ -235,28 +260,29 @@ pub async fn put_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let body = ctx.body_object()?;
     let ts = ctx.now;
     let replace = ctx.req.flag("replace");
-    let per_group: Vec<(ObjId, BTreeMap<String, Value>)> = match body.get("grp_ids") {
+    let mut per_group: Vec<(ObjId, BTreeMap<String, Value>)> = Vec::new();
+    match body.get("grp_ids") {
         None => {
             let links = body.get("links").ok_or_else(|| ApiError::bad_request("PUT links needs links or grp_ids"))?;
-            vec![(id.clone(), parse_links(ctx, &dom, links, ts)?)]
+            per_group.push((id.clone(), parse_links(ctx, &dom, links, ts).await?));
         }
         Some(Value::Array(_)) => {
             let links = body.get("links").ok_or_else(|| ApiError::bad_request("grp_ids as a list needs links"))?;
-            let links = parse_links(ctx, &dom, links, ts)?;
-            let ids = string_list(&body["grp_ids"], "grp_ids")?;
-            ids.iter().map(|g| Ok((member_group(ctx, &dom, g)?, links.clone()))).collect::<ApiResult<_>>()?
+            let links = parse_links(ctx, &dom, links, ts).await?;
+            for g in string_list(&body["grp_ids"], "grp_ids")? {
+                per_group.push((member_group(ctx, &dom, &g).await?, links.clone()));
+            }
         }
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(g, item)| {
+        Some(Value::Object(m)) => {
+            for (g, item) in m {
                 let links = item
                     .get("links")
                     .ok_or_else(|| ApiError::bad_request(format!("grp_ids[{g}] needs a links dict")))?;
-                Ok((member_group(ctx, &dom, g)?, parse_links(ctx, &dom, links, ts)?))
-            })
-            .collect::<ApiResult<_>>()?,
+                per_group.push((member_group(ctx, &dom, g).await?, parse_links(ctx, &dom, links, ts).await?));
+            }
+        }
         Some(_) => return Err(ApiError::bad_request("grp_ids must be a list or a dict")),
-    };
+    }
     // Check every group first so that a conflict or a missing group writes nothing.
     let dom = &dom;
     let checks: Vec<LinkChange> = run_all(
@@ -318,24 +344,36 @@ async fn remove_links(ctx: &Ctx<'_>, gid: &ObjId, titles: &[String]) -> ApiResul
 /// `DELETE /groups/{id}/links?titles=a/b[&separator=|]`: 200 `{}`.
 pub async fn delete_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let titles = titles_param(ctx)?;
-    group_for(ctx, id, Action::Delete).await?;
+    let (_, group) = group_for(ctx, id, Action::Delete).await?;
+    mark_links_gone(ctx, id, &group, &titles).await?;
     remove_links(ctx, id, &titles).await?;
     Ok(Response::json(200, &json!({})))
+}
+
+/// Writes a tombstone for each of `titles` that `group` holds, before they are removed: a later GET of
+/// one answers 410 Gone, as HSDS does for links it deleted (titles that never existed stay 404).
+async fn mark_links_gone(ctx: &Ctx<'_>, id: &ObjId, group: &Value, titles: &[String]) -> ApiResult<()> {
+    let present = titles.iter().filter(|t| group["links"].get(t.as_str()).is_some());
+    run_all(present.map(|t| ctx.mark_gone(Tombstone::Link(id, t))).collect::<Vec<_>>()).await?;
+    Ok(())
 }
 
 /// `GET /groups/{id}/links/{title}`: `{"link": {title, class, id, collection | h5path[, file]},
 /// created, lastModified, hrefs}`; 404 when absent.
 pub async fn get_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Response> {
+    if title.contains('/') {
+        return Err(ApiError::bad_request(format!("invalid link name {title:?}: it contains a slash")));
+    }
     let (_, group) = group_for(ctx, id, Action::Read).await?;
-    let stored = group["links"]
-        .get(title)
-        .ok_or_else(|| ApiError::not_found(format!("link {title} not found in group {id}")))?;
+    let Some(stored) = group["links"].get(title) else {
+        if ctx.is_gone(Tombstone::Link(id, title)).await? {
+            return Err(ApiError::gone(format!("link {title} of group {id} was deleted")));
+        }
+        return Err(ApiError::not_found(format!("link {title} not found in group {id}")));
+    };
     let mut link = json!({"title": title, "class": stored_class(stored)});
-    let mut hrefs = vec![
-        ctx.rel("self", &format!("/groups/{id}/links/{}", encode_title(title))),
-        ctx.rel("home", "/"),
-        ctx.rel("owner", &format!("/groups/{id}")),
-    ];
+    let mut hrefs =
+        vec![ctx.rel("self", &link_path(id, title)), ctx.rel("home", "/"), ctx.rel("owner", &format!("/groups/{id}"))];
     if let Some(t) = hard_target(stored) {
         link["id"] = json!(t.to_string());
         link["collection"] = json!(t.kind().collection());
@@ -355,7 +393,7 @@ pub async fn get_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Respo
 pub async fn put_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Response> {
     let (dom, _) = group_for(ctx, id, Action::Create).await?;
     let body = ctx.body_json()?;
-    let link = checked_link(ctx, &dom, title, &body, ctx.now)?;
+    let link = checked_link(ctx, &dom, title, &body, ctx.now).await?;
     let links = BTreeMap::from([(title.to_string(), link)]);
     let changed = put_group_links(ctx, id, &links, ctx.req.flag("replace")).await?;
     Ok(Response::json(if changed { 201 } else { 200 }, &json!({"hrefs": []})))
@@ -363,7 +401,9 @@ pub async fn put_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Respo
 
 /// `DELETE /groups/{id}/links/{title}`: 200 `{}` (also when the link was already gone, as HSDS).
 pub async fn delete_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Response> {
-    group_for(ctx, id, Action::Delete).await?;
-    remove_links(ctx, id, &[title.to_string()]).await?;
+    let (_, group) = group_for(ctx, id, Action::Delete).await?;
+    let titles = [title.to_string()];
+    mark_links_gone(ctx, id, &group, &titles).await?;
+    remove_links(ctx, id, &titles).await?;
     Ok(Response::json(200, &json!({})))
 }

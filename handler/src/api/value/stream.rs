@@ -84,13 +84,21 @@ impl Encoding {
     }
 }
 
+/// Largest piece whole chunk rows may make: four `target` pieces, or up to a sixteenth of the function's
+/// memory when it has more. A piece cut inside a chunk row makes every chunk of that row be fetched and
+/// decoded once per piece (without a chunk cache, five times for 250-row chunks in 52-row pieces); a whole
+/// chunk row decodes each chunk once, and three pieces in flight still use under a fifth of the memory.
+fn band_limit(target: u64, memory_mb: Option<u64>) -> u64 {
+    (4 * target).max(memory_mb.map_or(0, |mb| (mb << 20) / 16))
+}
+
 /// Rows of the first output axis per piece: about `target` bytes, and whole chunk rows when the first axis
-/// is a unit-stride slice whose chunk rows are not much larger than that.
-fn rows_per_piece(sel: &Selection, chunk_dims: &[u64], row_bytes: u64, target: u64) -> u64 {
+/// is a unit-stride slice whose chunk rows fit in `band` bytes ([`band_limit`]).
+fn rows_per_piece(sel: &Selection, chunk_dims: &[u64], row_bytes: u64, target: u64, band: u64) -> u64 {
     let by_bytes = (target / row_bytes.max(1)).max(1);
     if let Some(Axis::Slice { dim, step: 1, .. }) = sel.axes().first() {
         let c = chunk_dims.get(*dim).copied().unwrap_or(1).max(1);
-        if c * row_bytes <= 4 * target {
+        if c * row_bytes <= band {
             return (by_bytes / c).max(1) * c;
         }
     }
@@ -123,7 +131,8 @@ fn piece_ranges(sel: &Selection, chunk_dims: &[u64], per_piece: u64) -> Vec<std:
     out
 }
 
-/// Serves `sel` of `ds` as a streamed body (binary, or JSON `{"hrefs": [...], "value": [...]}`).
+/// Serves `sel` of `ds` as a streamed body (binary, or JSON `{["status": 200,] "hrefs": [...], "value": [...]}`
+/// as HSDS's `GET_Value` / `POST_Value`).
 pub(super) async fn streamed_read(
     ctx: &Ctx<'_>,
     dom: &DomainDoc,
@@ -165,7 +174,13 @@ pub(super) async fn streamed_read(
         piece_ranges(
             sel,
             &ds.chunks.grid.chunk_dims,
-            rows_per_piece(sel, &ds.chunks.grid.chunk_dims, row_bytes, target),
+            rows_per_piece(
+                sel,
+                &ds.chunks.grid.chunk_dims,
+                row_bytes,
+                target,
+                band_limit(target, engine::function_memory_mb()),
+            ),
         )
     };
     let whole = ranges.len() == 1;
@@ -258,15 +273,30 @@ mod tests {
     fn pieces_follow_chunk_rows() {
         let sel = Selection::parse("[5:300,:]", &[1000, 10]).unwrap();
         // 40-byte rows, chunks of 100 rows (4000 bytes): 2 chunk rows per 8000-byte piece.
-        let per = rows_per_piece(&sel, &[100, 10], 40, 8000);
+        let per = rows_per_piece(&sel, &[100, 10], 40, 8000, 32000);
         assert_eq!(per, 200);
         let r = piece_ranges(&sel, &[100, 10], per);
         assert_eq!(r, vec![0..195, 195..295]);
         // A strided first axis is cut by bytes only.
         let sel = Selection::parse("[0:1000:3,:]", &[1000, 10]).unwrap();
-        assert_eq!(rows_per_piece(&sel, &[100, 10], 40, 8000), 200);
+        assert_eq!(rows_per_piece(&sel, &[100, 10], 40, 8000, 32000), 200);
         let r = piece_ranges(&sel, &[100, 10], 200);
         assert_eq!(r.first(), Some(&(0..200)));
         assert_eq!(r.last().map(|r| r.end), Some(334));
+    }
+
+    /// selbench's 40 MB block: 250-row chunks of 40,000-byte rows make 10 MB chunk rows. At 128 MB a piece
+    /// stays near 2 MB (52 rows, cut inside chunk rows: bounded memory first); at 1,769 MB a piece is a whole
+    /// chunk row, so each chunk is decoded once.
+    #[test]
+    fn larger_functions_stream_whole_chunk_rows() {
+        let sel = Selection::parse("[0:1000,0:100,0:100]", &[2000, 100, 100]).unwrap();
+        let chunks = [250, 25, 25];
+        let at = |mb| rows_per_piece(&sel, &chunks, 40_000, PIECE_BYTES, band_limit(PIECE_BYTES, mb));
+        assert_eq!(at(Some(128)), 52);
+        assert_eq!(at(None), 52);
+        assert_eq!(at(Some(1769)), 250);
+        assert_eq!(band_limit(PIECE_BYTES, Some(128)), 8 << 20);
+        assert_eq!(band_limit(PIECE_BYTES, Some(1769)), (1769 << 20) / 16);
     }
 }

@@ -60,13 +60,15 @@ pub fn largest_chunk_for_memory(memory_mb: Option<u64>) -> Option<u64> {
     memory_mb.map(|mb| (mb << 20) / 4)
 }
 
-/// [`largest_chunk_for_memory`] of this process (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, read once).
+/// This function's memory size in MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, read once); `None` off Lambda.
+pub fn function_memory_mb() -> Option<u64> {
+    static MB: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *MB.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.trim().parse().ok()))
+}
+
+/// [`largest_chunk_for_memory`] of this process.
 fn largest_chunk() -> Option<u64> {
-    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        let mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.trim().parse().ok());
-        largest_chunk_for_memory(mb)
-    })
+    largest_chunk_for_memory(function_memory_mb())
 }
 
 /// Refuses ([`ChunkError::TooLarge`]), before any work starts, a selection touching more than [`MAX_CHUNKS_PER_REQUEST`]
