@@ -28,8 +28,10 @@ pub const ERROR_TYPE_TRAILER: &str = "Lambda-Runtime-Function-Error-Type";
 /// The trailer carrying a mid-stream error's body, base64.
 pub const ERROR_BODY_TRAILER: &str = "Lambda-Runtime-Function-Error-Body";
 
-/// Whether streamed responses are slowed to Lambda's bandwidth (`--stream-bandwidth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Whether streamed responses are slowed to Lambda's bandwidth (`--stream-bandwidth`); serialised as its
+/// `--stream-bandwidth` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StreamBandwidth {
     /// Lambda's model: the first bytes free, then 2 MB/s.
     #[default]

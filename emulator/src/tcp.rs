@@ -118,15 +118,20 @@ impl AsyncWrite for QuickAck {
 mod tests {
     use super::*;
 
+    /// One connection accepted by `listener` from a local client (the client end is returned too, so the
+    /// connection stays open while it is inspected).
+    async fn accept_one<L: Listener<Addr = SocketAddr>>(mut listener: L) -> (L::Io, TcpStream) {
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+        let (io, _) = listener.accept().await;
+        (io, client.await.unwrap())
+    }
+
     /// The Runtime API's connections send without Nagle and are in quick-ACK mode from the start: a
     /// function streaming small pieces must not wait for delayed ACKs.
     #[tokio::test]
     async fn runtime_api_connections_ack_at_once() {
-        let mut listener = QuickAckListener(TcpListener::bind("127.0.0.1:0").await.unwrap());
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-        let (io, _) = listener.accept().await;
-        let _client = client.await.unwrap();
+        let (io, _client) = accept_one(QuickAckListener(TcpListener::bind("127.0.0.1:0").await.unwrap())).await;
         assert!(io.0.nodelay().unwrap(), "TCP_NODELAY not set");
         let mut on: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -148,11 +153,7 @@ mod tests {
     /// The front door's and Invoke API's connections send streamed pieces without Nagle's delay.
     #[tokio::test]
     async fn front_door_connections_send_without_nagle() {
-        let mut listener = no_delay(TcpListener::bind("127.0.0.1:0").await.unwrap());
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-        let (io, _) = listener.accept().await;
-        let _client = client.await.unwrap();
+        let (io, _client) = accept_one(no_delay(TcpListener::bind("127.0.0.1:0").await.unwrap())).await;
         assert!(io.nodelay().unwrap(), "TCP_NODELAY not set");
     }
 }

@@ -98,7 +98,7 @@ pub struct SelectionReport {
     /// Whether hslambda's chunk cache was on.
     pub chunk_cache: bool,
     /// The streaming bandwidth in force (`lambda` or `unlimited`).
-    pub stream_bandwidth: &'static str,
+    pub stream_bandwidth: StreamBandwidth,
     /// What the emulator applied (limits.rs).
     pub limits: Vec<String>,
     /// The S3 latency model, if any.
@@ -258,7 +258,7 @@ pub async fn run(opts: &SelectionOptions) -> anyhow::Result<SelectionReport> {
         reps: opts.reps,
         memory_mb: opts.memory_mb,
         chunk_cache: opts.chunk_cache,
-        stream_bandwidth: opts.stream_bandwidth.name(),
+        stream_bandwidth: opts.stream_bandwidth,
         limits,
         s3_model: opts.s3_model,
         hsds_endpoint: opts.hsds_endpoint.clone(),
@@ -288,8 +288,8 @@ pub fn markdown(r: &SelectionReport) -> String {
         r.memory_mb,
         if r.chunk_cache { "on (warm repeats)" } else { "off (every request reads S3 and decodes)" },
         match r.stream_bandwidth {
-            "lambda" => "Lambda's (6 MB free, then 2 MB/s)",
-            _ => "unlimited (loopback speed)",
+            StreamBandwidth::Lambda => "Lambda's (6 MB free, then 2 MB/s)",
+            StreamBandwidth::Unlimited => "unlimited (loopback speed)",
         }
     );
     s.push_str("| pattern | select | bytes | hslambda median ms | HSDS median ms | hslambda / HSDS |");

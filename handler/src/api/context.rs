@@ -211,8 +211,7 @@ impl<'a> Ctx<'a> {
         if self.is_member(dom, id)? {
             return Ok(());
         }
-        let found = self.fetch_object(id).await.map(|_| ());
-        Err(self.foreign(dom, id, found))
+        self.member_read(dom, id, self.fetch_object(id).await).map(|_| ())
     }
 
     /// True when `id` shares `dom`'s root prefix; 400 when `dom` is a folder.
@@ -221,22 +220,19 @@ impl<'a> Ctx<'a> {
         Ok(root.same_domain(id))
     }
 
-    /// The error for an id outside `dom`, given the result of reading it: its read error (404 when it
-    /// names nothing) or 400 when it names an object of another domain.
-    fn foreign(&self, dom: &DomainDoc, id: &ObjId, read: ApiResult<()>) -> ApiError {
-        match read {
-            Err(e) => e,
-            Ok(()) => ApiError::bad_request(format!("object {id} is not a member of domain {}", dom.path)),
+    /// `read` (the result of reading `id`) if `id` belongs to `dom`; else, as HSDS, the read's error (404
+    /// when it names nothing) or 400 when it names an object of another domain.
+    fn member_read(&self, dom: &DomainDoc, id: &ObjId, read: ApiResult<(Value, ETag)>) -> ApiResult<(Value, ETag)> {
+        if self.is_member(dom, id)? {
+            return read;
         }
+        read?;
+        Err(ApiError::bad_request(format!("object {id} is not a member of domain {}", dom.path)))
     }
 
     /// Loads an object's JSON after checking it belongs to `dom`; 404 when absent.
     pub async fn load_object(&self, dom: &DomainDoc, id: &ObjId) -> ApiResult<(Value, ETag)> {
-        let read = self.fetch_object(id).await;
-        if !self.is_member(dom, id)? {
-            return Err(self.foreign(dom, id, read.map(|_| ())));
-        }
-        read
+        self.member_read(dom, id, self.fetch_object(id).await)
     }
 
     /// Loads an object's JSON after checking it belongs to `dom`; `None` when absent.
@@ -255,10 +251,8 @@ impl<'a> Ctx<'a> {
     pub async fn authorize_object(&self, action: Action, id: &ObjId) -> ApiResult<(DomainDoc, Value)> {
         let (dom, obj) = tokio::join!(self.authorize(action), self.fetch_object(id));
         let dom = dom?;
-        if !self.is_member(&dom, id)? {
-            return Err(self.foreign(&dom, id, obj.map(|_| ())));
-        }
-        Ok((dom, obj?.0))
+        let (obj, _) = self.member_read(&dom, id, obj)?;
+        Ok((dom, obj))
     }
 
     /// Reads an object's JSON without any check; 410 when absent because it was deleted, else 404.
@@ -364,12 +358,15 @@ impl Tombstone<'_> {
         match self {
             Tombstone::Domain(path) => format!("db/.gone/domains{}/.gone.json", path.as_str()),
             Tombstone::Object(id) => format!("{}/.gone/{id}.json", id.db_prefix()),
-            Tombstone::Link(id, name) | Tombstone::Attribute(id, name) => {
-                let what = if matches!(self, Tombstone::Link(..)) { "links" } else { "attributes" };
-                let name = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
-                format!("{}/.gone/{id}.{what}/{name}", id.db_prefix())
-            }
+            Tombstone::Link(id, name) => Self::member_key(id, "links", name),
+            Tombstone::Attribute(id, name) => Self::member_key(id, "attributes", name),
         }
+    }
+
+    /// The marker key of the link or attribute (`what`) `name` of `id`.
+    fn member_key(id: &ObjId, what: &str, name: &str) -> String {
+        let name = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        format!("{}/.gone/{id}.{what}/{name}", id.db_prefix())
     }
 }
 

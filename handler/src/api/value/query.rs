@@ -102,13 +102,17 @@ fn hsds_order(found: Found, chunk_dims: &[u64]) -> Found {
     Found { coords, rows }
 }
 
-/// The response-size limit of this request's answer format.
-fn response_limit(ctx: &Ctx<'_>) -> u64 {
-    if ctx.req.wants_binary() {
-        MAX_BINARY_RESPONSE
-    } else {
-        MAX_JSON_RESPONSE_RAW
+/// 413 when an answer of `bytes` for `matched` elements is over the response-size limit of this request's
+/// answer format.
+fn check_size(ctx: &Ctx<'_>, bytes: u64, matched: usize) -> ApiResult<()> {
+    let max = if ctx.req.wants_binary() { MAX_BINARY_RESPONSE } else { MAX_JSON_RESPONSE_RAW };
+    if bytes > max {
+        return Err(ApiError::too_large(format!(
+            "the query matched {matched} elements ({bytes} bytes), over the {max}-byte response limit of this \
+             function; use Limit or a narrower select"
+        )));
     }
+    Ok(())
 }
 
 /// `GET value?query=`: the matching elements (projected on `fields`), binary or `{"status", "value", "hrefs"}`.
@@ -125,14 +129,7 @@ pub async fn get_values(
     let found = run(ctx, dom, ds, &q, sel, limit).await?;
     let n = found.rows.len();
     let data = fields.project(ds, found.rows.concat(), n)?;
-    let max = response_limit(ctx);
-    if data.len() as u64 > max {
-        return Err(ApiError::too_large(format!(
-            "the query matched {n} elements ({} bytes), over the {max}-byte response limit of this function; \
-             use Limit or a narrower select",
-            data.len()
-        )));
-    }
+    check_size(ctx, data.len() as u64, n)?;
     if ctx.req.wants_binary() {
         return Ok(Response::binary(data));
     }
@@ -143,15 +140,7 @@ pub async fn get_values(
 /// The coordinates of matches as HSDS's `arrayResponse` sends them: int64 `n × rank` binary, or JSON
 /// `{"indices": [[...], ...], "hrefs": [...]}`.
 fn indices_response(ctx: &Ctx<'_>, ds: &DatasetDoc, coords: &[Vec<u64>], part: &str) -> ApiResult<Response> {
-    let bytes = coords.len() as u64 * ds.extent.len() as u64 * 8;
-    let max = response_limit(ctx);
-    if bytes > max {
-        return Err(ApiError::too_large(format!(
-            "the query matched {} elements, over the {max}-byte response limit of this function; use Limit \
-             or a narrower select",
-            coords.len()
-        )));
-    }
+    check_size(ctx, coords.len() as u64 * ds.extent.len() as u64 * 8, coords.len())?;
     if ctx.req.wants_binary() {
         return Ok(Response::binary(
             coords.iter().flatten().flat_map(|x| (*x as i64).to_le_bytes()).collect::<Vec<u8>>(),
