@@ -11,7 +11,8 @@ use crate::model::ModelError;
 use crate::request::Response;
 use crate::store::StoreError;
 
-/// An error answered to the client as `{"error": {"status": N, "message": "..."}}` with status N.
+/// An error answered to the client as `{"error": {"status": N, "message": "..."}}` with status N (and
+/// `"bad_input": true` on a 500 that answers bad input, see [`ApiError::bad_input_500`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {message}")]
 pub struct ApiError {
@@ -19,6 +20,9 @@ pub struct ApiError {
     pub status: u16,
     /// What went wrong, for a person to read.
     pub message: String,
+    /// The request was at fault, whatever the status: a 500 with this set is HSDS's status for bad input,
+    /// not a failure of the server.
+    pub bad_input: bool,
 }
 
 /// Result alias used by every route handler.
@@ -27,7 +31,16 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error with an explicit status.
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), bad_input: false }
+    }
+    /// Bad input answered with `status`: 400, or 500 where HSDS 1.0.2 answers 500 (see
+    /// [`ApiError::bad_input_500`]).
+    pub fn bad_input(status: u16, message: impl Into<String>) -> Self {
+        ApiError { bad_input: true, ..Self::new(status, message) }
+    }
+    /// The same error with another message.
+    pub fn with_message(self, message: impl Into<String>) -> Self {
+        ApiError { message: message.into(), ..self }
     }
     /// 400 Bad Request.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -65,6 +78,11 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, message)
     }
+    /// Bad input that HSDS 1.0.2 answers with 500 (an exception it does not handle): HSDS is the
+    /// specification, status codes included, so the status is the same — but the message says what was wrong.
+    pub fn bad_input_500(message: impl Into<String>) -> Self {
+        Self::bad_input(500, message)
+    }
     /// 503 Service Unavailable.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(503, message)
@@ -73,7 +91,11 @@ impl ApiError {
     /// The JSON response for this error. The body never has a top-level `statusCode` key, which h5pyd
     /// 0.24 would misread as a wrapped Lambda error.
     pub fn to_response(&self) -> Response {
-        Response::json(self.status, &json!({"error": {"status": self.status, "message": self.message}}))
+        let mut error = json!({"status": self.status, "message": self.message});
+        if self.bad_input && self.status >= 500 {
+            error["bad_input"] = json!(true);
+        }
+        Response::json(self.status, &json!({ "error": error }))
     }
 }
 
@@ -105,6 +127,7 @@ impl From<ModelError> for ApiError {
         match e {
             ModelError::TooLarge(msg) => ApiError::too_large(msg),
             ModelError::Conflict(msg) => ApiError::conflict(msg),
+            ModelError::InvalidAs500(msg) => ApiError::bad_input_500(msg),
             other => ApiError::bad_request(other.to_string()),
         }
     }
@@ -136,6 +159,7 @@ impl From<ChunkError> for ApiError {
         match e {
             ChunkError::TooLarge(msg) => ApiError::too_large(msg),
             ChunkError::Invalid(msg) => ApiError::bad_request(msg),
+            ChunkError::InvalidAs500(msg) => ApiError::bad_input_500(msg),
             ChunkError::Unsupported(msg) => ApiError::new(501, msg),
             ChunkError::Gone(msg) => ApiError::gone(msg),
             ChunkError::Conflict(msg) => ApiError::conflict(msg),

@@ -66,11 +66,26 @@ fn parse_flags(body: Map<String, Value>) -> ApiResult<Map<String, Value>> {
     Ok(body)
 }
 
+/// The `PUT /acls/{user}` body: 400 when there is none; 500 when it is JSON but not an object, as HSDS 1.0.2
+/// answers (it calls `.keys()` on whatever it parsed).
+fn acl_body(ctx: &Ctx<'_>) -> ApiResult<Map<String, Value>> {
+    if ctx.req.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("PUT ACL with no body"));
+    }
+    match ctx.body_json()? {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::bad_input_500(format!(
+            "the ACL body must be an object of flags, got {}",
+            super::context::kind_of(&other)
+        ))),
+    }
+}
+
 /// `PUT /acls/{user}`: sets the given flags of `user`'s entry (a new entry starts all false); 201 `{}`.
 /// Needs `updateACL` (as HSDS 1.0.2). Any user name is accepted, as HSDS does: users may be
 /// known to other deployments of the same bucket.
 pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
-    let flags = parse_flags(ctx.body_object()?)?;
+    let flags = parse_flags(acl_body(ctx)?)?;
     if user.is_empty() || user.len() > 256 || user.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!("invalid ACL user name {user:?}: 1-256 printable characters")));
     }

@@ -172,10 +172,19 @@ async fn load(ctx: &Ctx<'_>, id: &ObjId, action: Action) -> ApiResult<(DomainDoc
 
 /// Builds the stored JSON of one attribute from its request body `{type, shape, value[, encoding][, created]}`.
 async fn build_attr(ctx: &Ctx<'_>, dom: &DomainDoc, name: &str, body: &Value, now: f64) -> ApiResult<Value> {
-    let ctx_err = |e: ApiError| ApiError::new(e.status, format!("attribute {name:?}: {}", e.message));
-    let body = body
-        .as_object()
-        .ok_or_else(|| ctx_err(ApiError::bad_request(format!("expected an object, got {}", kind_of(body)))))?;
+    let ctx_err = |e: ApiError| {
+        let message = format!("attribute {name:?}: {}", e.message);
+        e.with_message(message)
+    };
+    let body = match body {
+        Value::Object(m) => m,
+        // HSDS 1.0.2 asks `"type" in body`: a string or list has no "type" (400), null, a number or a
+        // boolean raise a TypeError (500).
+        Value::String(_) | Value::Array(_) => {
+            return Err(ctx_err(ApiError::bad_request(format!("expected an object, got {}", kind_of(body)))))
+        }
+        _ => return Err(ctx_err(ApiError::bad_input_500(format!("expected an object, got {}", kind_of(body))))),
+    };
     let ty = body.get("type").ok_or_else(|| ctx_err(ApiError::bad_request("expected type in body")))?;
     let type_json = resolve_type(ctx, dom, ty).await.map_err(ctx_err)?;
     let dtype = Datatype::from_json(&type_json).map_err(|e| ctx_err(e.into()))?;
@@ -593,8 +602,13 @@ async fn missing_attr(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiError {
 
 /// A 400 (or 413) for a value that does not fit its attribute's type and shape.
 fn value_mismatch(e: crate::model::ModelError) -> ApiError {
-    let e = ApiError::from(e);
-    ApiError::new(e.status, format!("input data doesn't match the type and shape: {}", e.message))
+    let e = match e {
+        // HSDS 1.0.2 answers 500 for an attribute value out of its type's range (400 for dataset values).
+        crate::model::ModelError::OutOfRange(msg) => ApiError::bad_input_500(msg),
+        other => ApiError::from(other),
+    };
+    let message = format!("input data doesn't match the type and shape: {}", e.message);
+    e.with_message(message)
 }
 
 /// `GET /{col}/{id}/attributes/{name}`: `{name, type, shape, value, created, lastModified[, encoding], hrefs}`.
@@ -622,10 +636,10 @@ pub async fn get_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<R
 /// `PUT /{col}/{id}/attributes/{name}`: create one attribute from `{type, shape, value[, encoding]}`.
 pub async fn put_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<Response> {
     validate_name(name)?;
-    let body = ctx.body_json()?;
-    if body.is_null() {
+    if ctx.req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("PUT attribute with no body"));
     }
+    let body = ctx.body_json()?;
     let dom = ctx.authorize(Action::Create).await?;
     ctx.check_member(&dom, id).await?;
     let item = build_attr(ctx, &dom, name, &body, ctx.now).await?;
@@ -680,6 +694,10 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
         }
     }
     let body = if binary { Value::Null } else { ctx.body_json()? };
+    if body.is_number() {
+        // HSDS 1.0.2 fails on `"value" in 17` (500)
+        return Err(ApiError::bad_input_500("PUT attribute value expects a JSON object body, got a number"));
+    }
     if !binary && body.get("value").is_none() {
         return Err(ApiError::bad_request("PUT attribute value with no value in body"));
     }

@@ -20,6 +20,9 @@ pub struct Ctx<'a> {
     pub bucket: String,
     /// Who is asking.
     pub identity: Identity,
+    /// The status of a malformed `domain` or `bucket`: 400 on the routes of HSDS's domain module, which check
+    /// them, 500 on the others, where HSDS 1.0.2 fails on them (see [`bad_domain_status`]).
+    pub bad_domain_status: u16,
     /// When the request is served, float Unix seconds: the one timestamp every write of the request
     /// carries (`created`, `lastModified`, ...), so a request's changes all show the same time.
     pub now: f64,
@@ -54,9 +57,9 @@ impl DomainDoc {
 }
 
 impl<'a> Ctx<'a> {
-    /// Resolves bucket and identity. Fails with 400 for a bad bucket or Authorization header and 401
-    /// for wrong credentials.
-    pub fn new(svc: &'a Service, req: &'a Request) -> ApiResult<Self> {
+    /// Resolves bucket and identity. Fails with `bad_domain_status` for a bad bucket, 400 for a bad
+    /// Authorization header and 401 for wrong credentials.
+    pub fn new(svc: &'a Service, req: &'a Request, bad_domain_status: u16) -> ApiResult<Self> {
         let bucket = req
             .get_param("bucket")
             .filter(|b| !b.is_empty())
@@ -64,9 +67,9 @@ impl<'a> Ctx<'a> {
             .or_else(|| raw_domain(req).and_then(|d| split_bucket(d).0))
             .map(|b| b.strip_prefix("s3://").unwrap_or(b).to_string())
             .unwrap_or_else(|| svc.config.bucket_name.clone());
-        validate_bucket(&bucket)?;
+        validate_bucket(&bucket).map_err(|e| ApiError::bad_input(bad_domain_status, ApiError::from(e).message))?;
         let identity = svc.users.authenticate(req.get_header("authorization"))?;
-        Ok(Ctx { svc, req, bucket, identity, now: crate::service::now() })
+        Ok(Ctx { svc, req, bucket, identity, bad_domain_status, now: crate::service::now() })
     }
 
     /// The same context at time `now` instead of the clock's, for tests that need fixed timestamps.
@@ -90,11 +93,15 @@ impl<'a> Ctx<'a> {
         raw_domain(self.req).map(|d| split_bucket(d).1)
     }
 
-    /// The request's domain path; 400 when missing or malformed.
+    /// The request's domain path; 400 when missing, [`Ctx::bad_domain_status`] when empty or malformed.
     pub fn domain_path(&self) -> ApiResult<DomainPath> {
+        let malformed = |e: ApiError| ApiError::bad_input(self.bad_domain_status, e.message);
+        if self.req.get_param("domain") == Some("") {
+            return Err(malformed(ApiError::bad_request("the domain parameter is empty")));
+        }
         let raw =
             self.domain_param().ok_or_else(|| ApiError::bad_request("no domain given: add ?domain=/path/to/file"))?;
-        Ok(DomainPath::parse(raw)?)
+        DomainPath::parse(raw).map_err(|e| malformed(e.into()))
     }
 
     /// Fails with 401 unless the caller is authenticated (every write needs credentials).
@@ -275,15 +282,23 @@ impl<'a> Ctx<'a> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        Ok(crate::model::lenient_json::parse(body)?)
+        if std::str::from_utf8(body).is_err() {
+            // Python's decode fails before its json module runs: HSDS 1.0.2 answers 500.
+            return Err(ApiError::bad_input_500("the request body is not UTF-8 text"));
+        }
+        crate::model::lenient_json::parse(body).map_err(body_json_error)
     }
 
-    /// The request body as a JSON object; 400 when it is anything else.
+    /// The request body as a JSON object; 400 when it is anything else — but 500 for a bare number, on which
+    /// HSDS 1.0.2 fails (`"key" in 17` raises a TypeError).
     pub fn body_object(&self) -> ApiResult<serde_json::Map<String, Value>> {
         match self.body_json()? {
             Value::Object(m) => Ok(m),
             Value::Null => Ok(Default::default()),
-            other => Err(ApiError::bad_request(format!("expected a JSON object body, got {}", kind_of(&other)))),
+            other => {
+                let status = if other.is_number() { 500 } else { 400 };
+                Err(ApiError::bad_input(status, format!("expected a JSON object body, got {}", kind_of(&other))))
+            }
         }
     }
 
@@ -334,6 +349,16 @@ pub fn split_bucket(domain: &str) -> (Option<&str>, &str) {
         Some(i) if i > 0 => (Some(&rest[..i]), &rest[i..]),
         _ => (None, domain),
     }
+}
+
+/// A request body that does not parse: 400 with serde_json's reason, as HSDS 1.0.2 answers malformed JSON — but
+/// 500 for nesting deeper than serde_json's limit (128), where Python's parser fails with a RecursionError.
+fn body_json_error(e: serde_json::Error) -> ApiError {
+    let text = e.to_string();
+    if text.contains("recursion limit exceeded") {
+        return ApiError::bad_input_500(format!("malformed JSON body: {text}"));
+    }
+    e.into()
 }
 
 /// What a tombstone marks as deleted (HSDS answers 410 Gone for each).

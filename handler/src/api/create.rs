@@ -123,11 +123,11 @@ async fn parse_placement(
         if item.contains_key("h5path") {
             return Err(ApiError::bad_request("'link' can't be used together with 'h5path'"));
         }
-        let link = link.as_object().ok_or_else(|| ApiError::bad_request("link must be an object {id, name}"))?;
+        let link = link.as_object().ok_or_else(|| ApiError::bad_input_500("link must be an object {id, name}"))?;
         let parent = parent_of(ctx, dom, root, link.get("id"), "link.id").await?;
         let title = match link.get("name") {
             Some(Value::String(t)) => validate_title(t)?,
-            _ => return Err(ApiError::bad_request("link.name must be a string")),
+            _ => return Err(ApiError::bad_input_500("link.name must be a string")),
         };
         return Ok(Placement::Link { parent, title });
     }
@@ -227,7 +227,8 @@ pub fn create_items(ctx: &Ctx<'_>) -> ApiResult<(Vec<Map<String, Value>>, bool)>
                 .collect::<ApiResult<Vec<_>>>()?;
             Ok((items, true))
         }
-        other => Err(ApiError::bad_request(format!(
+        // HSDS 1.0.2 fails on these (500)
+        other => Err(ApiError::bad_input_500(format!(
             "expected a JSON object or list body, got {}",
             super::context::kind_of(&other)
         ))),
@@ -241,6 +242,13 @@ pub async fn create_objects(ctx: &Ctx<'_>, dom: &DomainDoc, mut items: Vec<NewOb
     // `attributes` in a create body are written with the object (HSDS's `getCreateArgs` passes them on).
     for it in &mut items {
         if let Some(raw) = it.fields.remove("attributes") {
+            if !raw.is_object() {
+                // HSDS 1.0.2 fails on it (500) when creating; PUT .../attributes answers 400.
+                return Err(ApiError::bad_input_500(format!(
+                    "attributes must be an object of name: attribute, got {}",
+                    super::context::kind_of(&raw)
+                )));
+            }
             let built = build_attrs(ctx, dom, &raw, ctx.now).await?;
             it.fields.insert("attributes".into(), Value::Object(built.into_iter().collect()));
         }

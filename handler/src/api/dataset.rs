@@ -142,7 +142,8 @@ async fn dataset_fields(
         Some(_) if shape.is_null() => return Err(ApiError::bad_request("a null-space dataset can't have a value")),
         Some(v) => Some(json_to_bytes(&dtype, shape.dims(), v).map_err(|e| {
             let e = ApiError::from(e);
-            ApiError::new(e.status, format!("invalid value: {}", e.message))
+            let message = format!("invalid value: {}", e.message);
+            e.with_message(message)
         })?),
     };
     let mut cp = match item.get("creationProperties") {

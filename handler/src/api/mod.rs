@@ -67,13 +67,27 @@ impl Service {
     }
 }
 
+/// The status of a malformed `domain` or `bucket` parameter on a route: HSDS 1.0.2 checks them (400) in its
+/// domain module — `/`, `/domains`, `/acls` and the listings `GET /groups|datasets|datatypes` — while its
+/// other routes let the check raise and answer 500.
+fn bad_domain_status(method: &str, segs: &[&str]) -> u16 {
+    let domain_module =
+        matches!(segs, [""] | ["domains"] | ["domains", ""] | ["acls"] | ["acls", _] | ["about"] | ["info"])
+            || (method == "GET" && matches!(segs, ["groups" | "datasets" | "datatypes"]));
+    if domain_module {
+        400
+    } else {
+        500
+    }
+}
+
 /// Dispatches one request to its route function.
 pub async fn route(svc: &Service, req: &Request) -> ApiResult<Response> {
     let raw: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let segs: Vec<String> = raw.iter().map(|s| decode_segment(s)).collect::<ApiResult<_>>()?;
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let ctx = Ctx::new(svc, req)?;
     let m = req.method.as_str();
+    let ctx = Ctx::new(svc, req, bad_domain_status(m, &s))?;
     let not_allowed = || Err(ApiError::method_not_allowed(m, &req.path));
     match s.as_slice() {
         [""] => match m {

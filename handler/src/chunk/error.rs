@@ -16,6 +16,9 @@ pub enum ChunkError {
     /// The request's data, or the layout of a linked dataset, cannot be used as given.
     #[error("{0}")]
     Invalid(String),
+    /// The request's data cannot be used, and HSDS 1.0.2 fails on it with 500 (answered with that status).
+    #[error("{0}")]
+    InvalidAs500(String),
     /// The request asks for something the engine does not implement.
     #[error("{0}")]
     Unsupported(String),

@@ -253,13 +253,15 @@ impl ChunkInit {
         (step != 0.0 && start.is_finite() && step.is_finite()).then_some(ChunkInit::Arange { start, step })
     }
 
-    /// The packed elements of chunk `index` (chunk dims `chunk_dims`) of a dataset of `dtype`. 400 where
-    /// HSDS's arange fails (a server error there): datasets of rank other than 1, types other than integers
-    /// and floats.
+    /// The packed elements of chunk `index` (chunk dims `chunk_dims`) of a dataset of `dtype`.
+    /// [`ModelError::InvalidAs500`] where HSDS's arange fails (500 there too): datasets of rank other than 1,
+    /// types other than integers and floats.
     pub fn chunk(&self, dtype: &Datatype, index: &[u64], chunk_dims: &[u64]) -> Result<Vec<u8>, ModelError> {
         let ChunkInit::Arange { start, step } = self;
         let ([i], [len]) = (index, chunk_dims) else {
-            return Err(invalid("the arange initializer can only be used with 1-dimensional datasets"));
+            return Err(ModelError::invalid_as_500(
+                "the arange initializer can only be used with 1-dimensional datasets",
+            ));
         };
         let first = start + (*i as f64) * (*len as f64) * step;
         let values: Vec<Value> = match dtype {
@@ -269,7 +271,11 @@ impl ChunkInit {
                 (0..*len as i64).map(|k| json!(a.wrapping_add(k.wrapping_mul(d)))).collect()
             }
             Datatype::Float { .. } => (0..*len).map(|k| json!(first + k as f64 * step)).collect(),
-            _ => return Err(invalid("the arange initializer only applies to integer and float datasets")),
+            _ => {
+                return Err(ModelError::invalid_as_500(
+                    "the arange initializer only applies to integer and float datasets",
+                ))
+            }
         };
         super::value::json_to_bytes(dtype, &[*len], &Value::Array(values))
     }

@@ -33,6 +33,13 @@ pub enum ModelError {
     /// Any other invalid request content (types, shapes, selections, values).
     #[error("{0}")]
     Invalid(String),
+    /// An integer value outside its type's range. HSDS 1.0.2 answers 400 for dataset values and 500 for
+    /// attribute values (numpy's OverflowError there), so the API layer decides.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// Invalid request content HSDS 1.0.2 does not catch (it fails with 500): answered with HSDS's status.
+    #[error("{0}")]
+    InvalidAs500(String),
     /// A request whose answer would be too large.
     #[error("{0}")]
     TooLarge(String),
@@ -45,5 +52,9 @@ impl ModelError {
     /// Shorthand for [`ModelError::Invalid`].
     pub fn invalid(msg: impl Into<String>) -> Self {
         ModelError::Invalid(msg.into())
+    }
+    /// Shorthand for [`ModelError::InvalidAs500`].
+    pub fn invalid_as_500(msg: impl Into<String>) -> Self {
+        ModelError::InvalidAs500(msg.into())
     }
 }

@@ -383,16 +383,22 @@ impl Selection {
         Self::points(vals.chunks(rank).map(<[u64]>::to_vec).collect(), extent)
     }
 
-    /// Parses a JSON point list: `[i, ...]` (rank 1) or `[[i, j], ...]`.
+    /// Parses a JSON point list: `[i, ...]` (rank 1) or `[[i, j], ...]`. A negative coordinate, or a bare
+    /// coordinate for a dataset of rank > 1, is [`ModelError::InvalidAs500`]: HSDS 1.0.2 fails on both.
     pub fn points_from_json(v: &serde_json::Value, extent: &[u64]) -> Result<Self, ModelError> {
         let list = v.as_array().ok_or_else(|| invalid("points must be a list"))?;
-        let coord = |c: &serde_json::Value| {
-            c.as_u64().ok_or_else(|| invalid(format!("point coordinate {c} is not a non-negative integer")))
+        let coord = |c: &serde_json::Value| match c.as_i64() {
+            Some(i) if i < 0 => Err(ModelError::invalid_as_500(format!("point coordinate {i} is negative"))),
+            _ => c.as_u64().ok_or_else(|| invalid(format!("point coordinate {c} is not a non-negative integer"))),
         };
         let points = list
             .iter()
             .map(|p| match p {
                 serde_json::Value::Array(cs) => cs.iter().map(coord).collect(),
+                c if extent.len() > 1 => Err(ModelError::invalid_as_500(format!(
+                    "point {c} is a single coordinate but the dataset has rank {}: give [[i, j, ...], ...]",
+                    extent.len()
+                ))),
                 c => coord(c).map(|c| vec![c]),
             })
             .collect::<Result<Vec<Vec<u64>>, _>>()?;

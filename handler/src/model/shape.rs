@@ -166,7 +166,8 @@ impl Shape {
         }
         for (d, m) in dims.iter().zip(&list) {
             if !m.allows(*d) {
-                return Err(ModelError::invalid(format!("maxdims {} is smaller than dims {d}", m.as_u64())));
+                // HSDS 1.0.2 does not check this and fails later (500).
+                return Err(ModelError::invalid_as_500(format!("maxdims {} is smaller than dims {d}", m.as_u64())));
             }
         }
         Ok(Shape::Simple { dims, maxdims: Some(list) })

@@ -257,7 +257,15 @@ async fn parse_links(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value, ts: f64) -> ApiR
 /// already existed identically, 409 (nothing written) when a title holds a different link.
 pub async fn put_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let (dom, _) = group_for(ctx, id, Action::Create).await?;
-    let body = ctx.body_object()?;
+    // Any body but an object is a 400 here, a bare number included (which most routes answer 500, as HSDS).
+    let body = match ctx.body_json()? {
+        Value::Object(m) => m,
+        Value::Null => Default::default(),
+        other => {
+            let kind = super::context::kind_of(&other);
+            return Err(ApiError::bad_request(format!("expected a JSON object body, got {kind}")));
+        }
+    };
     let ts = ctx.now;
     let replace = ctx.req.flag("replace");
     let mut per_group: Vec<(ObjId, BTreeMap<String, Value>)> = Vec::new();
@@ -282,6 +290,14 @@ pub async fn put_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
             }
         }
         Some(_) => return Err(ApiError::bad_request("grp_ids must be a list or a dict")),
+    }
+    if replace && per_group.len() == 1 {
+        // HSDS 1.0.2 passes `replace` to a function that takes no such argument when one group is named
+        // (a TypeError, 500, nothing written); with several groups its crawler honours it.
+        return Err(ApiError::bad_input_500(
+            "replace is not supported when the links are for one group (HSDS 1.0.2 answers 500); name several \
+             groups in grp_ids, or DELETE the link and PUT it again",
+        ));
     }
     // Check every group first so that a conflict or a missing group writes nothing.
     let dom = &dom;

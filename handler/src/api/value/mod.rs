@@ -48,6 +48,12 @@ pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     refuse_regionref(ctx, &dom, &p).await?;
     let sel = selection(&ds, &p)?;
     let fields = Fields::new(&ds, p.fields()?)?;
+    if !ctx.req.wants_binary() && fields.sub.as_ref().is_some_and(Datatype::is_vlen) {
+        return Err(ApiError::bad_input_500(
+            "a JSON read of variable-length fields of a compound fails in HSDS 1.0.2 (500); read them as binary \
+             (Accept: application/octet-stream) or without fields",
+        ));
+    }
     let limit = p.limit()?;
     if let Some(q) = p.query()? {
         return query::get_values(ctx, &dom, &ds, &q, &sel, &fields, limit).await;
@@ -101,7 +107,10 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         return Err(ApiError::bad_request("Null space datasets can not be used as target for PUT value"));
     }
     if ds.dtype.has_vlen_of_vlen() {
-        return Err(ApiError::bad_request(
+        // HSDS 1.0.2 refuses a binary body (400) and fails on a JSON one (500).
+        let status = if ctx.req.body_is_binary() { 400 } else { 500 };
+        return Err(ApiError::bad_input(
+            status,
             "variable-length sequences of variable-length data can't be written (HSDS 1.0.2 can neither write nor \
              read them)",
         ));
@@ -237,7 +246,9 @@ fn request_data(
         Some(shape) => broadcast(ctx, data, n, shape.iter().product(), &dt)?,
     };
     validate_bytes(&dt, n, &data).map_err(|e| {
-        ApiError::bad_request(format!("the request data does not hold the {n} selected element(s): {e}"))
+        // HSDS 1.0.2 checks the length of fixed-size data (400) but fails on malformed variable-length data (500).
+        let status = if dt.item_size().is_some() { 400 } else { 500 };
+        ApiError::bad_input(status, format!("the request data does not hold the {n} selected element(s): {e}"))
     })?;
     Ok(data)
 }
@@ -324,8 +335,9 @@ impl Fields {
             (Some(sub), Some(ranges)) => {
                 Ok(Merge::Fields { sub_size: sub.item_size().unwrap_or(0), ranges: ranges.clone() })
             }
+            // HSDS 1.0.2 fails on it (500).
             (Some(_), None) => {
-                Err(ApiError::new(501, "writing single fields of variable-length compounds is not supported"))
+                Err(ApiError::bad_input_500("writing single fields of variable-length compounds is not supported"))
             }
         }
     }

@@ -47,7 +47,8 @@ async fn run(
     limit: usize,
 ) -> ApiResult<Found> {
     if ds.shape.is_scalar() {
-        return Err(ApiError::bad_request("query is not supported for scalar datasets"));
+        // HSDS 1.0.2 fails on it (500) on `GET /query` and in query updates; see [`scalar_values`].
+        return Err(ApiError::bad_input_500("query is not supported for scalar datasets"));
     }
     // A single ascending range is already in HSDS's order: the scan may stop at the limit.
     let in_order = matches!(sel.axes(), [Axis::Slice { .. }]);
@@ -126,6 +127,9 @@ pub async fn get_values(
     limit: usize,
 ) -> ApiResult<Response> {
     let q = parse(ds, query)?;
+    if ds.shape.is_scalar() {
+        return scalar_values(ctx, dom, ds, &q, sel, fields).await;
+    }
     let found = run(ctx, dom, ds, &q, sel, limit).await?;
     let n = found.rows.len();
     let data = fields.project(ds, found.rows.concat(), n)?;
@@ -134,6 +138,29 @@ pub async fn get_values(
         return Ok(Response::binary(data));
     }
     let value = bytes_to_json_with(&fields.dtype(ds), &[n as u64], &data, json_opts(ctx))?;
+    Ok(Response::json(200, &json!({"status": 200, "value": value, "hrefs": hrefs(ctx, ds, "value")})))
+}
+
+/// `GET value?query=` of a scalar dataset, as HSDS 1.0.2 answers it: the element when it matches (JSON: the
+/// bare value); when it does not, an empty binary answer, and 500 for JSON (HSDS fails building it).
+async fn scalar_values(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    ds: &DatasetDoc,
+    q: &Query,
+    sel: &Selection,
+    fields: &Fields,
+) -> ApiResult<Response> {
+    let data = read_selection(ctx, dom, ds, sel).await?;
+    let matched = q.matches(&data).map_err(|e| ApiError::internal(e.to_string()))?;
+    let data = if matched { fields.project(ds, data, 1)? } else { Vec::new() };
+    if ctx.req.wants_binary() {
+        return Ok(Response::binary(data));
+    }
+    if !matched {
+        return Err(ApiError::bad_input_500("the scalar dataset's value does not match the query"));
+    }
+    let value = bytes_to_json_with(&fields.dtype(ds), &[], &data, json_opts(ctx))?;
     Ok(Response::json(200, &json!({"status": 200, "value": value, "hrefs": hrefs(ctx, ds, "value")})))
 }
 

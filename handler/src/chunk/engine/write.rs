@@ -81,13 +81,14 @@ pub async fn write_merged(
         return Err(ChunkError::Invalid("datasets linked to HDF5 files (reference layouts) are read-only".into()));
     }
     let elems = if ds.is_vlen() {
+        // HSDS 1.0.2 fails on both with 500.
         if *merge != Merge::Whole {
-            return Err(ChunkError::Unsupported(
+            return Err(ChunkError::InvalidAs500(
                 "writing single fields of variable-length compounds is not supported".into(),
             ));
         }
         Some(split_elements(&ds.dtype, data, n).map_err(|e| {
-            ChunkError::Invalid(format!("the request data is not {n} elements of the dataset type: {e}"))
+            ChunkError::InvalidAs500(format!("the request data is not {n} elements of the dataset type: {e}"))
         })?)
     } else {
         let es = match merge {

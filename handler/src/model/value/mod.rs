@@ -179,7 +179,7 @@ fn encode_int(v: &Value, size: usize, signed: bool, order: ByteOrder, out: &mut 
     let bits = size as u32 * 8;
     let (lo, hi) = if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
     if i < lo || i > hi {
-        return Err(ModelError::invalid(format!(
+        return Err(ModelError::OutOfRange(format!(
             "value {i} is out of range for a {}{bits}-bit integer",
             if signed { "signed " } else { "unsigned " }
         )));
@@ -543,6 +543,10 @@ fn decode_elem(dt: &Datatype, b: &[u8], pos: &mut usize, o: JsonOpts) -> Result<
         Datatype::Vlen { base } => {
             let n = vlen_len(b, pos)?;
             let inner = take(b, pos, n)?;
+            if n == 0 {
+                // As HSDS 1.0.2 answers it: an empty sequence reads as 0 (numpy's zero-initialised object).
+                return Ok(json!(0));
+            }
             let mut ipos = 0usize;
             let mut out = Vec::new();
             if let Some(size) = base.item_size() {

@@ -32,14 +32,8 @@ fn bytes_to_json_matches_hsds() {
         let dt = Datatype::from_json(&c["type"]).unwrap();
         let bytes = hex::decode(c["hex"].as_str().unwrap()).unwrap();
         let got = bytes_to_json(&dt, &dims_of(&c), &bytes).unwrap();
-        let mut want = c["json"].clone();
-        // HSDS quirk: an empty vlen sequence reads back as 0 (numpy's zero-initialised object); we answer [].
-        if let (Datatype::Vlen { .. }, Some(list)) = (&dt, want.as_array_mut()) {
-            for x in list.iter_mut().filter(|x| **x == json!(0)) {
-                *x = json!([]);
-            }
-        }
-        assert_eq!(got, want, "type {}", c["type"]);
+        // including HSDS's quirk: an empty vlen sequence reads back as 0
+        assert_eq!(got, c["json"], "type {}", c["type"]);
     }
 }
 
@@ -162,7 +156,9 @@ fn arb_value(dt: &Datatype) -> BoxedStrategy<Value> {
             let parts: Vec<BoxedStrategy<Value>> = fields.iter().map(|f| arb_value(&f.dtype)).collect();
             parts.prop_map(Value::Array).boxed()
         }
-        Datatype::Vlen { base } => prop::collection::vec(arb_value(base), 0..4).prop_map(Value::Array).boxed(),
+        // Not empty: an empty sequence reads back as 0, as HSDS answers it, which is not a round trip (HSDS too
+        // writes 0 as [0]); `bytes_to_json_matches_hsds` checks that reading.
+        Datatype::Vlen { base } => prop::collection::vec(arb_value(base), 1..4).prop_map(Value::Array).boxed(),
         _ => unreachable!("not generated"),
     }
 }
