@@ -281,7 +281,7 @@ fn encode_elem(dt: &Datatype, v: &Value, out: &mut Vec<u8>) -> Result<(), ModelE
         }
         Datatype::Reference { kind: RefKind::Region, .. } => {
             let bytes = RegionRef::from_json(v)
-                .map_err(|e| ModelError::invalid(format!("invalid region reference {}: {e}", describe(v))))?
+                .map_err(|e| ModelError::invalid(format!("invalid region reference: {e}")))?
                 .map(|r| r.to_bytes())
                 .unwrap_or_default();
             put_vlen_bytes(out, &bytes)
