@@ -784,6 +784,8 @@ pub fn target_selection(ref_json: &Value, dims: &[u64], extent: &[u64]) -> Resul
         .dims()
         .into_iter()
         .map(|d| match d {
+            // a backwards block selects nothing (HSDS answers an empty list): an empty coordinate list
+            Dim::Slice { start, stop, .. } if !fancy && stop == start => Term::List(Vec::new()),
             // a hyperslab's stop is start + count * step: the last selected coordinate + 1 is the real end
             Dim::Slice { start, stop, step } if !fancy => {
                 let count = (stop - start) / step;
@@ -945,6 +947,9 @@ mod tests {
             "slices": [{"type": "list", "values": [0, 2]}, {"type": "slice", "start": 1, "stop": 4, "step": 1}]}});
         let s = (Selection::parse("[[0,2],1:4]", &[4, 5]).unwrap(), SEL_FANCY);
         assert_eq!(target_selection(&fancy, &[4, 5], &[4, 5]).unwrap(), s);
+        let backwards = json!({"id": ID, "select_type": "H5S_SEL_HYPERSLABS", "selection": [[[3], [1]]]});
+        let (empty, _) = target_selection(&backwards, &[6], &[6]).unwrap();
+        assert_eq!(empty.count().unwrap(), 0, "a backwards block selects nothing");
         let err = |v: &Value, dims: &[u64]| target_selection(v, dims, dims).unwrap_err().to_string();
         assert!(err(&pts, &[12]).contains("rank (2) does not match dataset rank (1)"));
         assert!(err(&pts, &[2, 4]).contains("for dim 0 (extent 3) exceeds dataset extent (2)"));
