@@ -885,6 +885,20 @@ mod tests {
     }
 
     #[test]
+    fn references_hsds_could_not_read_back_are_refused_on_write() {
+        let rt =
+            crate::model::types::Datatype::from_json(&json!({"class": "H5T_REFERENCE", "base": "H5T_STD_REF_DSETREG"}))
+                .unwrap();
+        let pack = |v: Value| crate::model::value::json_to_bytes(&rt, &[1], &json!([v]));
+        assert!(pack(json!({"id": format!("{ID}x")})).is_err(), "a 39-character id");
+        let points_and_index = json!({"id": ID, "selection_dict": {"shape": [3, 4],
+            "slices": [{"type": "list", "values": [0]}, {"type": "int", "value": 1}]}});
+        assert!(pack(points_and_index).is_err());
+        let ok = pack(json!({"id": ID})).unwrap();
+        assert_eq!(crate::model::value::bytes_to_json(&rt, &[1], &ok).unwrap(), json!([{"id": &ID[2..]}]));
+    }
+
+    #[test]
     fn null_references() {
         assert_eq!(RegionRef::from_json(&Value::Null).unwrap(), None);
         assert_eq!(RegionRef::from_bytes(&[]).unwrap(), None);

@@ -280,11 +280,12 @@ fn encode_elem(dt: &Datatype, v: &Value, out: &mut Vec<u8>) -> Result<(), ModelE
             Ok(())
         }
         Datatype::Reference { kind: RefKind::Region, .. } => {
-            let bytes = RegionRef::from_json(v)
-                .map_err(|e| ModelError::invalid(format!("invalid region reference: {e}")))?
-                .map(|r| r.to_bytes())
-                .unwrap_or_default();
-            put_vlen_bytes(out, &bytes)
+            let bad = |e: ModelError| ModelError::invalid(format!("invalid region reference: {e}"));
+            let Some(r) = RegionRef::from_json(v).map_err(bad)? else { return put_vlen_bytes(out, &[]) };
+            // HSDS stores some references it then cannot read (an id of 37 characters, points mixed with an
+            // index): refuse those now rather than store an element no read can answer.
+            r.to_json().map_err(bad)?;
+            put_vlen_bytes(out, &r.to_bytes())
         }
         Datatype::Opaque { size, .. } => {
             let s = v.as_str().ok_or_else(|| {
