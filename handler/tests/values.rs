@@ -424,26 +424,41 @@ async fn null_fill_values_and_vlen_of_vlen() {
     assert_eq!(svc.handle(r).await.status, 400);
 }
 
-/// `regionref=`: checked as HSDS 1.0.2 checks it, then 501 (region reference values are not implemented) —
-/// never ignored, which would read or overwrite the whole dataset.
+/// `regionref=`: checked as HSDS 1.0.2 checks it; a null reference reads as 204 and is refused on PUT; a
+/// region reads and writes just its elements of the URL's dataset (never the whole dataset).
 #[tokio::test]
-async fn regionref_is_checked_then_refused() {
+async fn regionref_reads_and_writes_the_referenced_region() {
     let (svc, _store) = setup().await;
-    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [2]})).await;
+    let id = dataset(&svc, json!({"type": "H5T_STD_I32LE", "shape": [4]})).await;
     let rr =
-        dataset(&svc, json!({"type": {"class": "H5T_REFERENCE", "base": "H5T_STD_REF_DSETREG"}, "shape": [1]})).await;
-    for (regionref, want) in [
-        ("/nope".to_string(), 400),
-        (format!("/datasets/{id}"), 400),
-        (format!("/datasets/{id}/attributes/nope"), 404),
-        (format!("/datasets/{}", id.replacen("d-", "g-", 1)), 400),
-        (format!("/datasets/{rr}"), 501),
+        dataset(&svc, json!({"type": {"class": "H5T_REFERENCE", "base": "H5T_STD_REF_DSETREG"}, "shape": [2]})).await;
+    let src = format!("/datasets/{rr}");
+    for (regionref, select, want) in [
+        ("/nope".to_string(), "[0]", 400),
+        (format!("/datasets/{id}"), "[0]", 400),
+        (format!("/datasets/{id}/attributes/nope"), "[0]", 404),
+        (format!("/datasets/{}", id.replacen("d-", "g-", 1)), "[0]", 400),
+        (src.clone(), "[0:2]", 400),
+        (src.clone(), "[0]", 204),
     ] {
-        let (s, v) = call(&svc, value_req("GET", &id).param("regionref", &regionref)).await;
+        let (s, v) = call(&svc, value_req("GET", &id).param("regionref", &regionref).param("select", select)).await;
         assert_eq!(s, want, "{regionref}: {v}");
     }
-    let r = value_req("PUT", &id).param("regionref", &format!("/datasets/{rr}"));
-    assert_eq!(call_json(&svc, r, &json!({"value": [1, 2]})).await.0, 501);
+    let put = |select: &str| value_req("PUT", &id).param("regionref", &src).param("select", select);
+    assert_eq!(call_json(&svc, put("[0]"), &json!({"value": [1, 2]})).await.0, 400, "a null reference");
+    let refs = json!({"value": [
+        {"id": id, "select_type": "H5S_SEL_POINTS", "selection": [[0], [3]]},
+        {"id": id, "select_type": "H5S_SEL_HYPERSLABS", "selection": [[[1], [2]]]},
+    ]});
+    assert_eq!(call_json(&svc, value_req("PUT", &rr), &refs).await.0, 200);
+    assert_eq!(call_json(&svc, value_req("PUT", &id), &json!({"value": [10, 11, 12, 13]})).await.0, 200);
+    let (s, v) = call(&svc, value_req("GET", &id).param("regionref", &src).param("select", "[0]")).await;
+    assert_eq!((s, &v["value"]), (200, &json!([10, 13])));
+    assert_eq!(call_json(&svc, put("[1]"), &json!({"value": [-1, -2]})).await.0, 200);
+    let (_, v) = call(&svc, value_req("GET", &id)).await;
+    assert_eq!(v["value"], json!([10, -1, -2, 13]));
+    let (_, v) = call(&svc, value_req("GET", &rr)).await;
+    assert_eq!(v["value"][0]["id"], json!(id[2..]), "read back as HSDS shows it: the bare uuid");
 }
 
 /// `creationProperties.initializer = ["arange", ...]`: never-written chunks read, and are first written, as

@@ -67,3 +67,25 @@ def test_read_where_and_query_on_a_table(server, domain):
         t.query("id < 3", update_value={"temp": -1.0})
         np.testing.assert_array_equal(t[0:4]["temp"], [-1.0, -1.0, -1.0, 13.0])
         assert t[5]["site"] == b"s2"  # the other fields are untouched
+
+
+def test_region_references_written_read_and_followed(server, domain):
+    """h5pyd 1.0's region references (h5json's binary form, issue 15 item 3): ``regionref[...]`` stored in a
+    region-reference dataset and attribute, read back, and followed to read the region (h5pyd applies the
+    selection itself)."""
+    import h5pyd
+
+    rt = h5pyd.special_dtype(ref=h5pyd.RegionReference)
+    with open_file(server, domain, "w") as f:
+        d = f.create_dataset("d", data=np.arange(20, dtype="<i4").reshape(4, 5))
+        r = f.create_dataset("r", (3,), dtype=rt)
+        r[0] = d.regionref[1:3, 2:4]
+        r[1] = d.regionref[...]
+        d.attrs.create("where", d.regionref[0:4:2, 1:3], dtype=rt)
+    with open_file(server, domain, "r") as f:
+        d, r = f["d"], f["r"]
+        refs = r[...]
+        np.testing.assert_array_equal(d[refs[0]], [[7, 8], [12, 13]])
+        np.testing.assert_array_equal(d[refs[1]], np.arange(20).reshape(4, 5))
+        assert not refs[2]  # never written: a null reference
+        np.testing.assert_array_equal(d[d.attrs["where"]], [[1, 2], [11, 12]])

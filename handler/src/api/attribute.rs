@@ -45,7 +45,7 @@ fn attrs_of_mut(obj: &mut Value) -> ApiResult<&mut Map<String, Value>> {
 }
 
 /// Parsed type and shape of a stored attribute.
-fn stored_type_shape(attr: &Value) -> ApiResult<(Datatype, Shape)> {
+pub(super) fn stored_type_shape(attr: &Value) -> ApiResult<(Datatype, Shape)> {
     let bad = |e: crate::model::ModelError| ApiError::internal(format!("stored attribute is invalid: {e}"));
     let dtype = Datatype::from_json(attr.get("type").unwrap_or(&Value::Null)).map_err(bad)?;
     let shape = Shape::from_json(attr.get("shape").unwrap_or(&Value::Null)).map_err(bad)?;
@@ -53,7 +53,7 @@ fn stored_type_shape(attr: &Value) -> ApiResult<(Datatype, Shape)> {
 }
 
 /// The packed bytes of a stored attribute's value (zeros when the value is null).
-fn stored_bytes(attr: &Value, dtype: &Datatype, shape: &Shape) -> ApiResult<Vec<u8>> {
+pub(super) fn stored_bytes(attr: &Value, dtype: &Datatype, shape: &Shape) -> ApiResult<Vec<u8>> {
     let value = attr.get("value").unwrap_or(&Value::Null);
     if attr.get("encoding").and_then(Value::as_str) == Some("base64") {
         let s = value.as_str().ok_or_else(|| ApiError::internal("base64 attribute value is not a string"))?;

@@ -18,7 +18,9 @@ pub fn element_len(dt: &Datatype, bytes: &[u8], pos: usize) -> Result<usize, Mod
         return need(bytes, pos, size).map(|_| size);
     }
     match dt {
-        Datatype::String { length: StrLength::Variable, .. } | Datatype::Vlen { .. } => {
+        Datatype::String { length: StrLength::Variable, .. }
+        | Datatype::Vlen { .. }
+        | Datatype::Reference { kind: RefKind::Region, .. } => {
             need(bytes, pos, 4)?;
             let n = i32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
             if n < 0 || n as usize > MAX_VLEN_ELEMENT {
@@ -42,9 +44,6 @@ pub fn element_len(dt: &Datatype, bytes: &[u8], pos: usize) -> Result<usize, Mod
                 p += element_len(base, bytes, p)?;
             }
             Ok(p - pos)
-        }
-        Datatype::Reference { kind: RefKind::Region, .. } => {
-            Err(ModelError::invalid("region reference values are not supported"))
         }
         _ => Err(ModelError::invalid(format!("type {} has no element size", dt.class()))),
     }

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod layout;
 pub mod lenient_json;
 pub mod query;
+pub mod region;
 pub mod selection;
 pub mod shape;
 pub mod types;

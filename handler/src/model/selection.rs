@@ -128,11 +128,14 @@ fn invalid(msg: impl Into<String>) -> ModelError {
     ModelError::invalid(msg)
 }
 
-/// One term of a `select` string before it is checked against the extent.
+/// One term of a `select` string (one per dataset dimension) before it is checked against the extent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Term {
+pub enum Term {
+    /// `start:stop:step`, each part optional.
     Range(Option<i64>, Option<i64>, Option<i64>),
+    /// A single index `n`.
     Index(i64),
+    /// A coordinate list `[i, j, ...]` (several lists are zipped into points).
     List(Vec<i64>),
 }
 
@@ -283,7 +286,15 @@ impl Selection {
         Self::from_terms(terms, extent)
     }
 
-    fn from_terms(terms: Vec<Term>, extent: &[u64]) -> Result<Self, ModelError> {
+    /// Builds a selection from one [`Term`] per dimension of `extent`, checked as a `select` string's are.
+    pub fn from_terms(terms: Vec<Term>, extent: &[u64]) -> Result<Self, ModelError> {
+        if terms.len() != extent.len() {
+            return Err(invalid(format!(
+                "invalid selection: {} dimensions given but the dataset has rank {}",
+                terms.len(),
+                extent.len()
+            )));
+        }
         let mut axes = Vec::new();
         let mut single = Vec::new();
         let mut list_dims: Vec<usize> = Vec::new();

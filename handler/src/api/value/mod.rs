@@ -13,8 +13,9 @@ use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::chunk::engine::{self, Merge};
 use crate::error::{ApiError, ApiResult};
-use crate::model::elements::{field_indices, field_ranges, project};
+use crate::model::elements::{field_indices, field_ranges, project, split_elements};
 use crate::model::layout::ChunkSource;
+use crate::model::region::{target_selection, SEL_FANCY};
 use crate::model::selection::Selection;
 use crate::model::shape::{MaxDim, Shape};
 use crate::model::types::Datatype;
@@ -45,8 +46,18 @@ pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         return Err(ApiError::bad_request("Null space datasets can not be used as target for GET value"));
     }
     let p = Params::query_string(ctx.req);
-    refuse_regionref(ctx, &dom, &p).await?;
-    let sel = selection(&ds, &p)?;
+    let sel = match regionref_param(&p) {
+        Some(path) => {
+            if p.query()?.is_some() {
+                return Err(ApiError::bad_request("regionref cannot be combined with query"));
+            }
+            match region_selection(ctx, &dom, &ds, path).await? {
+                Some((sel, _)) => sel,
+                None => return Ok(Response::empty(204)),
+            }
+        }
+        None => selection(&ds, &p)?,
+    };
     let fields = Fields::new(&ds, p.fields()?)?;
     if !ctx.req.wants_binary() && fields.sub.as_ref().is_some_and(Datatype::is_vlen) {
         return Err(ApiError::bad_input_500(
@@ -116,14 +127,16 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
         ));
     }
     let p = Params::with_body(ctx)?;
-    refuse_regionref(ctx, &dom, &p).await?;
     let fields = Fields::new(&ds, p.fields()?)?;
     let append = append_rows(&ds, &p)?;
     let points = p.body_value("points").map(|v| Selection::points_from_json(v, &ds.extent)).transpose()?;
     if points.is_some() && append.is_some() {
         return Err(ApiError::bad_request("points not valid with append update"));
     }
-    let sel = selection(&ds, &p)?;
+    let sel = match regionref_param(&p) {
+        Some(path) => put_region_selection(ctx, &dom, &ds, &p, path, append.is_some(), points.is_some()).await?,
+        None => selection(&ds, &p)?,
+    };
     let query = p.query()?;
     let query = match query {
         Some(_) if append.is_some() => {
@@ -145,14 +158,23 @@ pub async fn put_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     Ok(Response::json(200, &json!({})))
 }
 
-/// `regionref=/datasets/{id}[/attributes/{name}]` or `/groups/{id}/attributes/{name}` (HSDS 1.0.2: the
-/// selection of a region reference stored there). Checked as HSDS checks it — 400 for another path form,
-/// an id not of the path's kind, or a source that is not a region reference; 404 for a missing object or
-/// attribute — and then
-/// answered 501: region reference values are not implemented, and ignoring the parameter would serve or
-/// overwrite the whole dataset.
-async fn refuse_regionref(ctx: &Ctx<'_>, dom: &DomainDoc, p: &Params<'_>) -> ApiResult<()> {
-    let Some(path) = p.param("regionref").filter(|r| !r.is_empty()) else { return Ok(()) };
+/// The `regionref` parameter (query string), when given.
+fn regionref_param<'p>(p: &'p Params<'_>) -> Option<&'p str> {
+    p.param("regionref").filter(|r| !r.is_empty())
+}
+
+/// HSDS `_resolveRegionRef`: the selection on `ds` of the region reference at `path` —
+/// `/datasets/{id}`, `/datasets/{id}/attributes/{name}` or `/groups/{id}/attributes/{name}` — with its
+/// h5json select type; `None` when that reference is null. A source with more than one element needs a
+/// `select` (query string) naming exactly one. 400 for another path form, an id not of the path's kind, a
+/// source that is not a region reference or has a null space, a selection of other than one element, or a
+/// region that does not fit `ds` (rank, extent); 404 for a missing object or attribute.
+async fn region_selection(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    ds: &DatasetDoc,
+    path: &str,
+) -> ApiResult<Option<(Selection, u8)>> {
     let bad = || ApiError::bad_request(format!("Invalid regionref path: {path}"));
     let (kind, id, attr) = match path.strip_prefix('/').unwrap_or("").split('/').collect::<Vec<_>>().as_slice() {
         [col @ ("groups" | "datasets"), id, "attributes", name] if !id.is_empty() && !name.is_empty() => {
@@ -164,17 +186,83 @@ async fn refuse_regionref(ctx: &Ctx<'_>, dom: &DomainDoc, p: &Params<'_>) -> Api
     let id =
         ObjId::parse_kind(id, kind).map_err(|_| ApiError::bad_request(format!("Invalid regionref object id: {id}")))?;
     let (obj, _) = ctx.load_object(dom, &id).await?;
-    let ty = match attr {
+    let source = match attr {
         Some(name) => obj["attributes"]
             .get(name)
-            .map(|a| a["type"].clone())
+            .cloned()
             .ok_or_else(|| ApiError::not_found(format!("regionref attribute not found: {name}")))?,
-        None => obj["type"].clone(),
+        None => obj,
     };
+    let ty = &source["type"];
     if ty["class"] != "H5T_REFERENCE" || ty["base"] != "H5T_STD_REF_DSETREG" {
         return Err(ApiError::bad_request("regionref path does not refer to a H5T_STD_REF_DSETREG value"));
     }
-    Err(ApiError::new(501, "regionref selections (region reference values) are not supported"))
+    let shape = Shape::from_json(&source["shape"])
+        .map_err(|e| ApiError::internal(format!("regionref source {id}: stored shape: {e}")))?;
+    if shape.is_null() {
+        return Err(ApiError::bad_request("regionref source can not be a null-space object"));
+    }
+    let dims = shape.dims();
+    let one = match (&shape, ctx.req.get_param("select").filter(|s| !s.is_empty())) {
+        (Shape::Scalar, _) => Selection::all(&[1]),
+        (_, None) => Selection::all(dims),
+        (_, Some(s)) => {
+            Selection::parse(s, dims).map_err(|e| ApiError::bad_request(format!("Invalid regionref select: {e}")))?
+        }
+    };
+    let n = one.count()?;
+    if n != 1 {
+        return Err(ApiError::bad_request(format!("regionref selection must resolve to exactly one element, got {n}")));
+    }
+    let element = match attr {
+        Some(_) => {
+            let (dtype, shape) = super::attribute::stored_type_shape(&source)?;
+            let bytes = super::attribute::stored_bytes(&source, &dtype, &shape)?;
+            let mut index = 0;
+            let extent = if shape.is_scalar() { vec![1] } else { dims.to_vec() };
+            one.for_each_coord(|c| index = c.iter().zip(&extent).fold(0, |i, (c, e)| i * e + c));
+            let elements = split_elements(&dtype, &bytes, shape.num_elements()? as usize)?;
+            let element =
+                elements.get(index as usize).ok_or_else(|| ApiError::internal("regionref element out of range"))?;
+            bytes_to_json_with(&dtype, &[], element, JsonOpts::default())?
+        }
+        None => {
+            let src = load_dataset(ctx, dom, &id).await?;
+            let data = read_selection(ctx, dom, &src, &one).await?;
+            bytes_to_json_with(&src.dtype, &[], &data, JsonOpts::default())?
+        }
+    };
+    if element.is_null() {
+        return Ok(None);
+    }
+    Ok(Some(target_selection(&element, ds.shape.dims(), &ds.extent)?))
+}
+
+/// The selection of a PUT with `regionref` (HSDS `PUT_Value`): not with `append`, `points` or `query`; a
+/// null reference is refused, and so is a selection mixing coordinate lists with slices.
+async fn put_region_selection(
+    ctx: &Ctx<'_>,
+    dom: &DomainDoc,
+    ds: &DatasetDoc,
+    p: &Params<'_>,
+    path: &str,
+    append: bool,
+    points: bool,
+) -> ApiResult<Selection> {
+    if append {
+        return Err(ApiError::bad_request("regionref cannot be combined with append"));
+    }
+    if points {
+        return Err(ApiError::bad_request("regionref cannot be combined with points"));
+    }
+    if p.query()?.is_some() {
+        return Err(ApiError::bad_request("regionref cannot be combined with query"));
+    }
+    match region_selection(ctx, dom, ds, path).await? {
+        None => Err(ApiError::bad_request("regionref resolved to a null region reference")),
+        Some((_, SEL_FANCY)) => Err(ApiError::bad_request("regionref selection type is not supported for PUT Value")),
+        Some((sel, _)) => Ok(sel),
+    }
 }
 
 /// The selection of a request (`_getSelect`): the whole dataset unless one is named; a scalar dataset is

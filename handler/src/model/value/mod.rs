@@ -7,7 +7,8 @@
 //!
 //! JSON form (`bytesArrayToList`): nested lists per dims (a bare element for scalar), compounds as lists
 //! in field order, enums as integers (the TRUE/FALSE bool enum as `true`/`false`), strings and object
-//! references as strings, opaque as base64 (`""` when all zero), vlen sequences as lists.
+//! references as strings, opaque as base64 (`""` when all zero), vlen sequences as lists, region references
+//! as `{"id", ...}` objects or `null` ([`super::region`]).
 //!
 //! Non-finite floats: HSDS answers the non-standard literals `NaN`/`Infinity` (or `null` with
 //! `ignore_nan`). A `serde_json::Value` cannot hold those, so here they become the strings `"NaN"`,
@@ -17,6 +18,7 @@
 use base64::Engine;
 use serde_json::{json, Number, Value};
 
+use super::region::RegionRef;
 use super::shape::checked_product;
 use super::types::{ByteOrder, Datatype, RefKind, StrLength};
 use super::ModelError;
@@ -67,6 +69,15 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 /// exactly one (numpy's reshape rules as HSDS applies them). Errors say what did not match.
 pub fn json_to_bytes(dtype: &Datatype, dims: &[u64], value: &Value) -> Result<Vec<u8>, ModelError> {
     let n = checked_product(dims)?;
+    if let (Datatype::Reference { kind: RefKind::Region, .. }, Value::Object(_)) = (dtype, value) {
+        // h5json fills every element with a lone region reference (numpy broadcasting)
+        let mut one = Vec::new();
+        encode_elem(dtype, value, &mut one)?;
+        if (one.len() as u64).saturating_mul(n) > MAX_VALUE_BYTES {
+            return Err(ModelError::TooLarge(format!("value exceeds the {MAX_VALUE_BYTES}-byte limit")));
+        }
+        return Ok(one.repeat(n as usize));
+    }
     let elems = leaves(value, dims, n)?;
     if let Some(size) = dtype.item_size() {
         let total = (size as u64).checked_mul(n).filter(|t| *t <= MAX_VALUE_BYTES).ok_or_else(|| {
@@ -269,7 +280,12 @@ fn encode_elem(dt: &Datatype, v: &Value, out: &mut Vec<u8>) -> Result<(), ModelE
             Ok(())
         }
         Datatype::Reference { kind: RefKind::Region, .. } => {
-            Err(ModelError::invalid("region reference values are not supported"))
+            let bad = |e: ModelError| ModelError::invalid(format!("invalid region reference: {e}"));
+            let Some(r) = RegionRef::from_json(v).map_err(bad)? else { return put_vlen_bytes(out, &[]) };
+            // HSDS stores some references it then cannot read (an id of 37 characters, points mixed with an
+            // index): refuse those now rather than store an element no read can answer.
+            r.to_json().map_err(bad)?;
+            put_vlen_bytes(out, &r.to_bytes())
         }
         Datatype::Opaque { size, .. } => {
             let s = v.as_str().ok_or_else(|| {
@@ -519,7 +535,11 @@ fn decode_elem(dt: &Datatype, b: &[u8], pos: &mut usize, o: JsonOpts) -> Result<
             text_value(bytes, o)
         }
         Datatype::Reference { kind: RefKind::Region, .. } => {
-            Err(ModelError::invalid("region reference values are not supported"))
+            let n = vlen_len(b, pos)?;
+            match RegionRef::from_bytes(take(b, pos, n)?)? {
+                None => Ok(Value::Null),
+                Some(r) => r.to_json(),
+            }
         }
         Datatype::Opaque { size, .. } => {
             let bytes = take(b, pos, *size)?;
