@@ -280,7 +280,11 @@ fn encode_elem(dt: &Datatype, v: &Value, out: &mut Vec<u8>) -> Result<(), ModelE
             Ok(())
         }
         Datatype::Reference { kind: RefKind::Region, .. } => {
-            let bad = |e: ModelError| ModelError::invalid(format!("invalid region reference: {e}"));
+            // keeps the kind (an `InvalidAs500` stays one: HSDS's status)
+            let bad = |e: ModelError| match e {
+                ModelError::InvalidAs500(m) => ModelError::invalid_as_500(format!("invalid region reference: {m}")),
+                e => ModelError::invalid(format!("invalid region reference: {e}")),
+            };
             let Some(r) = RegionRef::from_json(v).map_err(bad)? else { return put_vlen_bytes(out, &[]) };
             // HSDS stores some references it then cannot read (an id of 37 characters, points mixed with an
             // index): refuse those now rather than store an element no read can answer.
