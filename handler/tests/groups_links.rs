@@ -136,12 +136,14 @@ async fn bad_create_items_write_nothing() {
         json!([5]),
         json!({"link": {"id": root, "name": "a/b"}}),
         json!({"type": "H5T_STD_I32LE"}),
-        json!("text"),
     ];
     for body in cases {
         let (s, v) = post_group(&svc, body.clone()).await;
         assert_eq!(s, 400, "{body} → {v}");
     }
+    // a body neither an object nor a list: HSDS 1.0.2 fails on it (500), said to be bad input
+    let (s, v) = post_group(&svc, json!("text")).await;
+    assert_eq!((s, &v["error"]["bad_input"]), (500, &json!(true)), "{v}");
     // a parent id of another domain naming nothing: 404, as HSDS
     let (s, v) = post_group(&svc, json!({"link": {"id": foreign, "name": "x"}})).await;
     assert_eq!(s, 404, "{v}");
