@@ -651,7 +651,6 @@ async fn bad_input_is_rejected_with_clear_errors_and_no_chunk_changes() {
         (400, value_req("GET", &id).param("query", "vol >> 3")),
         (400, value_req("GET", &id).param("query", "open > 1").param("Limit", "x")),
         (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value": [["ABCD", "x", 1]]}))),
-        (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value": [["ABCD", 1.0, 1.5]]}))),
         (400, value_req("PUT", &id).param("select", "[0:2]").json(&json!({"value": row}))),
         (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value_base64": "not base64!"}))),
         (400, value_req("PUT", &id).param("select", "[0:1]").json(&json!({"value_base64": "AAAA"}))),

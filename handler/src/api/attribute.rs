@@ -291,8 +291,8 @@ pub async fn build_attrs(
         ApiError::bad_request(format!("expected an object for attributes but got {}", kind_of(attributes)))
     })?;
     let mut out = Vec::with_capacity(map.len());
+    // An empty name is accepted here, as HSDS 1.0.2 accepts it (no URL can name that attribute later).
     for (name, body) in map {
-        validate_name(name)?;
         out.push((name.clone(), build_attr(ctx, dom, name, body, now).await?));
     }
     Ok(out)

@@ -173,11 +173,13 @@ fn put_uint(out: &mut Vec<u8>, x: u64, size: usize, order: ByteOrder) {
     }
 }
 
+/// An integer element from JSON: integers, booleans, and numbers with a fraction truncated toward zero, as
+/// numpy casts them (HSDS 1.0.2 writes `[1.5, -2.7]` into an integer dataset as `[1, -2]`).
 fn json_int(v: &Value) -> Option<i128> {
     match v {
         Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).or_else(|| {
             let f = n.as_f64()?;
-            (f.is_finite() && f.fract() == 0.0 && f.abs() < 1.9e19).then_some(f as i128)
+            (f.is_finite() && f.abs() < 1.9e19).then_some(f.trunc() as i128)
         }),
         Value::Bool(b) => Some(*b as i128),
         _ => None,
