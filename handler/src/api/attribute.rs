@@ -337,14 +337,7 @@ async fn put_into(
 /// through hard links, `Limit` counting attributes over all of them (HSDS's `DomainCrawler`).
 pub async fn get_attributes(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
     let opts = ReadOpts::from_request(ctx, false)?;
-    let limit = match ctx.req.get_param("Limit").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(
-            s.parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("Limit must be a non-negative integer, got {s:?}")))?,
-        ),
-    }
-    .filter(|&l| l > 0); // HSDS passes a `Limit` of 0 on as "no limit"
+    let limit = super::paging::listing_limit(ctx)?;
     let follow = ctx.req.flag("follow_links");
     if follow && id.kind() != crate::model::ObjKind::Group {
         return Err(ApiError::bad_request("follow_links can only be used with group ids"));

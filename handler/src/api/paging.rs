@@ -15,6 +15,15 @@ pub fn limit_param(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
     }
 }
 
+/// The `Limit` of a link or attribute listing as HSDS's data node applies it: a negative one lists nothing
+/// (its `range(start, start + limit)` is empty), 0 or none lists everything; 400 when not an integer.
+pub fn listing_limit(ctx: &Ctx<'_>) -> ApiResult<Option<usize>> {
+    match ctx.req.get_param("Limit").map(str::trim) {
+        Some(s) if s.parse::<i64>().is_ok_and(|n| n < 0) => Ok(Some(0)),
+        _ => limit_param(ctx),
+    }
+}
+
 /// Pages a sorted list: items after `marker` (exclusive, by key), at most `limit`.
 pub fn page<T>(items: Vec<T>, marker: Option<&str>, limit: Option<usize>, key: impl Fn(&T) -> &str) -> Vec<T> {
     let start = match marker.filter(|m| !m.is_empty()) {

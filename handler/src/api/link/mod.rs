@@ -15,7 +15,7 @@ use self::stored::{
 use super::concurrency::run_all;
 use super::context::Tombstone;
 use super::graph::crawl_groups;
-use super::paging::{limit_param, page};
+use super::paging::{listing_limit, page};
 use super::{Ctx, DomainDoc};
 use crate::auth::Action;
 use crate::error::{ApiError, ApiResult};
@@ -88,9 +88,7 @@ fn filter_links(ctx: &Ctx<'_>, links: Vec<(String, Value)>) -> ApiResult<Vec<(St
             return Err(ApiError::not_found(format!("link marker {m:?} not found")));
         }
     }
-    let negative = ctx.req.get_param("Limit").is_some_and(|l| l.trim().parse::<i64>().is_ok_and(|n| n < 0));
-    let limit = if negative { Some(0) } else { limit_param(ctx)? };
-    Ok(page(links, marker, limit, |(t, _)| t.as_str()))
+    Ok(page(links, marker, listing_limit(ctx)?, |(t, _)| t.as_str()))
 }
 
 /// Loads a group of the request's domain after the `action` check.

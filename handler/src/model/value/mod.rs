@@ -79,6 +79,12 @@ pub fn json_to_bytes(dtype: &Datatype, dims: &[u64], value: &Value) -> Result<Ve
         return Ok(one.repeat(n as usize));
     }
     let elems = leaves(value, dims, n)?;
+    // A one-item list around the element is accepted for a single element only: inside a list of several,
+    // `[1, [2]]` is ragged, which numpy (HSDS) refuses.
+    let encode_top = |dtype: &Datatype, v: &Value, out: &mut Vec<u8>| match n {
+        1 => encode_top(dtype, v, out),
+        _ => encode_elem(dtype, v, out),
+    };
     if let Some(size) = dtype.item_size() {
         let total = (size as u64).checked_mul(n).filter(|t| *t <= MAX_VALUE_BYTES).ok_or_else(|| {
             ModelError::TooLarge(format!("{n} elements of {size} bytes exceed the {MAX_VALUE_BYTES}-byte value limit"))
@@ -173,8 +179,9 @@ fn put_uint(out: &mut Vec<u8>, x: u64, size: usize, order: ByteOrder) {
     }
 }
 
-/// An integer element from JSON: integers, booleans, and numbers with a fraction truncated toward zero, as
-/// numpy casts them (HSDS 1.0.2 writes `[1.5, -2.7]` into an integer dataset as `[1, -2]`).
+/// An integer element from JSON: integers, booleans, decimal strings, and numbers with a fraction truncated
+/// toward zero, as numpy casts them (HSDS 1.0.2 writes `[1.5, -2.7, "3"]` into an integer dataset as
+/// `[1, -2, 3]`).
 fn json_int(v: &Value) -> Option<i128> {
     match v {
         Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).or_else(|| {
@@ -182,6 +189,8 @@ fn json_int(v: &Value) -> Option<i128> {
             (f.is_finite() && f.abs() < 1.9e19).then_some(f.trunc() as i128)
         }),
         Value::Bool(b) => Some(*b as i128),
+        // numpy parses decimal strings: `"7"` is 7 (`"1.5"` is not an integer)
+        Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -210,7 +219,8 @@ fn json_float(v: &Value) -> Option<f64> {
             "nan" => Some(f64::NAN),
             "inf" | "infinity" | "+inf" | "+infinity" => Some(f64::INFINITY),
             "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-            _ => None,
+            // numpy parses decimal strings: `"1.5"` is 1.5
+            other => other.trim().parse().ok(),
         },
         _ => None,
     }
