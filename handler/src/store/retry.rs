@@ -19,6 +19,11 @@
 //! two-writer race waits 192–256 ms instead of a few. Jitter (a pause is uniform in
 //! [3/4 × ceiling, ceiling]) keeps writers of the same age from colliding again in lock-step. The first
 //! attempt never waits, so an uncontended update stays one GET and one conditional PUT.
+//!
+//! Measured (BENCHMARKS.md, "Age-priority back-off"): 32 writers × 20 rounds on one object, p99 0.67–0.81 s
+//! instead of 1.7–2.6 s. The constants are fixed times, so they do not scale with the cost of one attempt:
+//! at 32 × 100 on a loaded machine (JSON objects of 3200 entries, ~15 ms per success) the tail is shorter
+//! for links and chunks but still 1.8–8 s for attributes and ACLs.
 
 use std::time::{Duration, Instant};
 
