@@ -21,7 +21,8 @@ pub struct Ctx<'a> {
     /// Who is asking.
     pub identity: Identity,
     /// The status of a malformed `domain` or `bucket`: 400 on the routes of HSDS's domain module, which check
-    /// them, 500 on the others, where HSDS 1.0.2 fails on them (see [`bad_domain_status`]).
+    /// them, 500 on the others, where HSDS 1.0.2 fails on them (chosen per route by `bad_domain_status` in
+    /// `api/mod.rs`).
     pub bad_domain_status: u16,
     /// When the request is served, float Unix seconds: the one timestamp every write of the request
     /// carries (`created`, `lastModified`, ...), so a request's changes all show the same time.
