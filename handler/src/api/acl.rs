@@ -69,7 +69,7 @@ fn parse_flags(body: Map<String, Value>) -> ApiResult<Map<String, Value>> {
 /// The `PUT /acls/{user}` body: 400 when there is none; 500 when it is JSON but not an object, as HSDS 1.0.2
 /// answers (it calls `.keys()` on whatever it parsed).
 fn acl_body(ctx: &Ctx<'_>) -> ApiResult<Map<String, Value>> {
-    if ctx.req.body.iter().all(u8::is_ascii_whitespace) {
+    if ctx.body_is_blank() {
         return Err(ApiError::bad_request("PUT ACL with no body"));
     }
     match ctx.body_json()? {

@@ -629,7 +629,7 @@ pub async fn get_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<R
 /// `PUT /{col}/{id}/attributes/{name}`: create one attribute from `{type, shape, value[, encoding]}`.
 pub async fn put_attribute(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiResult<Response> {
     validate_name(name)?;
-    if ctx.req.body.iter().all(u8::is_ascii_whitespace) {
+    if ctx.body_is_blank() {
         return Err(ApiError::bad_request("PUT attribute with no body"));
     }
     let body = ctx.body_json()?;
@@ -686,11 +686,7 @@ pub async fn put_attribute_value(ctx: &Ctx<'_>, id: &ObjId, name: &str) -> ApiRe
             return Err(ApiError::bad_request(format!("unknown Content-Type {ct:?}")));
         }
     }
-    let body = if binary { Value::Null } else { ctx.body_json()? };
-    if body.is_number() {
-        // HSDS 1.0.2 fails on `"value" in 17` (500)
-        return Err(ApiError::bad_input_500("PUT attribute value expects a JSON object body, got a number"));
-    }
+    let body = if binary { Value::Null } else { Value::Object(ctx.body_object()?) };
     if !binary && body.get("value").is_none() {
         return Err(ApiError::bad_request("PUT attribute value with no value in body"));
     }

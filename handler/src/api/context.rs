@@ -277,12 +277,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The request body parsed as JSON; an empty body or `null` gives `Value::Null`. 400 when malformed.
+    /// True when the request has no body, or only whitespace (HSDS's "no body").
+    pub fn body_is_blank(&self) -> bool {
+        self.req.body.iter().all(u8::is_ascii_whitespace)
+    }
+
+    /// The request body parsed as JSON; an empty body or `null` gives `Value::Null`. 400 when malformed, 500
+    /// where HSDS fails instead (not UTF-8, nested too deep).
     pub fn body_json(&self) -> ApiResult<Value> {
-        let body = &self.req.body;
-        if body.iter().all(u8::is_ascii_whitespace) {
+        if self.body_is_blank() {
             return Ok(Value::Null);
         }
+        let body = &self.req.body;
         if std::str::from_utf8(body).is_err() {
             // Python's decode fails before its json module runs: HSDS 1.0.2 answers 500.
             return Err(ApiError::bad_input_500("the request body is not UTF-8 text"));

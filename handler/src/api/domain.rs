@@ -224,11 +224,7 @@ async fn get_by_h5path(ctx: &Ctx<'_>, dom: &DomainDoc, h5path: &str) -> ApiResul
 /// `POST /` with `{"h5paths": [...]}`: `{"h5paths": {path: object JSON with its "class"}}`, each path walked
 /// from `parent_id` (else the root) as HSDS's `POST_Domain` does; 404 when a path resolves to nothing.
 pub async fn post_domain(ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let body = ctx.body_json()?;
-    if body.is_number() {
-        // HSDS 1.0.2 fails on `"h5paths" in 17` (500)
-        return Err(ApiError::bad_input_500("POST / expects a JSON object body, got a number"));
-    }
+    let body = ctx.body_object()?;
     let paths: Vec<String> = match body.get("h5paths") {
         None => return Err(ApiError::bad_request("POST / needs a body {\"h5paths\": [\"/path\", ...]}")),
         Some(Value::Array(a)) => a

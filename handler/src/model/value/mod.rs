@@ -81,10 +81,8 @@ pub fn json_to_bytes(dtype: &Datatype, dims: &[u64], value: &Value) -> Result<Ve
     let elems = leaves(value, dims, n)?;
     // A one-item list around the element is accepted for a single element only: inside a list of several,
     // `[1, [2]]` is ragged, which numpy (HSDS) refuses.
-    let encode_top = |dtype: &Datatype, v: &Value, out: &mut Vec<u8>| match n {
-        1 => encode_top(dtype, v, out),
-        _ => encode_elem(dtype, v, out),
-    };
+    let encode: fn(&Datatype, &Value, &mut Vec<u8>) -> Result<(), ModelError> =
+        if n == 1 { encode_top } else { encode_elem };
     if let Some(size) = dtype.item_size() {
         let total = (size as u64).checked_mul(n).filter(|t| *t <= MAX_VALUE_BYTES).ok_or_else(|| {
             ModelError::TooLarge(format!("{n} elements of {size} bytes exceed the {MAX_VALUE_BYTES}-byte value limit"))
@@ -93,13 +91,13 @@ pub fn json_to_bytes(dtype: &Datatype, dims: &[u64], value: &Value) -> Result<Ve
         // and then fails on its first element must not have allocated the whole size first.
         let mut out = Vec::with_capacity((total as usize).min(INITIAL_CAPACITY));
         for e in elems {
-            encode_top(dtype, e, &mut out)?;
+            encode(dtype, e, &mut out)?;
         }
         Ok(out)
     } else {
         let mut out = Vec::new();
         for e in elems {
-            encode_top(dtype, e, &mut out)?;
+            encode(dtype, e, &mut out)?;
             if out.len() as u64 > MAX_VALUE_BYTES {
                 return Err(ModelError::TooLarge(format!("value exceeds the {MAX_VALUE_BYTES}-byte limit")));
             }
