@@ -16,6 +16,7 @@ pub mod limits;
 pub mod runtime_api;
 pub mod s3;
 pub mod s3_keys;
+pub mod s3_list;
 pub mod s3_latency;
 pub mod sandbox;
 mod signal;

@@ -52,6 +52,7 @@ use tokio::sync::RwLock;
 
 use crate::faults::{Fault, Faults};
 use crate::s3_keys;
+use crate::s3_list;
 
 /// Access key id the function signs its S3 requests with (any value works for unsigned requests).
 pub const ACCESS_KEY: &str = "hslambda";
@@ -246,6 +247,51 @@ impl LocalS3 {
                 }
             }
         }
+    }
+
+    /// A ListObjectsV2 page without a delimiter, walking only the prefix's directory ([`crate::s3_list`]).
+    async fn list_v2_under_prefix(&self, input: ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {
+        if !self.bucket_exists(&input.bucket).await {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        let root = self.root.join(&input.bucket);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        // The later of the two resume points, as s3s-fs and S3 take them.
+        let after = match (input.continuation_token.clone(), input.start_after.clone()) {
+            (Some(c), Some(s)) => Some(c.max(s)),
+            (c, s) => c.or(s),
+        };
+        let max_keys = input.max_keys.unwrap_or(1000);
+        let limit = usize::try_from(max_keys).unwrap_or(0);
+        let page = tokio::task::spawn_blocking(move || s3_list::list_page(&root, &prefix, after.as_deref(), limit))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let next = page.truncated.then(|| page.objects.last().map(|f| f.key.clone())).flatten();
+        let contents: Vec<Object> = page
+            .objects
+            .into_iter()
+            .map(|f| Object {
+                key: Some(f.key),
+                size: Some(i64::try_from(f.size).unwrap_or(i64::MAX)),
+                last_modified: Some(Timestamp::from(f.modified)),
+                ..Default::default()
+            })
+            .collect();
+        let output = ListObjectsV2Output {
+            key_count: Some(i32::try_from(contents.len()).unwrap_or(i32::MAX)),
+            max_keys: Some(max_keys),
+            is_truncated: Some(page.truncated),
+            contents: (!contents.is_empty()).then_some(contents),
+            continuation_token: input.continuation_token,
+            next_continuation_token: next,
+            encoding_type: input.encoding_type,
+            name: Some(input.bucket),
+            prefix: input.prefix,
+            start_after: input.start_after,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 
     /// Adds ETag and storage class to listing entries.
@@ -612,7 +658,10 @@ impl S3 for LocalS3 {
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let bucket = req.input.bucket.clone();
-        let mut resp = self.fs.list_objects_v2(req).await?;
+        let mut resp = match req.input.delimiter {
+            None => self.list_v2_under_prefix(req.input).await?,
+            Some(_) => self.fs.list_objects_v2(req).await?,
+        };
         if let Some(contents) = resp.output.contents.as_mut() {
             self.annotate(&bucket, contents).await?;
         }

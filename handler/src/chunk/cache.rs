@@ -4,8 +4,9 @@
 //!
 //! Entries are keyed by (bucket, key) and hold the object's bytes (a chunk's decoded bytes, say) with the
 //! ETag they came from. No user trusts an entry blindly: every read asks the store
-//! `get_if_none_match(etag)`, and only a "not modified" answer reuses the entry, so the cache saves the
-//! transfer and the decoding, never correctness. The cache is bounded in bytes, evicting least recently used entries; writes put the
+//! `get_if_none_match(etag)`, or one LIST page for several chunks of a read (`chunk::engine::listing`), and
+//! only the entry's own ETag as the current one reuses it, so the cache saves the transfer and the decoding,
+//! never correctness. The cache is bounded in bytes, evicting least recently used entries; writes put the
 //! chunk they wrote (with its new ETag) and drop entries that lost a race.
 
 use std::collections::{BTreeMap, HashMap};
@@ -105,6 +106,11 @@ impl WarmCache {
         st.lru.remove(&old);
         st.lru.insert(tick, k);
         Some(found)
+    }
+
+    /// Whether an entry for the key is held (without marking it used).
+    pub fn contains(&self, bucket: &str, key: &str) -> bool {
+        self.capacity > 0 && self.lock().map.contains_key(&(bucket.to_string(), key.to_string()))
     }
 
     /// Stores a chunk's decoded bytes under the ETag of the stored object they came from; evicts least

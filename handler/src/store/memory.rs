@@ -20,6 +20,8 @@ pub struct MemoryStore {
     bodies: AtomicU64,
     /// Conditional GETs answered "not modified".
     not_modified: AtomicU64,
+    /// LIST requests.
+    lists: AtomicU64,
 }
 
 impl MemoryStore {
@@ -52,6 +54,11 @@ impl MemoryStore {
     /// caching asserts.
     pub fn take_get_counts(&self) -> (u64, u64) {
         (self.bodies.swap(0, Ordering::SeqCst), self.not_modified.swap(0, Ordering::SeqCst))
+    }
+
+    /// LIST requests since the last call.
+    pub fn take_list_count(&self) -> u64 {
+        self.lists.swap(0, Ordering::SeqCst)
     }
 
     fn serve(&self, body: &[u8]) {
@@ -113,6 +120,7 @@ impl Store for MemoryStore {
 
     async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
         let ListOptions { prefix, delimiter, start_after, max_keys } = opts;
+        self.lists.fetch_add(1, Ordering::SeqCst);
         let map = self.objects.lock().unwrap();
         let max = max_keys.unwrap_or(1000);
         let mut out = Listing::default();

@@ -35,7 +35,7 @@ pub(super) async fn write_chunk_with(
     let key = ds.chunk_key(index);
     loop {
         retry.begin_attempt()?;
-        let (mut chunk, mode) = match ds.load(store, bucket, &key, None).await? {
+        let (mut chunk, mode) = match ds.load(store, bucket, &key, None, None).await? {
             Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
             None => (ds.initial_chunk(index)?, PutMode::Create),
         };

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 
 use super::limits::{MAX_VLEN_CHUNK_BYTES, PREFIX_MAX_PERCENT, PREFIX_MAX_PERCENT_CACHED};
+use super::listing::{same_etag, ChunkListing, Listed};
 use super::ChunkedDataset;
 use crate::chunk::cache::WarmCache;
 use crate::chunk::partial_decode;
@@ -58,7 +59,8 @@ impl ChunkedDataset {
     }
 
     /// Reads and decodes an HSDS chunk object with its ETag (through the cache when there is one);
-    /// `None` when it does not exist.
+    /// `None` when it does not exist. A cached chunk is used without asking the store only when `listed`
+    /// (what a LIST page of this read said about the key) names the cached ETag.
     ///
     /// With `need` (bytes), a chunk that is not cached and whose codec can stop early is decoded only up to
     /// `need` bytes ([`partial_decode::decode_prefix`]); such partial chunks are not cached.
@@ -68,9 +70,13 @@ impl ChunkedDataset {
         bucket: &str,
         key: &str,
         need: Option<usize>,
+        listed: Option<&Listed>,
     ) -> ChunkResult<Option<(Bytes, ETag)>> {
         let cache = self.live_cache();
         let fresh = match cache.and_then(|c| c.get(bucket, key)) {
+            Some((etag, data)) if matches!(listed, Some(Listed::Present(cur)) if same_etag(cur, &etag)) => {
+                return Ok(Some((data, etag)))
+            }
             Some((etag, data)) => match store.get_if_none_match(bucket, key, &etag).await {
                 Ok(None) => return Ok(Some((data, etag))),
                 Ok(Some(obj)) => obj,
@@ -148,8 +154,22 @@ impl ChunkedDataset {
         index: &[u64],
         need: usize,
     ) -> ChunkResult<Option<Bytes>> {
+        self.fetch_listed(store, bucket, index, need, &ChunkListing::new()).await
+    }
+
+    /// [`ChunkedDataset::fetch_prefix`] trusting what one LIST page of the read said about the chunk
+    /// ([`ChunkedDataset::list_chunks_of_read`]): listed absent reads as missing without a request, listed
+    /// with the cached ETag is served from the cache.
+    pub(super) async fn fetch_listed(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        index: &[u64],
+        need: usize,
+        listing: &ChunkListing,
+    ) -> ChunkResult<Option<Bytes>> {
         match &self.grid.source {
-            ChunkSource::Hsds => match self.fetch_hsds(store, bucket, index, need).await? {
+            ChunkSource::Hsds => match self.fetch_hsds(store, bucket, index, need, listing).await? {
                 None if self.init.is_some() => Ok(Some(Bytes::from(self.initial_chunk(index)?))),
                 found => Ok(found),
             },
@@ -173,16 +193,24 @@ impl ChunkedDataset {
         bucket: &str,
         index: &[u64],
         need: usize,
+        listing: &ChunkListing,
     ) -> ChunkResult<Option<Bytes>> {
         let share = if self.live_cache().is_some() { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
         let partial =
             (!self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share)).then_some(need);
         let key = self.chunk_key(index);
+        let listed = listing.get(&key);
+        if listed == Some(&Listed::Absent) {
+            if let Some(c) = self.live_cache() {
+                c.remove(bucket, &key);
+            }
+            return Ok(None);
+        }
         if let Some(need) = partial {
             if let Some(prefix) = self.load_prefix(store, bucket, &key, need).await? {
                 return Ok(prefix);
             }
         }
-        Ok(self.load(store, bucket, &key, partial).await?.map(|(data, _)| data))
+        Ok(self.load(store, bucket, &key, partial, listed).await?.map(|(data, _)| data))
     }
 }

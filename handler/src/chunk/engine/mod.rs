@@ -45,6 +45,7 @@ mod extent;
 mod fetch;
 pub mod limits;
 mod linked;
+pub mod listing;
 mod read;
 mod undo;
 mod write;

@@ -31,8 +31,12 @@ pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Se
     }
     check_limits(sel, ds)?;
     let parts = sel.chunks(&ds.grid.chunk_dims);
-    assemble(ds, sel, parts, |index, need| async move { ds.fetch_prefix(store, bucket, &index, need).await }.boxed())
-        .await
+    let indices: Vec<Vec<u64>> = parts.iter().map(|p| p.index.clone()).collect();
+    let listing = &ds.list_chunks_of_read(store, bucket, &indices).await?;
+    assemble(ds, sel, parts, |index, need| {
+        async move { ds.fetch_listed(store, bucket, &index, need, listing).await }.boxed()
+    })
+    .await
 }
 
 /// Reads `sel` of an `H5D_CHUNKED_REF_INDIRECT` dataset whose chunk table dataset is `table` (HSDS 1.0.2

@@ -234,6 +234,67 @@ async fn cached_chunks_are_revalidated_and_never_stale() {
     assert_eq!(read(&store, "b", &other, &all).await.unwrap(), ints(&[0, 0, 0, 0, 5, 6, 9, 9]));
 }
 
+/// A warm read revalidates its cached chunks with one LIST page instead of a conditional GET each, and still
+/// never serves a chunk another instance rewrote (its new ETag is listed) or deleted (not listed: fill).
+#[tokio::test]
+async fn one_listing_revalidates_the_cached_chunks_of_a_read() {
+    let store = MemoryStore::new();
+    let mut ds = dataset(&[16], &[4], json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]), -1);
+    stored(&store, &ds).await;
+    let cache = Arc::new(WarmCache::new(1 << 20));
+    ds.cache = Some(cache.clone());
+    let all = Selection::all(&[16]);
+    let values: Vec<i32> = (0..16).collect();
+    write(&store, "b", &ds, &all, &ints(&values)).await.unwrap();
+    store.take_get_counts();
+    store.take_list_count();
+    assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&values));
+    assert_eq!((store.take_list_count(), store.take_get_counts()), (1, (0, 0)), "one LIST, no GET");
+    // Another instance (a second handle on the store, no cache) rewrites chunk 2 and deletes chunk 0.
+    let mut other = ds.clone();
+    other.cache = None;
+    write(&store, "b", &other, &Selection::parse("[8:12]", &[16]).unwrap(), &ints(&[7, 7, 7, 7])).await.unwrap();
+    store.delete("b", &ds.chunk_key(&[0])).await.unwrap();
+    store.take_get_counts();
+    let mut want = vec![-1, -1, -1, -1, 4, 5, 6, 7, 7, 7, 7, 7, 12, 13, 14, 15];
+    assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&want));
+    // Only the rewritten chunk is fetched; the deleted one is known missing from the listing.
+    assert_eq!((store.take_list_count(), store.take_get_counts()), (1, (1, 0)));
+    assert_eq!(cache.stats().entries, 3);
+    // A read touching one cached chunk revalidates it with a conditional GET, no listing.
+    assert_eq!(read(&store, "b", &ds, &Selection::parse("[5]", &[16]).unwrap()).await.unwrap(), ints(&[5]));
+    assert_eq!((store.take_list_count(), store.take_get_counts()), (0, (0, 1)));
+    // Rewritten again between two reads, through a store handle the cache never saw.
+    write(&store, "b", &other, &Selection::parse("[12:16]", &[16]).unwrap(), &ints(&[3, 3, 3, 3])).await.unwrap();
+    want[12..].copy_from_slice(&[3, 3, 3, 3]);
+    assert_eq!(read(&store, "b", &ds, &all).await.unwrap(), ints(&want));
+}
+
+/// When the needed chunks are sparse in key order the LIST page ends before the last of them; those past
+/// its end are revalidated one by one, and the read is the same.
+#[tokio::test]
+async fn chunks_past_the_listed_page_are_revalidated_one_by_one() {
+    let store = MemoryStore::new();
+    let mut ds = dataset(&[1000], &[1], json!([]), -1);
+    stored(&store, &ds).await;
+    ds.cache = Some(Arc::new(WarmCache::new(1 << 20)));
+    let values: Vec<i32> = (0..1000).collect();
+    write(&store, "b", &ds, &Selection::all(&[1000]), &ints(&values)).await.unwrap();
+    // Keys 0, 100, ..., 900 among the keys "0", "1", "10", "100", "101", ...: a page of 16 keys per chunk
+    // (160) ends in the 200s.
+    let sel = Selection::parse("[0:1000:100]", &[1000]).unwrap();
+    let want: Vec<i32> = (0..1000).step_by(100).collect();
+    read(&store, "b", &ds, &sel).await.unwrap();
+    store.take_get_counts();
+    store.take_list_count();
+    assert_eq!(read(&store, "b", &ds, &sel).await.unwrap(), ints(&want));
+    assert_eq!((store.take_list_count(), store.take_get_counts()), (1, (0, 7)), "0, 100, 200 listed; 7 alone");
+    store.delete("b", &ds.chunk_key(&[900])).await.unwrap();
+    let mut want = want;
+    want[9] = -1;
+    assert_eq!(read(&store, "b", &ds, &sel).await.unwrap(), ints(&want));
+}
+
 /// With a chunk cache, a read needing 40 % of a chunk decodes it whole and keeps it (the next slices of the
 /// chunk are then cache hits); one needing 1 % still decodes only its prefix and keeps nothing.
 #[tokio::test]

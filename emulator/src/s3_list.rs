@@ -1,0 +1,146 @@
+//! ListObjectsV2 without a delimiter, walked from the directory the prefix names.
+//!
+//! s3s-fs 0.14.1 answers every listing by walking the whole bucket, one blocking-pool hop per entry, and
+//! filtering by prefix afterwards: a LIST of one dataset's 128 chunks cost ~2 ms in a bucket of a few hundred
+//! objects and grows with the bucket. The function revalidates a read's cached chunks with one LIST of its
+//! dataset's directory (`hsds_handler::chunk::engine`), so listings under a deep prefix must cost what that
+//! directory holds. [`list_page`] walks only the deepest directory the prefix names (`db/x/d/y/` →
+//! `<bucket>/db/x/d/y`), in one blocking task, and pages the sorted keys as S3 does (`start-after` and
+//! `continuation-token`, whichever is later; `max-keys`, 1000 by default). Symbolic links are skipped:
+//! [`crate::s3_keys`] refuses them as keys. Listings with a delimiter stay with s3s-fs.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+/// One object found under a prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Its key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time of its file.
+    pub modified: SystemTime,
+}
+
+/// One page of a listing: the objects, and whether more keys follow the last one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    /// Objects of the page, in key order.
+    pub objects: Vec<Found>,
+    /// True when keys after the last one exist.
+    pub truncated: bool,
+}
+
+/// Every object of the bucket at `bucket_root` whose key starts with `prefix`, in key order. A missing
+/// directory lists nothing. `prefix` must already be checked ([`crate::s3_keys::prefix_problem`]).
+pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<Found>> {
+    let mut start = bucket_root.to_path_buf();
+    if let Some(i) = prefix.rfind('/') {
+        // Down the prefix's directories, never through a symbolic link.
+        for seg in prefix[..i].split('/') {
+            start.push(seg);
+            match std::fs::symlink_metadata(&start) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Ok(Vec::new()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut dirs = vec![start];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // Not there (or a file where the prefix expects a directory), or removed while we walk.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let Some(key) = key_of(bucket_root, &path) else { continue };
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                // Descend only where keys can still start with the prefix.
+                let dir_key = format!("{key}/");
+                if dir_key.starts_with(prefix) || prefix.starts_with(&dir_key) {
+                    dirs.push(path);
+                }
+            } else if kind.is_file() && key.starts_with(prefix) {
+                match entry.metadata() {
+                    Ok(meta) => found.push(Found { key, size: meta.len(), modified: meta.modified()? }),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // deleted while listed
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(found)
+}
+
+/// The key of the file at `path` in the bucket at `bucket_root` (`/`-separated), `None` when the path is not
+/// valid UTF-8.
+fn key_of(bucket_root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(bucket_root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+/// The page of `keys` (sorted) after `after` (exclusive), at most `max_keys` long.
+pub fn page(keys: Vec<Found>, after: Option<&str>, max_keys: usize) -> Page {
+    let mut rest: Vec<Found> = match after {
+        Some(a) => keys.into_iter().filter(|f| f.key.as_str() > a).collect(),
+        None => keys,
+    };
+    let truncated = rest.len() > max_keys;
+    rest.truncate(max_keys);
+    Page { objects: rest, truncated }
+}
+
+/// [`keys_under`] then [`page`]: one ListObjectsV2 page of `prefix` after `after`.
+pub fn list_page(bucket_root: &Path, prefix: &str, after: Option<&str>, max_keys: usize) -> std::io::Result<Page> {
+    Ok(page(keys_under(bucket_root, prefix)?, after, max_keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(p: &Page) -> Vec<&str> {
+        p.objects.iter().map(|f| f.key.as_str()).collect()
+    }
+
+    #[test]
+    fn walks_only_the_prefix_directory_and_pages_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for key in ["db/a/d/x/.dataset.json", "db/a/d/x/0_1", "db/a/d/x/0_10", "db/a/d/x/1_0", "db/a/d/xy/0_0", "db/b/g"]
+        {
+            let path = root.join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, key).unwrap();
+        }
+        let all = list_page(root, "db/a/d/x/", None, 1000).unwrap();
+        assert_eq!(keys(&all), ["db/a/d/x/.dataset.json", "db/a/d/x/0_1", "db/a/d/x/0_10", "db/a/d/x/1_0"]);
+        assert!(!all.truncated);
+        assert_eq!(all.objects[1].size, "db/a/d/x/0_1".len() as u64);
+        // A prefix ending inside a segment matches the names that start with it, in sibling directories too.
+        assert_eq!(keys(&list_page(root, "db/a/d/x", None, 1000).unwrap()).len(), 5);
+        assert_eq!(keys(&list_page(root, "db/a/d/x/0_1", None, 1000).unwrap()), ["db/a/d/x/0_1", "db/a/d/x/0_10"]);
+        let p = list_page(root, "db/a/d/x/", Some("db/a/d/x/0_"), 2).unwrap();
+        assert_eq!(keys(&p), ["db/a/d/x/0_1", "db/a/d/x/0_10"]);
+        assert!(p.truncated);
+        assert!(list_page(root, "db/missing/", None, 1000).unwrap().objects.is_empty());
+        // Never through a symbolic link, at the start or below it.
+        std::os::unix::fs::symlink(root.join("db/a"), root.join("db/link")).unwrap();
+        assert!(list_page(root, "db/link/d/x/", None, 1000).unwrap().objects.is_empty());
+        assert_eq!(list_page(root, "db/", None, 1000).unwrap().objects.len(), 6);
+        assert_eq!(list_page(root, "", None, 1000).unwrap().objects.len(), 6);
+        assert_eq!(list_page(root, "", None, 0).unwrap(), Page { objects: vec![], truncated: true });
+    }
+}
