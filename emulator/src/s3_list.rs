@@ -54,9 +54,7 @@ pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<Found
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             // Not there (or a file where the prefix expects a directory), or removed while we walk.
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
-                continue
-            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
             Err(e) => return Err(e),
         };
         for entry in entries {
@@ -119,7 +117,8 @@ mod tests {
     fn walks_only_the_prefix_directory_and_pages_in_key_order() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for key in ["db/a/d/x/.dataset.json", "db/a/d/x/0_1", "db/a/d/x/0_10", "db/a/d/x/1_0", "db/a/d/xy/0_0", "db/b/g"]
+        for key in
+            ["db/a/d/x/.dataset.json", "db/a/d/x/0_1", "db/a/d/x/0_10", "db/a/d/x/1_0", "db/a/d/xy/0_0", "db/b/g"]
         {
             let path = root.join(key);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -54,7 +54,8 @@ fn put_backoff(attempt: u32) -> Duration {
 #[derive(Clone)]
 pub struct S3Store {
     client: Client,
-    /// The lean GET path for plain-`http` endpoints (see [`super::s3_get`]); `None` means the SDK does GETs.
+    /// The lean GET and LIST path for plain-`http` endpoints (see [`super::s3_get`]); `None` means the SDK
+    /// does them.
     lean: Option<LeanGet>,
 }
 
@@ -67,7 +68,8 @@ pub struct S3Settings {
     pub region: String,
     /// Access key id, secret and session token; `None` sends unsigned requests (public buckets).
     pub credentials: Option<(String, String, Option<String>)>,
-    /// GETs through the lean path ([`super::s3_get`]) when the endpoint allows it; `false` keeps them on the SDK.
+    /// GETs and listings through the lean path ([`super::s3_get`]) when the endpoint allows it; `false` keeps
+    /// them on the SDK.
     pub lean_gets: bool,
 }
 
@@ -115,7 +117,7 @@ impl S3Store {
         S3Store { client: Client::from_conf(b.build()), lean }
     }
 
-    /// Whether GETs take the lean path (a plain-`http` endpoint, and not turned off).
+    /// Whether GETs and listings take the lean path (a plain-`http` endpoint, and not turned off).
     pub fn lean_gets(&self) -> bool {
         self.lean.is_some()
     }
@@ -262,6 +264,9 @@ impl S3Store {
     }
 
     async fn raw_list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+        if let Some(lean) = &self.lean {
+            return lean.list(bucket, &opts).await;
+        }
         let ListOptions { prefix, delimiter, start_after, max_keys } = opts;
         let mut req = self.client.list_objects_v2().bucket(bucket).prefix(prefix);
         if let Some(d) = delimiter {

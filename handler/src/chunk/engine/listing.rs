@@ -69,7 +69,8 @@ impl ChunkedDataset {
         after.pop();
         let prefix = format!("{}/", self.id.object_dir());
         let max_keys = keys.len().saturating_mul(LIST_SPAN_PER_CHUNK).min(LIST_MAX_KEYS);
-        let page = store.list(bucket, ListOptions::prefix(&prefix).start_after(Some(&after)).max_keys(max_keys)).await?;
+        let page =
+            store.list(bucket, ListOptions::prefix(&prefix).start_after(Some(&after)).max_keys(max_keys)).await?;
         let listed: HashMap<&str, Option<&ETag>> =
             page.objects.iter().map(|o| (o.key.as_str(), o.etag.as_ref())).collect();
         // Every key up to the last one listed is covered; all of them when no more follow.
