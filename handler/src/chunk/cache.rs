@@ -9,7 +9,7 @@
 //! never correctness. The cache is bounded in bytes, evicting least recently used entries; writes put the
 //! chunk they wrote (with its new ETag) and drop entries that lost a race.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -22,6 +22,8 @@ pub const NO_CACHE_AT_MB: u64 = 128;
 pub const CACHE_MB_ENV: &str = "HSLAMBDA_CHUNK_CACHE_MB";
 /// Cache size when not running on Lambda (no `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 pub const DEFAULT_CAPACITY: usize = 64 << 20;
+/// Keys remembered as "only a prefix was decoded" ([`WarmCache::prefix_read_again`]), oldest forgotten first.
+pub const PREFIX_READS_REMEMBERED: usize = 4096;
 
 /// Cache capacity in bytes for a function with `memory_mb` of memory: a quarter of it, none at 128 MB or
 /// less, [`DEFAULT_CAPACITY`] when unknown.
@@ -46,6 +48,9 @@ struct State {
     lru: BTreeMap<u64, (String, String)>,
     tick: u64,
     bytes: usize,
+    /// Keys of which only a prefix was decoded, and the order they were noted in.
+    prefix_reads: HashSet<(String, String)>,
+    prefix_order: VecDeque<(String, String)>,
 }
 
 /// Counters for tests and logs.
@@ -136,6 +141,28 @@ impl WarmCache {
                 st.bytes -= e.data.len();
             }
         }
+    }
+
+    /// Notes that only a prefix of the object at `key` was decoded (and not kept); true when that had already
+    /// happened: a chunk whose start is read again and again (a time slice of a time-chunked cube, say) is
+    /// then worth decoding whole once and keeping, so the next reads of it cost a revalidation, not a fetch.
+    pub fn prefix_read_again(&self, bucket: &str, key: &str) -> bool {
+        if self.capacity == 0 {
+            return false;
+        }
+        let mut st = self.lock();
+        let k = (bucket.to_string(), key.to_string());
+        if st.prefix_reads.remove(&k) {
+            return true;
+        }
+        if st.prefix_order.len() >= PREFIX_READS_REMEMBERED {
+            if let Some(old) = st.prefix_order.pop_front() {
+                st.prefix_reads.remove(&old);
+            }
+        }
+        st.prefix_reads.insert(k.clone());
+        st.prefix_order.push_back(k);
+        false
     }
 
     /// Drops a chunk (deleted, or its cached version is known to be stale).

@@ -196,9 +196,13 @@ impl ChunkedDataset {
         listing: &ChunkListing,
     ) -> ChunkResult<Option<Bytes>> {
         let share = if self.live_cache().is_some() { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
-        let partial =
-            (!self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share)).then_some(need);
         let key = self.chunk_key(index);
+        let small = !self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share);
+        // A small prefix is decoded alone, unless the cache saw a prefix of this (uncached) chunk read before:
+        // then the chunk is decoded whole and kept.
+        let again =
+            small && self.live_cache().is_some_and(|c| !c.contains(bucket, &key) && c.prefix_read_again(bucket, &key));
+        let partial = (small && !again).then_some(need);
         let listed = listing.get(&key);
         if listed == Some(&Listed::Absent) {
             if let Some(c) = self.live_cache() {

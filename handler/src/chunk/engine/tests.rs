@@ -315,6 +315,28 @@ async fn with_a_cache_mid_chunk_reads_decode_whole_chunks_and_keep_them() {
     assert_eq!(cache.stats().entries, 1, "a 40 % prefix decodes the chunk whole and keeps it");
 }
 
+/// A small prefix of a chunk read a second time decodes the chunk whole and keeps it: the third read is a
+/// revalidation, not a fetch.
+#[tokio::test]
+async fn a_prefix_read_twice_keeps_the_whole_chunk() {
+    let store = MemoryStore::new();
+    let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
+    let mut ds = dataset(&[100, 10, 10], &[100, 10, 10], f, 0);
+    stored(&store, &ds).await;
+    let data: Vec<i32> = (0..10_000).collect();
+    write(&store, "b", &ds, &Selection::all(&[100, 10, 10]), &ints(&data)).await.unwrap();
+    let cache = Arc::new(WarmCache::new(1 << 20));
+    ds.cache = Some(cache.clone());
+    let plane = Selection::parse("[0,:,:]", &[100, 10, 10]).unwrap();
+    for (entries, what) in [(0, "the first prefix read keeps nothing"), (1, "the second keeps the chunk")] {
+        assert_eq!(read(&store, "b", &ds, &plane).await.unwrap(), ints(&data[..100]));
+        assert_eq!(cache.stats().entries, entries, "{what}");
+    }
+    store.take_get_counts();
+    assert_eq!(read(&store, "b", &ds, &plane).await.unwrap(), ints(&data[..100]));
+    assert_eq!(store.take_get_counts(), (0, 1), "a conditional GET answered 'not modified'");
+}
+
 #[tokio::test]
 async fn trim_resets_edges_and_deletes_outside_chunks() {
     let store = MemoryStore::new();
