@@ -225,52 +225,50 @@ fn failure(status: u16, key: &str, body: &[u8]) -> Failure {
 }
 
 /// A ListObjectsV2 answer: `Contents` (`Key`, `Size`, `ETag`, `LastModified`), `CommonPrefixes` and
-/// `IsTruncated`, the elements a [`Listing`] holds. The XML is S3's flat, attribute-free document, so each
-/// element is found by its tags; text is unescaped (`&quot;` around ETags, as AWS writes them).
+/// `IsTruncated`, the elements a [`Listing`] holds. S3's answer is a flat document of attribute-free elements,
+/// so one pass over its tags reads it: the text after each opening tag is that element's (unescaped:
+/// `&quot;` around ETags, as AWS writes them).
 pub(super) fn parse_listing(xml: &[u8]) -> Result<Listing, String> {
     let xml = std::str::from_utf8(xml).map_err(|e| format!("not UTF-8: {e}"))?;
-    let mut out =
-        Listing { truncated: element(xml, "IsTruncated").is_some_and(|t| t.trim() == "true"), ..Listing::default() };
-    for block in elements(xml, "Contents") {
-        let key = element(block, "Key").ok_or("an entry without a Key")?;
-        let last_modified = element(block, "LastModified")
-            .and_then(|t| {
-                aws_smithy_types::DateTime::from_str(t.trim(), aws_smithy_types::date_time::Format::DateTime).ok()
-            })
-            .map(|t| t.as_secs_f64())
-            .unwrap_or(0.0);
-        out.objects.push(ListEntry {
-            key: unescape(key)?,
-            size: element(block, "Size").and_then(|t| t.trim().parse().ok()).unwrap_or(0),
-            etag: element(block, "ETag").map(unescape).transpose()?,
-            last_modified,
-        });
+    let mut out = Listing::default();
+    // The entry being read (inside `<Contents>`) and its key, and whether we are inside `<CommonPrefixes>`.
+    let mut entry: Option<(Option<String>, ListEntry)> = None;
+    let mut in_prefixes = false;
+    let mut rest = xml;
+    while let Some(lt) = rest.find('<') {
+        let gt = rest[lt..].find('>').ok_or("an unterminated tag")? + lt;
+        let tag = &rest[lt + 1..gt];
+        rest = &rest[gt + 1..];
+        let text = &rest[..rest.find('<').unwrap_or(rest.len())];
+        match (tag, entry.as_mut()) {
+            ("Contents", _) => {
+                let blank = ListEntry { key: String::new(), size: 0, etag: None, last_modified: 0.0 };
+                entry = Some((None, blank));
+            }
+            ("/Contents", _) => {
+                let (key, e) = entry.take().ok_or("a stray </Contents>")?;
+                out.objects.push(ListEntry { key: key.ok_or("an entry without a Key")?, ..e });
+            }
+            ("Key", Some((key, _))) => *key = Some(unescape(text)?),
+            ("ETag", Some((_, e))) => e.etag = Some(unescape(text)?),
+            ("Size", Some((_, e))) => e.size = text.trim().parse().unwrap_or(0),
+            ("LastModified", Some((_, e))) => {
+                e.last_modified =
+                    aws_smithy_types::DateTime::from_str(text.trim(), aws_smithy_types::date_time::Format::DateTime)
+                        .map(|t| t.as_secs_f64())
+                        .unwrap_or(0.0)
+            }
+            ("CommonPrefixes", _) => in_prefixes = true,
+            ("/CommonPrefixes", _) => in_prefixes = false,
+            ("Prefix", _) if in_prefixes => out.prefixes.push(unescape(text)?),
+            ("IsTruncated", _) => out.truncated = text.trim() == "true",
+            _ => {}
+        }
     }
-    for block in elements(xml, "CommonPrefixes") {
-        out.prefixes.push(unescape(element(block, "Prefix").ok_or("a common prefix without a Prefix")?)?);
+    if entry.is_some() {
+        return Err("an unterminated <Contents>".into());
     }
     Ok(out)
-}
-
-/// The text of every `<name>…</name>` element of `xml`, in order (not nested in one another).
-fn elements<'a>(xml: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
-    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
-    let mut rest = xml;
-    std::iter::from_fn(move || {
-        let start = rest.find(&open)? + open.len();
-        let len = rest[start..].find(&close)?;
-        let text = &rest[start..start + len];
-        rest = &rest[start + len + close.len()..];
-        Some(text)
-    })
-}
-
-/// The text of the first `<name>…</name>` element of `xml`; an empty element (`<name/>`) is empty text.
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    if xml.contains(&format!("<{name}/>")) && !xml.contains(&format!("<{name}>")) {
-        return Some("");
-    }
-    elements(xml, name).next()
 }
 
 /// XML text with its entity and character references replaced.
@@ -337,6 +335,7 @@ mod tests {
         let empty = parse_listing(b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>").unwrap();
         assert!(!empty.truncated && empty.objects.is_empty() && empty.prefixes.is_empty());
         assert!(parse_listing(b"<Contents><Size>1</Size></Contents>").is_err());
+        assert!(parse_listing(b"<Contents><Key>k</Key>").is_err());
         assert!(parse_listing(b"<Contents><Key>a&bogus;</Key></Contents>").is_err());
     }
 }
