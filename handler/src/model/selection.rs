@@ -75,8 +75,26 @@ impl ChunkPart {
     }
 
     /// Calls `f(output_element_index, chunk_element_index, run_length)` for every run of elements that are
-    /// consecutive both in the output and in the chunk. `out_shape` is the selection's result shape.
+    /// consecutive both in the output and in the chunk, each as long as it goes (rows that continue one
+    /// another in both, as in a selection of whole chunk rows, are one run). `out_shape` is the selection's
+    /// result shape.
     pub fn for_each_run(&self, out_shape: &[u64], mut f: impl FnMut(u64, u64, u64)) {
+        let mut pending: Option<(u64, u64, u64)> = None;
+        self.for_each_row_run(out_shape, |o, c, n| match &mut pending {
+            Some((po, pc, pn)) if *po + *pn == o && *pc + *pn == c => *pn += n,
+            _ => {
+                if let Some((po, pc, pn)) = pending.replace((o, c, n)) {
+                    f(po, pc, pn);
+                }
+            }
+        });
+        if let Some((o, c, n)) = pending {
+            f(o, c, n);
+        }
+    }
+
+    /// [`ChunkPart::for_each_run`] with runs cut at the end of each innermost row.
+    fn for_each_row_run(&self, out_shape: &[u64], mut f: impl FnMut(u64, u64, u64)) {
         let rank = self.axes.len();
         if rank == 0 {
             f(0, 0, 1);
@@ -704,6 +722,20 @@ mod tests {
         let mut runs = Vec::new();
         parts[0].for_each_run(&s.shape(), |o, c, n| runs.push((o, c, n)));
         assert_eq!(runs, vec![(0, 5, 1)]); // element (1,2): output 0, chunk offset 1*3+2
+    }
+
+    #[test]
+    fn rows_that_continue_one_another_are_one_run() {
+        // A whole 4x3 chunk of a 4x6 dataset: its rows are contiguous in the chunk, not in the output.
+        let s = Selection::parse("[0:4,0:3]", &[4, 6]).unwrap();
+        let mut runs = Vec::new();
+        s.chunks(&[4, 3])[0].for_each_run(&s.shape(), |o, c, n| runs.push((o, c, n)));
+        assert_eq!(runs, vec![(0, 0, 12)]);
+        // Two whole chunks side by side: each chunk row is its own run in the output.
+        let s = Selection::parse("[0:2,0:6]", &[4, 6]).unwrap();
+        let mut runs = Vec::new();
+        s.chunks(&[4, 3])[1].for_each_run(&s.shape(), |o, c, n| runs.push((o, c, n)));
+        assert_eq!(runs, vec![(3, 0, 3), (9, 3, 3)]);
     }
 
     /// Every selected element, as dataset coordinates, in output order.
