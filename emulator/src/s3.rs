@@ -249,7 +249,8 @@ impl LocalS3 {
         }
     }
 
-    /// A ListObjectsV2 page without a delimiter, walking only the prefix's directory ([`crate::s3_list`]).
+    /// A ListObjectsV2 page without a delimiter, walking only the prefix's directory ([`crate::s3_list`]), its
+    /// entries with ETags and storage class as [`LocalS3::annotate`] gives them.
     async fn list_v2_under_prefix(&self, input: ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {
         if !self.bucket_exists(&input.bucket).await {
             return Err(s3_error!(NoSuchBucket));
@@ -268,16 +269,35 @@ impl LocalS3 {
             .map_err(internal)?
             .map_err(internal)?;
         let next = page.truncated.then(|| page.objects.last().map(|f| f.key.clone())).flatten();
-        let contents: Vec<Object> = page
-            .objects
-            .into_iter()
-            .map(|f| Object {
+        // ETags remembered for these very files (same inode, size and time) need no lock, stat or hash.
+        let remembered: Vec<Option<String>> = {
+            let etags = self.etags.lock().unwrap_or_else(|p| p.into_inner());
+            page.objects
+                .iter()
+                .map(|f| match etags.get(&(input.bucket.clone(), f.key.clone())) {
+                    Some((id, etag)) if *id == FileId::of(&f.meta) => Some(etag.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut contents = Vec::with_capacity(page.objects.len());
+        for (f, etag) in page.objects.into_iter().zip(remembered) {
+            let etag = match etag {
+                Some(etag) => Some(etag),
+                None => {
+                    let _g = self.lock(&input.bucket, &f.key).read().await;
+                    self.current_etag(&input.bucket, &f.key).await?
+                }
+            };
+            contents.push(Object {
+                e_tag: etag.map(ETag::Strong),
                 key: Some(f.key),
-                size: Some(i64::try_from(f.size).unwrap_or(i64::MAX)),
-                last_modified: Some(Timestamp::from(f.modified)),
+                size: Some(i64::try_from(f.meta.len()).unwrap_or(i64::MAX)),
+                last_modified: f.meta.modified().ok().map(Timestamp::from),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                 ..Default::default()
-            })
-            .collect();
+            });
+        }
         let output = ListObjectsV2Output {
             key_count: Some(i32::try_from(contents.len()).unwrap_or(i32::MAX)),
             max_keys: Some(max_keys),
@@ -659,12 +679,16 @@ impl S3 for LocalS3 {
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let bucket = req.input.bucket.clone();
         let mut resp = match req.input.delimiter {
+            // Annotated as it is built.
             None => self.list_v2_under_prefix(req.input).await?,
-            Some(_) => self.fs.list_objects_v2(req).await?,
+            Some(_) => {
+                let mut resp = self.fs.list_objects_v2(req).await?;
+                if let Some(contents) = resp.output.contents.as_mut() {
+                    self.annotate(&bucket, contents).await?;
+                }
+                resp
+            }
         };
-        if let Some(contents) = resp.output.contents.as_mut() {
-            self.annotate(&bucket, contents).await?;
-        }
         resp.output.prefix.get_or_insert_with(String::new);
         Ok(resp)
     }

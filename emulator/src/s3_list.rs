@@ -5,26 +5,26 @@
 //! objects and grows with the bucket. The function revalidates a read's cached chunks with one LIST of its
 //! dataset's directory (`hsds_handler::chunk::engine`), so listings under a deep prefix must cost what that
 //! directory holds. [`list_page`] walks only the deepest directory the prefix names (`db/x/d/y/` →
-//! `<bucket>/db/x/d/y`), in one blocking task, and pages the sorted keys as S3 does (`start-after` and
-//! `continuation-token`, whichever is later; `max-keys`, 1000 by default). Symbolic links are skipped:
-//! [`crate::s3_keys`] refuses them as keys. Listings with a delimiter stay with s3s-fs.
+//! `<bucket>/db/x/d/y`), in one blocking task, pages the sorted keys as S3 does (`start-after` and
+//! `continuation-token`, whichever is later; `max-keys`, 1000 by default) and reads the metadata of the
+//! page's files alone (relative to their directory), which also tells the caller whether the ETag it
+//! remembers for a file is still its own. Symbolic links are skipped: [`crate::s3_keys`] refuses them as
+//! keys. Listings with a delimiter stay with s3s-fs.
 
+use std::fs::{DirEntry, Metadata};
 use std::path::Path;
-use std::time::SystemTime;
 
 /// One object found under a prefix.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Found {
     /// Its key.
     pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time of its file.
-    pub modified: SystemTime,
+    /// Its file's metadata (size, modification time, inode).
+    pub meta: Metadata,
 }
 
 /// One page of a listing: the objects, and whether more keys follow the last one.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Default)]
 pub struct Page {
     /// Objects of the page, in key order.
     pub objects: Vec<Found>,
@@ -32,9 +32,10 @@ pub struct Page {
     pub truncated: bool,
 }
 
-/// Every object of the bucket at `bucket_root` whose key starts with `prefix`, in key order. A missing
-/// directory lists nothing. `prefix` must already be checked ([`crate::s3_keys::prefix_problem`]).
-pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<Found>> {
+/// Every file of the bucket at `bucket_root` whose key starts with `prefix`, in key order, with its directory
+/// entry. A missing directory lists nothing. `prefix` must already be checked
+/// ([`crate::s3_keys::prefix_problem`]).
+pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<(String, DirEntry)>> {
     let mut start = bucket_root.to_path_buf();
     if let Some(i) = prefix.rfind('/') {
         // Down the prefix's directories, never through a symbolic link.
@@ -69,15 +70,11 @@ pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<Found
                     dirs.push(path);
                 }
             } else if kind.is_file() && key.starts_with(prefix) {
-                match entry.metadata() {
-                    Ok(meta) => found.push(Found { key, size: meta.len(), modified: meta.modified()? }),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // deleted while listed
-                    Err(e) => return Err(e),
-                }
+                found.push((key, entry));
             }
         }
     }
-    found.sort_by(|a, b| a.key.cmp(&b.key));
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
 
@@ -89,20 +86,21 @@ fn key_of(bucket_root: &Path, path: &Path) -> Option<String> {
     Some(parts?.join("/"))
 }
 
-/// The page of `keys` (sorted) after `after` (exclusive), at most `max_keys` long.
-pub fn page(keys: Vec<Found>, after: Option<&str>, max_keys: usize) -> Page {
-    let mut rest: Vec<Found> = match after {
-        Some(a) => keys.into_iter().filter(|f| f.key.as_str() > a).collect(),
-        None => keys,
-    };
-    let truncated = rest.len() > max_keys;
-    rest.truncate(max_keys);
-    Page { objects: rest, truncated }
-}
-
-/// [`keys_under`] then [`page`]: one ListObjectsV2 page of `prefix` after `after`.
+/// One ListObjectsV2 page of `prefix` after `after` (exclusive), at most `max_keys` long: [`keys_under`], then
+/// the metadata of the page's files (a file deleted meanwhile is left out).
 pub fn list_page(bucket_root: &Path, prefix: &str, after: Option<&str>, max_keys: usize) -> std::io::Result<Page> {
-    Ok(page(keys_under(bucket_root, prefix)?, after, max_keys))
+    let keys = keys_under(bucket_root, prefix)?;
+    let start = after.map_or(0, |a| keys.partition_point(|(k, _)| k.as_str() <= a));
+    let truncated = keys.len() - start > max_keys;
+    let mut objects = Vec::new();
+    for (key, entry) in keys.into_iter().skip(start).take(max_keys) {
+        match entry.metadata() {
+            Ok(meta) => objects.push(Found { key, meta }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Page { objects, truncated })
 }
 
 #[cfg(test)]
@@ -127,7 +125,7 @@ mod tests {
         let all = list_page(root, "db/a/d/x/", None, 1000).unwrap();
         assert_eq!(keys(&all), ["db/a/d/x/.dataset.json", "db/a/d/x/0_1", "db/a/d/x/0_10", "db/a/d/x/1_0"]);
         assert!(!all.truncated);
-        assert_eq!(all.objects[1].size, "db/a/d/x/0_1".len() as u64);
+        assert_eq!(all.objects[1].meta.len(), "db/a/d/x/0_1".len() as u64);
         // A prefix ending inside a segment matches the names that start with it, in sibling directories too.
         assert_eq!(keys(&list_page(root, "db/a/d/x", None, 1000).unwrap()).len(), 5);
         assert_eq!(keys(&list_page(root, "db/a/d/x/0_1", None, 1000).unwrap()), ["db/a/d/x/0_1", "db/a/d/x/0_10"]);
@@ -140,6 +138,7 @@ mod tests {
         assert!(list_page(root, "db/link/d/x/", None, 1000).unwrap().objects.is_empty());
         assert_eq!(list_page(root, "db/", None, 1000).unwrap().objects.len(), 6);
         assert_eq!(list_page(root, "", None, 1000).unwrap().objects.len(), 6);
-        assert_eq!(list_page(root, "", None, 0).unwrap(), Page { objects: vec![], truncated: true });
+        let none = list_page(root, "", None, 0).unwrap();
+        assert!(none.objects.is_empty() && none.truncated);
     }
 }
