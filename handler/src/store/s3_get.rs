@@ -256,7 +256,7 @@ pub(super) fn parse_listing(xml: &[u8]) -> Result<Listing, String> {
                 e.last_modified =
                     aws_smithy_types::DateTime::from_str(text.trim(), aws_smithy_types::date_time::Format::DateTime)
                         .map(|t| t.as_secs_f64())
-                        .unwrap_or(0.0)
+                        .unwrap_or(0.0);
             }
             ("CommonPrefixes", _) => in_prefixes = true,
             ("/CommonPrefixes", _) => in_prefixes = false,
