@@ -295,18 +295,24 @@ async fn chunks_past_the_listed_page_are_revalidated_one_by_one() {
     assert_eq!(read(&store, "b", &ds, &sel).await.unwrap(), ints(&want));
 }
 
+/// A 100x10x10 dataset of 0..10000 in one gzip chunk, written to `store`, read through an empty cache.
+async fn one_gzip_chunk_with_a_cache(store: &MemoryStore) -> (ChunkedDataset, Arc<WarmCache>, Vec<i32>) {
+    let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
+    let mut ds = dataset(&[100, 10, 10], &[100, 10, 10], f, 0);
+    stored(store, &ds).await;
+    let data: Vec<i32> = (0..10_000).collect();
+    write(store, "b", &ds, &Selection::all(&[100, 10, 10]), &ints(&data)).await.unwrap();
+    let cache = Arc::new(WarmCache::new(1 << 20));
+    ds.cache = Some(cache.clone());
+    (ds, cache, data)
+}
+
 /// With a chunk cache, a read needing 40 % of a chunk decodes it whole and keeps it (the next slices of the
 /// chunk are then cache hits); one needing 1 % still decodes only its prefix and keeps nothing.
 #[tokio::test]
 async fn with_a_cache_mid_chunk_reads_decode_whole_chunks_and_keep_them() {
     let store = MemoryStore::new();
-    let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
-    let mut ds = dataset(&[100, 10, 10], &[100, 10, 10], f, 0);
-    stored(&store, &ds).await;
-    let data: Vec<i32> = (0..10_000).collect();
-    write(&store, "b", &ds, &Selection::all(&[100, 10, 10]), &ints(&data)).await.unwrap();
-    let cache = Arc::new(WarmCache::new(1 << 20));
-    ds.cache = Some(cache.clone());
+    let (ds, cache, data) = one_gzip_chunk_with_a_cache(&store).await;
     let start = read(&store, "b", &ds, &Selection::parse("[0,:,:]", &[100, 10, 10]).unwrap()).await.unwrap();
     assert_eq!(start, ints(&data[..100]));
     assert_eq!(cache.stats().entries, 0, "a 1 % prefix is decoded alone, not cached");
@@ -320,13 +326,7 @@ async fn with_a_cache_mid_chunk_reads_decode_whole_chunks_and_keep_them() {
 #[tokio::test]
 async fn a_prefix_read_twice_keeps_the_whole_chunk() {
     let store = MemoryStore::new();
-    let f = json!([{"class": "H5Z_FILTER_DEFLATE", "id": 1, "level": 5}]);
-    let mut ds = dataset(&[100, 10, 10], &[100, 10, 10], f, 0);
-    stored(&store, &ds).await;
-    let data: Vec<i32> = (0..10_000).collect();
-    write(&store, "b", &ds, &Selection::all(&[100, 10, 10]), &ints(&data)).await.unwrap();
-    let cache = Arc::new(WarmCache::new(1 << 20));
-    ds.cache = Some(cache.clone());
+    let (ds, cache, data) = one_gzip_chunk_with_a_cache(&store).await;
     let plane = Selection::parse("[0,:,:]", &[100, 10, 10]).unwrap();
     for (entries, what) in [(0, "the first prefix read keeps nothing"), (1, "the second keeps the chunk")] {
         assert_eq!(read(&store, "b", &ds, &plane).await.unwrap(), ints(&data[..100]));
