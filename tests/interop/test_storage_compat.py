@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from conftest import session
+from conftest import BUCKET, session
 from domain_view import diff, domain_view
 
 
@@ -77,9 +77,34 @@ def test_metadata_written_by_one_reads_identically_in_the_other(request, writer,
     assert s2.put(rd.url("/acls/test_user2"), params={"domain": domain}, json={"update": True}).status_code == 403
 
 
+def turn_key(key):
+    """The turn object hslambda writes beside a contended object (handler/src/store/turn.rs)."""
+    if key.startswith("db/"):
+        root, rest = key[3:].split("/", 1)
+        return f"db/{root}/turn/{rest}.turn"
+    return key + ".turn"
+
+
+def leave_turns_behind(stack, keys):
+    """The turn objects of writers killed while they held them (live ones are deleted when done)."""
+    import json
+    import time
+
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=stack.s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="hslambda", aws_secret_access_key="hslambda-secret")
+    for key in keys:
+        body = json.dumps({"expires_ms": int(time.time() * 1000) - 1, "token": 7}).encode()
+        s3.put_object(Bucket=BUCKET, Key=turn_key(key), Body=body)
+
+
 def test_hsds_reads_a_domain_holding_hslambdas_tombstones(hsds, stack):
-    """hslambda's deletes leave tombstones in the bucket (for its 410 Gone answers); HSDS, reading the same
-    bucket, still sees the domain exactly as hslambda does, and can scan and delete it."""
+    """hslambda's deletes leave tombstones in the bucket (for its 410 Gone answers), and writers killed while
+    they held an object's turn leave turn objects; HSDS, reading the same bucket, still sees the domain exactly
+    as hslambda does, and can scan and delete it."""
+    from h5json.objid import getS3Key
+
     domain = f"/home/test_user1/compat-{uuid.uuid4().hex[:8]}/gone.h5"
     build_metadata_domain(stack.endpoint, domain)
     s, p = session(), {"domain": domain}
@@ -97,6 +122,11 @@ def test_hsds_reads_a_domain_holding_hslambdas_tombstones(hsds, stack):
     assert s.delete(stack.url(f"/datatypes/{t16}"), params=p).status_code == 200
     for path in (f"/datatypes/{t16}", f"/groups/{g1}/links/soft", f"/groups/{g2}/attributes/int_scalar"):
         assert s.get(stack.url(path), params=p).status_code == 410, path
+    d1 = s.post(stack.url("/datasets"), params=p, json={"type": "H5T_STD_I32LE", "shape": [4], "layout": {
+        "class": "H5D_CHUNKED", "dims": [2]}, "link": {"id": g1, "name": "d1"}}).json()["id"]
+    assert s.put(stack.url(f"/datasets/{d1}/value"), params=p, json={"value": [1, 2, 3, 4]}).status_code == 200
+    leave_turns_behind(stack, [getS3Key(root), getS3Key(g1), getS3Key(d1), getS3Key("c" + d1[1:] + "_1"),
+                               domain[1:] + "/.domain.json"])
     expected = domain_view(stack.endpoint, domain)
     assert domain_view(hsds.endpoint, domain) == expected
     assert s.get(hsds.url("/"), params={**p, "verbose": 1}).status_code == 200

@@ -24,15 +24,33 @@ pub enum Change<T> {
 /// race), so it must derive everything from the value it is given. Errors from `apply` abort the update
 /// with nothing written. `NotFound` is returned (converted into `E`) when the object does not exist — an
 /// update never recreates a deleted object, since `If-Match` fails on a missing key. Lost races are retried
-/// on the [`CasRetry`] schedule (until the deadline margin); then `Contention`, with nothing written.
-pub async fn update_json<T, E, F>(store: &dyn Store, bucket: &str, key: &str, mut apply: F) -> Result<T, E>
+/// on the [`CasRetry`] schedule, taking turns with other losers (until the deadline margin); then
+/// `Contention`, with nothing written.
+pub async fn update_json<T, E, F>(store: &dyn Store, bucket: &str, key: &str, apply: F) -> Result<T, E>
 where
     F: FnMut(&mut Value) -> Result<Change<T>, E>,
     E: From<StoreError>,
 {
-    let mut retry = CasRetry::new(key);
+    let mut retry = CasRetry::new(key).taking_turns();
+    let out = attempts(store, bucket, key, &mut retry, apply).await;
+    retry.finish(store, bucket).await;
+    out
+}
+
+/// The attempts of [`update_json`], until one wins, `apply` fails or `retry` gives up.
+async fn attempts<T, E, F>(
+    store: &dyn Store,
+    bucket: &str,
+    key: &str,
+    retry: &mut CasRetry,
+    mut apply: F,
+) -> Result<T, E>
+where
+    F: FnMut(&mut Value) -> Result<Change<T>, E>,
+    E: From<StoreError>,
+{
     loop {
-        retry.begin_attempt()?;
+        retry.begin_attempt(store, bucket).await?;
         let (mut value, etag) = get_json(store, bucket, key).await?;
         let out = match apply(&mut value)? {
             Change::Keep(out) => return Ok(out),
@@ -41,7 +59,7 @@ where
         match store.put(bucket, key, to_bytes(&value), PutMode::Update(etag)).await {
             Ok(_) => return Ok(out),
             // The object changed since it was read, or was deleted (a missing object fails `If-Match`).
-            Err(StoreError::Precondition(_)) => retry.lost_race().await?,
+            Err(StoreError::Precondition(_)) => retry.lost_race(store, bucket).await?,
             Err(e) => return Err(e.into()),
         }
     }

@@ -13,6 +13,7 @@ pub mod retry;
 mod s3;
 #[cfg(feature = "aws")]
 mod s3_get;
+pub mod turn;
 
 pub use last_writer_wins::LastWriterWins;
 pub use memory::MemoryStore;

@@ -15,19 +15,22 @@
 //! 2 → 256 ms) did the opposite: a writer that had lost many races slept up to 256 ms while newcomers
 //! retried after 2 ms and won, so with 32 writers on one object a few writers lost again and again (p50
 //! ~100 ms but p99 1.7–2.6 s). Polite newcomers also keep the number of writers retrying at once small, so
-//! fewer attempts are wasted on a contended object. The price is paid at low contention: the loser of a
-//! two-writer race waits 192–256 ms instead of a few. Jitter (a pause is uniform in
+//! fewer attempts are wasted on a contended object. Jitter (a pause is uniform in
 //! [3/4 × ceiling, ceiling]) keeps writers of the same age from colliding again in lock-step. The first
 //! attempt never waits, so an uncontended update stays one GET and one conditional PUT.
 //!
-//! Measured (BENCHMARKS.md, "Age-priority back-off"): 32 writers × 20 rounds on one object, p99 0.67–0.81 s
-//! instead of 1.7–2.6 s. The constants are fixed times, so they do not scale with the cost of one attempt:
-//! at 32 × 100 on a loaded machine (JSON objects of 3200 entries, ~15 ms per success) the tail is shorter
-//! for links and chunks but still 1.8–8 s for attributes and ACLs.
+//! **Turns** (JSON objects only, [`CasRetry::taking_turns`]). Age priority alone still let every loser spend
+//! attempts on the object: each one reads, parses, changes and writes it whole, and at 32 writers on one
+//! object of 3200 attributes the machine was busy with attempts that could not win (p99 2.9–8 s at 32 × 100).
+//! So a loser first takes the object's turn ([`super::turn`]) and only the holder retries; the others wait on
+//! their age's schedule and take the turn when it is given back. An instance that has just seen the object
+//! contended queues its next first attempt too, after [`YIELD`], so the writer that just gave the turn back
+//! does not win again at once. Measured: BENCHMARKS.md, "Turns".
 
 use std::time::{Duration, Instant};
 
-use super::StoreError;
+use super::turn::{self, Turn};
+use super::{Store, StoreError};
 
 /// Longest one compare-and-swap keeps retrying lost races, whatever the invocation deadline.
 pub const MAX_CONTENTION_WAIT: Duration = Duration::from_secs(20);
@@ -39,6 +42,9 @@ pub const HALF_LIFE: Duration = Duration::from_millis(150);
 /// Smallest pause ceiling, reached after about six [`HALF_LIFE`]s: the writers that have waited longest
 /// retry about every 2 ms (plus their attempt's own duration).
 pub const VETERAN_CEILING: Duration = Duration::from_millis(2);
+/// How long a writer lets pass before its first attempt on an object this instance has just seen contended,
+/// so that the writers already queued for the turn can take it first.
+pub const YIELD: Duration = Duration::from_millis(32);
 /// Time a compare-and-swap leaves unused before the deadline margin, so that when one chunk of a write gives
 /// up, the chunks already written can still be taken back ([`CasRetry::for_cleanup`]).
 pub const CLEANUP_RESERVE: Duration = Duration::from_millis(500);
@@ -52,6 +58,10 @@ pub struct CasRetry {
     /// When the first attempt started: the writer's age for [`backoff`].
     started: Instant,
     attempt_started: Instant,
+    /// Whether losers of this compare-and-swap take turns ([`CasRetry::taking_turns`]).
+    takes_turns: bool,
+    /// Whether this writer holds the object's turn ([`super::turn`]), to give back in [`CasRetry::finish`].
+    holds_turn: bool,
 }
 
 impl CasRetry {
@@ -71,7 +81,25 @@ impl CasRetry {
         let now = Instant::now();
         let budget = crate::deadline::remaining()
             .map_or(MAX_CONTENTION_WAIT, |left| left.saturating_sub(reserve).min(MAX_CONTENTION_WAIT));
-        CasRetry { key: key.to_string(), lost: 0, give_up_at: now + budget, started: now, attempt_started: now }
+        CasRetry {
+            key: key.to_string(),
+            lost: 0,
+            give_up_at: now + budget,
+            started: now,
+            attempt_started: now,
+            takes_turns: false,
+            holds_turn: false,
+        }
+    }
+
+    /// The same schedule, but a loser takes the object's turn ([`super::turn`]) before it retries. Worth it
+    /// where an attempt is expensive: a JSON object is read, parsed, changed, serialised and written whole on
+    /// every attempt, and at 32 writers on an object of 3200 attributes the wasted attempts kept the CPU busy
+    /// (p99 2.9 s). A chunk element write is cheap, and there the turn's own requests cost more than they
+    /// save (32 writers × 100 on one chunk: 2.6× the wall time, same p99), so chunks do not take turns.
+    pub fn taking_turns(mut self) -> CasRetry {
+        self.takes_turns = true;
+        self
     }
 
     /// Lost races so far.
@@ -80,22 +108,73 @@ impl CasRetry {
     }
 
     /// Marks the start of an attempt; fails with [`StoreError::Deadline`] when the invocation has no time
-    /// left to start one.
-    pub fn begin_attempt(&mut self) -> Result<(), StoreError> {
+    /// left to start one. Before the first attempt on an object this instance has recently seen contended
+    /// ([`turn::recently_contended`]), the writer lets [`YIELD`] pass and then queues for the turn like a
+    /// loser: otherwise the writer that has just given the turn back would win again at once, every time,
+    /// while the queue sleeps.
+    pub async fn begin_attempt(&mut self, store: &dyn Store, bucket: &str) -> Result<(), StoreError> {
+        if self.takes_turns && self.lost == 0 && turn::recently_contended(bucket, &self.key) {
+            self.pause(YIELD, Duration::ZERO).await?;
+            self.wait_for_turn(store, bucket, Duration::ZERO).await?;
+        }
         crate::deadline::check(&format!("updating {}", self.key))?;
         self.attempt_started = Instant::now();
         Ok(())
     }
 
-    /// After a lost race: sleeps the [`backoff`] for the writer's age and returns `Ok` for another attempt,
-    /// or fails with [`StoreError::Contention`] when the back-off plus an attempt as long as the last one
-    /// would not end before the give-up time.
-    pub async fn lost_race(&mut self) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let last_attempt = now.saturating_duration_since(self.attempt_started);
-        let pause = backoff(now.saturating_duration_since(self.started));
+    /// After a lost race: waits for this writer's next attempt and returns `Ok` when it may make it, or fails
+    /// with [`StoreError::Contention`] when a pause plus an attempt as long as the last one would not end
+    /// before the give-up time.
+    ///
+    /// Without turns: the [`backoff`] of the writer's age. With turns ([`CasRetry::taking_turns`]): the
+    /// holder of the object's turn ([`super::turn`]) only lost to a newcomer's first attempt, so it pauses
+    /// about [`VETERAN_CEILING`] and retries; any other writer tries to take the turn, and while another
+    /// writer holds it, waits its age's [`backoff`] and looks again, so only one loser at a time spends an
+    /// attempt on the object.
+    pub async fn lost_race(&mut self, store: &dyn Store, bucket: &str) -> Result<(), StoreError> {
+        let last_attempt = Instant::now().saturating_duration_since(self.attempt_started);
         self.lost += 1;
-        if now + pause + last_attempt > self.give_up_at {
+        if !self.takes_turns {
+            return self.pause(self.age_pause(), last_attempt).await;
+        }
+        turn::note_contended(bucket, &self.key);
+        if self.holds_turn {
+            return self.pause(jittered(VETERAN_CEILING), last_attempt).await;
+        }
+        self.wait_for_turn(store, bucket, last_attempt).await
+    }
+
+    /// Takes the turn, or waits (age-priority pauses) while another writer holds it; returns at once when the
+    /// store cannot tell (as if there were no turns).
+    async fn wait_for_turn(&mut self, store: &dyn Store, bucket: &str, attempt: Duration) -> Result<(), StoreError> {
+        loop {
+            match turn::take(store, bucket, &self.key).await {
+                Turn::Mine => {
+                    self.holds_turn = true;
+                    return Ok(());
+                }
+                Turn::Unknown => return self.pause(self.age_pause(), attempt).await,
+                Turn::Theirs => self.pause(self.age_pause(), attempt).await?,
+            }
+        }
+    }
+
+    /// Gives back the turn if this writer took it; call once the compare-and-swap has ended either way.
+    pub async fn finish(self, store: &dyn Store, bucket: &str) {
+        if self.holds_turn {
+            turn::note_contended(bucket, &self.key);
+            turn::release(store, bucket, &self.key).await;
+        }
+    }
+
+    /// The [`backoff`] for this writer's age.
+    fn age_pause(&self) -> Duration {
+        backoff(self.started.elapsed())
+    }
+
+    /// Sleeps `pause`, or fails with `Contention` when the pause plus `attempt` would pass the give-up time.
+    async fn pause(&self, pause: Duration, attempt: Duration) -> Result<(), StoreError> {
+        if Instant::now() + pause + attempt > self.give_up_at {
             return Err(StoreError::Contention(self.key.clone()));
         }
         tokio::time::sleep(pause).await;
@@ -116,7 +195,12 @@ pub fn pause_ceiling(waited: Duration) -> Duration {
 /// [3/4 × ceiling, ceiling] of [`pause_ceiling`], so writers of one age spread out while the order by age
 /// mostly holds.
 pub fn backoff(waited: Duration) -> Duration {
-    let ceiling = pause_ceiling(waited).as_micros() as u64;
+    jittered(pause_ceiling(waited))
+}
+
+/// Uniformly random in [3/4 × `ceiling`, `ceiling`].
+fn jittered(ceiling: Duration) -> Duration {
+    let ceiling = ceiling.as_micros() as u64;
     Duration::from_micros(rand::random_range(ceiling - ceiling / 4..=ceiling))
 }
 
@@ -159,13 +243,58 @@ mod tests {
     async fn gives_up_with_contention_before_the_deadline_margin() {
         let deadline = Instant::now() + MARGIN + CLEANUP_RESERVE + Duration::from_millis(150);
         let out: Result<(), StoreError> = with_deadline(Some(deadline), async {
+            let store = crate::store::MemoryStore::new();
             let mut retry = CasRetry::new("k");
             loop {
-                retry.begin_attempt()?;
-                retry.lost_race().await?;
+                retry.begin_attempt(&store, "b").await?;
+                retry.lost_race(&store, "b").await?;
             }
         })
         .await;
         assert_eq!(out, Err(StoreError::Contention("k".into())));
+    }
+
+    /// While another writer holds the object's turn, a loser does not retry; it takes the turn once it is
+    /// given back, and gives it back itself when done.
+    #[tokio::test]
+    async fn a_loser_waits_for_the_turn_and_gives_it_back() {
+        let store = std::sync::Arc::new(crate::store::MemoryStore::new());
+        assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Mine);
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut retry = CasRetry::new("k1").taking_turns();
+                retry.begin_attempt(store.as_ref(), "b").await.unwrap();
+                retry.lost_race(store.as_ref(), "b").await.unwrap();
+                retry
+            })
+        };
+        tokio::time::sleep(NEWCOMER_CEILING * 2).await;
+        assert!(!waiter.is_finished(), "the loser retried while another writer held the turn");
+        turn::release(store.as_ref(), "b", "k1").await;
+        let retry = waiter.await.unwrap();
+        assert!(retry.holds_turn);
+        assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Theirs);
+        retry.finish(store.as_ref(), "b").await;
+        assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Mine);
+    }
+
+    /// After this instance has seen an object contended, even a first attempt queues behind the turn's
+    /// holder (else the writer that just gave the turn back would win again at once).
+    #[tokio::test]
+    async fn a_first_attempt_on_a_recently_contended_object_queues() {
+        let store = std::sync::Arc::new(crate::store::MemoryStore::new());
+        let mut quiet = CasRetry::new("k2").taking_turns();
+        quiet.begin_attempt(store.as_ref(), "b").await.unwrap(); // never contended: goes at once
+        turn::note_contended("b", "k2");
+        assert_eq!(turn::take(store.as_ref(), "b", "k2").await, Turn::Mine);
+        let first = {
+            let store = store.clone();
+            tokio::spawn(async move { CasRetry::new("k2").taking_turns().begin_attempt(store.as_ref(), "b").await })
+        };
+        tokio::time::sleep(YIELD + NEWCOMER_CEILING * 2).await;
+        assert!(!first.is_finished(), "a first attempt ignored the turn of a recently contended object");
+        turn::release(store.as_ref(), "b", "k2").await;
+        first.await.unwrap().unwrap();
     }
 }

@@ -30,11 +30,25 @@ pub(super) async fn write_chunk_with(
     ds: &ChunkedDataset,
     index: &[u64],
     mut retry: CasRetry,
+    apply: impl FnMut(&mut Vec<u8>) -> ChunkResult<bool>,
+) -> ChunkResult<(bool, usize)> {
+    let out = attempts(store, bucket, ds, index, &mut retry, apply).await;
+    retry.finish(store, bucket).await;
+    out
+}
+
+/// The attempts of [`write_chunk_with`], until one wins, `apply` fails or `retry` gives up.
+async fn attempts(
+    store: &dyn Store,
+    bucket: &str,
+    ds: &ChunkedDataset,
+    index: &[u64],
+    retry: &mut CasRetry,
     mut apply: impl FnMut(&mut Vec<u8>) -> ChunkResult<bool>,
 ) -> ChunkResult<(bool, usize)> {
     let key = ds.chunk_key(index);
     loop {
-        retry.begin_attempt()?;
+        retry.begin_attempt(store, bucket).await?;
         let (mut chunk, mode) = match ds.load(store, bucket, &key, None, None).await? {
             Some((data, etag)) => (data.to_vec(), PutMode::Update(etag)),
             None => (ds.initial_chunk(index)?, PutMode::Create),
@@ -55,7 +69,7 @@ pub(super) async fn write_chunk_with(
                 if let Some(c) = &ds.cache {
                     c.remove(bucket, &key);
                 }
-                retry.lost_race().await?;
+                retry.lost_race(store, bucket).await?;
             }
             Err(e) => return Err(e.into()),
         }
