@@ -42,6 +42,11 @@ pub const HALF_LIFE: Duration = Duration::from_millis(150);
 /// Smallest pause ceiling, reached after about six [`HALF_LIFE`]s: the writers that have waited longest
 /// retry about every 2 ms (plus their attempt's own duration).
 pub const VETERAN_CEILING: Duration = Duration::from_millis(2);
+/// Shortest pause of a writer that finds another writer's turn live, whatever its age: each look is a
+/// request, and 31 waiters looking every 2 ms kept the store so busy that the holder's own attempts slowed
+/// and the queue collapsed (32 writers × 100 on one object's attributes: p99 20 s, 53 writes given up;
+/// 8 ms: p99 3.2 s, 16 ms: 2.5 s, 32 ms: 1.9–3.1 s, 64 ms: 3.6 s; BENCHMARKS.md, "Turns").
+pub const TURN_POLL_FLOOR: Duration = Duration::from_millis(32);
 /// How long a writer lets pass before its first attempt on an object this instance has just seen contended,
 /// so that the writers already queued for the turn can take it first.
 pub const YIELD: Duration = Duration::from_millis(32);
@@ -129,8 +134,8 @@ impl CasRetry {
     /// Without turns: the [`backoff`] of the writer's age. With turns ([`CasRetry::taking_turns`]): the
     /// holder of the object's turn ([`super::turn`]) only lost to a newcomer's first attempt, so it pauses
     /// about [`VETERAN_CEILING`] and retries; any other writer tries to take the turn, and while another
-    /// writer holds it, waits its age's [`backoff`] and looks again, so only one loser at a time spends an
-    /// attempt on the object.
+    /// writer holds it, waits its age's [`backoff`] (never less than [`TURN_POLL_FLOOR`] or its last attempt)
+    /// and looks again, so only one loser at a time spends an attempt on the object.
     pub async fn lost_race(&mut self, store: &dyn Store, bucket: &str) -> Result<(), StoreError> {
         let last_attempt = Instant::now().saturating_duration_since(self.attempt_started);
         self.lost += 1;
@@ -154,7 +159,7 @@ impl CasRetry {
                     return Ok(());
                 }
                 Turn::Unknown => return self.pause(self.age_pause(), attempt).await,
-                Turn::Theirs => self.pause(self.age_pause(), attempt).await?,
+                Turn::Theirs => self.pause(self.age_pause().max(poll_pause(attempt)), attempt).await?,
             }
         }
     }
@@ -196,6 +201,12 @@ pub fn pause_ceiling(waited: Duration) -> Duration {
 /// mostly holds.
 pub fn backoff(waited: Duration) -> Duration {
     jittered(pause_ceiling(waited))
+}
+
+/// How long a writer waiting for another writer's turn pauses before it looks again: the longer of
+/// [`TURN_POLL_FLOOR`] and its own last attempt (about what the holder's attempt takes), jittered.
+fn poll_pause(last_attempt: Duration) -> Duration {
+    jittered(last_attempt.max(TURN_POLL_FLOOR))
 }
 
 /// Uniformly random in [3/4 × `ceiling`, `ceiling`].
@@ -277,6 +288,21 @@ mod tests {
         assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Theirs);
         retry.finish(store.as_ref(), "b").await;
         assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Mine);
+    }
+
+    /// A writer waiting for a live turn looks again no sooner than [`TURN_POLL_FLOOR`], however long it has
+    /// waited, and no sooner than its own last attempt took: its looks are requests the holder's attempt
+    /// competes with.
+    #[test]
+    fn a_waiter_looks_at_a_live_turn_no_more_often_than_an_attempt_takes() {
+        for _ in 0..100 {
+            let p = poll_pause(ms(1));
+            assert!(p >= TURN_POLL_FLOOR * 3 / 4 && p <= TURN_POLL_FLOOR, "{p:?}");
+            let p = poll_pause(ms(200));
+            assert!(p >= ms(150) && p <= ms(200), "{p:?}");
+        }
+        // A veteran's age alone would have it look every 2 ms.
+        assert_eq!(pause_ceiling(Duration::from_secs(5)), VETERAN_CEILING);
     }
 
     /// After this instance has seen an object contended, even a first attempt queues behind the turn's

@@ -7,7 +7,8 @@
 //! JSON of 3200 attributes parsed and written again and again), so the tail grew to seconds. A writer that
 //! has lost a race therefore first takes the turn (`PUT If-None-Match: *` of the turn object) and only the
 //! turn's holder retries the object; the others poll the turn object (a GET of a few bytes) on the
-//! age-priority schedule of [`super::retry`] and take it when the holder deletes it.
+//! age-priority schedule of [`super::retry`], never more often than [`super::retry::TURN_POLL_FLOOR`] or their
+//! last attempt's duration, and take it when the holder deletes it.
 //!
 //! **Only a hint.** Correctness never depends on it: every write is still a compare-and-swap on the
 //! object's ETag, newcomers' first attempts ignore the turn, and a turn whose holder died (killed instance,
