@@ -94,10 +94,14 @@ pub async fn take(store: &dyn Store, bucket: &str, key: &str) -> Turn {
     }
     let until = now_ms() + LEASE.as_millis() as u64;
     // The random token makes every turn's bytes unique, so an ambiguous PUT is told apart on re-read.
-    let body = json!({"expires_ms": until, "token": rand::random::<u64>()});
-    match store.put(bucket, &tk, Bytes::from(body.to_string()), PutMode::Create).await {
+    let body = Bytes::from(json!({"expires_ms": until, "token": rand::random::<u64>()}).to_string());
+    match store.put(bucket, &tk, body.clone(), PutMode::Create).await {
         Ok(_) => Turn::Mine,
-        Err(StoreError::Precondition(_)) => Turn::Theirs,
+        // Taken, perhaps by this very PUT: applied, its answer lost, and the store's retry found the turn there.
+        Err(StoreError::Precondition(_)) => match store.get(bucket, &tk).await {
+            Ok(obj) if obj.body == body => Turn::Mine,
+            _ => Turn::Theirs,
+        },
         Err(_) => Turn::Unknown,
     }
 }
@@ -119,7 +123,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{ETag, ListOptions, Listing, MemoryStore, Object, StoreResult};
 
     #[test]
     fn turn_keys_stay_out_of_hsds_object_and_chunk_keys() {
@@ -139,6 +143,42 @@ mod tests {
         assert_eq!(take(&store, "b", "k").await, Turn::Theirs);
         release(&store, "b", "k").await;
         assert_eq!(take(&store, "b", "k").await, Turn::Mine);
+    }
+
+    /// A store that applies a PUT and then answers 412, as S3 does to a retry whose first try was applied
+    /// but whose answer was lost.
+    struct AnswerLost(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl Store for AnswerLost {
+        async fn get(&self, bucket: &str, key: &str) -> StoreResult<Object> {
+            self.0.get(bucket, key).await
+        }
+        async fn get_if_none_match(&self, bucket: &str, key: &str, etag: &str) -> StoreResult<Option<Object>> {
+            self.0.get_if_none_match(bucket, key, etag).await
+        }
+        async fn get_range(&self, bucket: &str, key: &str, offset: u64, len: u64) -> StoreResult<Bytes> {
+            self.0.get_range(bucket, key, offset, len).await
+        }
+        async fn put(&self, bucket: &str, key: &str, body: Bytes, mode: PutMode) -> StoreResult<ETag> {
+            self.0.put(bucket, key, body, mode).await?;
+            Err(StoreError::Precondition(key.to_string()))
+        }
+        async fn list(&self, bucket: &str, opts: ListOptions<'_>) -> StoreResult<Listing> {
+            self.0.list(bucket, opts).await
+        }
+        async fn delete(&self, bucket: &str, key: &str) -> StoreResult<()> {
+            self.0.delete(bucket, key).await
+        }
+    }
+
+    /// A turn whose PUT was applied but answered 412 is this writer's own (else it would wait out its own
+    /// lease); a turn another writer holds stays theirs.
+    #[tokio::test]
+    async fn a_turn_taken_by_an_ambiguous_put_is_mine() {
+        let store = AnswerLost(MemoryStore::new());
+        assert_eq!(take(&store, "b", "k").await, Turn::Mine);
+        assert_eq!(take(&store, "b", "k").await, Turn::Theirs);
     }
 
     /// A holder that died leaves its turn behind; after the lease the next waiter breaks it.
