@@ -54,7 +54,7 @@ impl ChunkedDataset {
     }
 
     /// The chunk cache, when there is one with room (a cache of capacity 0 is off).
-    fn live_cache(&self) -> Option<&WarmCache> {
+    pub(super) fn live_cache(&self) -> Option<&WarmCache> {
         self.cache.as_deref().filter(|c| c.capacity() > 0)
     }
 
@@ -195,14 +195,7 @@ impl ChunkedDataset {
         need: usize,
         listing: &ChunkListing,
     ) -> ChunkResult<Option<Bytes>> {
-        let share = if self.live_cache().is_some() { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
         let key = self.chunk_key(index);
-        let small = !self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share);
-        // A small prefix is decoded alone, unless the cache saw a prefix of this (uncached) chunk read before:
-        // then the chunk is decoded whole and kept.
-        let again =
-            small && self.live_cache().is_some_and(|c| !c.contains(bucket, &key) && c.prefix_read_again(bucket, &key));
-        let partial = (small && !again).then_some(need);
         let listed = listing.get(&key);
         if listed == Some(&Listed::Absent) {
             if let Some(c) = self.live_cache() {
@@ -210,6 +203,13 @@ impl ChunkedDataset {
             }
             return Ok(None);
         }
+        let share = if self.live_cache().is_some() { PREFIX_MAX_PERCENT_CACHED } else { PREFIX_MAX_PERCENT };
+        let small = !self.is_vlen() && need.saturating_mul(100) <= self.chunk_bytes().saturating_mul(share);
+        // A small prefix is decoded alone, unless the cache saw a prefix of this (uncached) chunk read before:
+        // then the chunk is decoded whole and kept.
+        let again =
+            small && self.live_cache().is_some_and(|c| !c.contains(bucket, &key) && c.prefix_read_again(bucket, &key));
+        let partial = (small && !again).then_some(need);
         if let Some(need) = partial {
             if let Some(prefix) = self.load_prefix(store, bucket, &key, need).await? {
                 return Ok(prefix);

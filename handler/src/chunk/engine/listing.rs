@@ -53,7 +53,7 @@ impl ChunkedDataset {
         bucket: &str,
         indices: &[Vec<u64>],
     ) -> ChunkResult<ChunkListing> {
-        let Some(cache) = self.cache.as_deref().filter(|c| c.capacity() > 0) else { return Ok(ChunkListing::new()) };
+        let Some(cache) = self.live_cache() else { return Ok(ChunkListing::new()) };
         if !matches!(self.grid.source, ChunkSource::Hsds) {
             return Ok(ChunkListing::new());
         }
