@@ -313,6 +313,10 @@ async fn put_into(
     replace: bool,
 ) -> ApiResult<u16> {
     let now = ctx.now;
+    if let [(id, items)] = targets.as_slice() {
+        // One object: its compare-and-swap checks the same things and writes nothing on a conflict.
+        return ctx.update_object(id, |obj: &mut Value| apply_puts(obj, items, replace, now)).await;
+    }
     // dry run on the current state of every object, so a conflict or a missing object writes nothing
     for (id, items) in &targets {
         let (mut obj, _) = ctx.load_object(dom, id).await?;

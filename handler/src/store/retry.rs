@@ -22,14 +22,15 @@
 //! **Turns** (JSON objects only, [`CasRetry::taking_turns`]). Age priority alone still let every loser spend
 //! attempts on the object: each one reads, parses, changes and writes it whole, and at 32 writers on one
 //! object of 3200 attributes the machine was busy with attempts that could not win (p99 2.9–8 s at 32 × 100).
-//! So a loser first takes the object's turn ([`super::turn`]) and only the holder retries; the others wait on
-//! their age's schedule and take the turn when it is given back. An instance that has just seen the object
-//! contended queues its next first attempt too, after [`YIELD`], so the writer that just gave the turn back
-//! does not win again at once. Measured: BENCHMARKS.md, "Turns".
+//! So a loser first takes the object's turn ([`super::turn`]) and only the holder retries; the others queue
+//! in the turn object, oldest first, and the holder hands the turn to the oldest when done. The writer next in
+//! line looks at the turn every [`NEXT_IN_LINE_POLL`], the others no more often than [`TURN_POLL_FLOOR`]. An
+//! instance that has just seen the object contended queues its next first attempt too, after [`YIELD`], so
+//! the writer that just gave the turn back does not win again at once. Measured: BENCHMARKS.md, "Turns".
 
 use std::time::{Duration, Instant};
 
-use super::turn::{self, Turn};
+use super::turn::{self, Ticket, Turn};
 use super::{Store, StoreError};
 
 /// Longest one compare-and-swap keeps retrying lost races, whatever the invocation deadline.
@@ -47,6 +48,9 @@ pub const VETERAN_CEILING: Duration = Duration::from_millis(2);
 /// and the queue collapsed (32 writers × 100 on one object's attributes: p99 20 s, 53 writes given up;
 /// 8 ms: p99 3.2 s, 16 ms: 2.5 s, 32 ms: 1.9–3.1 s, 64 ms: 3.6 s; BENCHMARKS.md, "Turns").
 pub const TURN_POLL_FLOOR: Duration = Duration::from_millis(32);
+/// How often the writer first in the turn's queue looks whether the turn has been handed to it: one writer
+/// looking at a few hundred bytes, so the hand-over costs the queue milliseconds, not a poll period.
+pub const NEXT_IN_LINE_POLL: Duration = Duration::from_millis(4);
 /// How long a writer lets pass before its first attempt on an object this instance has just seen contended,
 /// so that the writers already queued for the turn can take it first.
 pub const YIELD: Duration = Duration::from_millis(32);
@@ -65,8 +69,12 @@ pub struct CasRetry {
     attempt_started: Instant,
     /// Whether losers of this compare-and-swap take turns ([`CasRetry::taking_turns`]).
     takes_turns: bool,
-    /// Whether this writer holds the object's turn ([`super::turn`]), to give back in [`CasRetry::finish`].
+    /// Whether this writer holds the object's turn ([`super::turn`]), to hand on in [`CasRetry::finish`].
     holds_turn: bool,
+    /// Who this writer is in the turn's queue.
+    ticket: Ticket,
+    /// Whether this writer has looked at the turn (and so may hold it or be queued for it).
+    touched_turn: bool,
 }
 
 impl CasRetry {
@@ -94,6 +102,8 @@ impl CasRetry {
             attempt_started: now,
             takes_turns: false,
             holds_turn: false,
+            ticket: Ticket::new(),
+            touched_turn: false,
         }
     }
 
@@ -134,8 +144,8 @@ impl CasRetry {
     /// Without turns: the [`backoff`] of the writer's age. With turns ([`CasRetry::taking_turns`]): the
     /// holder of the object's turn ([`super::turn`]) only lost to a newcomer's first attempt, so it pauses
     /// about [`VETERAN_CEILING`] and retries; any other writer tries to take the turn, and while another
-    /// writer holds it, waits its age's [`backoff`] (never less than [`TURN_POLL_FLOOR`] or its last attempt)
-    /// and looks again, so only one loser at a time spends an attempt on the object.
+    /// writer holds it, queues for it and looks again ([`CasRetry::wait_for_turn`]), so only one loser at a
+    /// time spends an attempt on the object.
     pub async fn lost_race(&mut self, store: &dyn Store, bucket: &str) -> Result<(), StoreError> {
         let last_attempt = Instant::now().saturating_duration_since(self.attempt_started);
         self.lost += 1;
@@ -149,26 +159,32 @@ impl CasRetry {
         self.wait_for_turn(store, bucket, last_attempt).await
     }
 
-    /// Takes the turn, or waits (age-priority pauses) while another writer holds it; returns at once when the
-    /// store cannot tell (as if there were no turns).
+    /// Takes the turn, or waits in its queue while another writer holds it (looking again every
+    /// [`NEXT_IN_LINE_POLL`] when next in line, else on the age's schedule but no more often than
+    /// [`poll_pause`]); returns at once when the store cannot tell (as if there were no turns).
     async fn wait_for_turn(&mut self, store: &dyn Store, bucket: &str, attempt: Duration) -> Result<(), StoreError> {
+        self.touched_turn = true;
         loop {
-            match turn::take(store, bucket, &self.key).await {
+            match turn::take(store, bucket, &self.key, self.ticket).await {
                 Turn::Mine => {
                     self.holds_turn = true;
                     return Ok(());
                 }
                 Turn::Unknown => return self.pause(self.age_pause(), attempt).await,
-                Turn::Theirs => self.pause(self.age_pause().max(poll_pause(attempt)), attempt).await?,
+                Turn::Theirs { next: true } => self.pause(jittered(NEXT_IN_LINE_POLL), attempt).await?,
+                Turn::Theirs { next: false } => self.pause(self.age_pause().max(poll_pause(attempt)), attempt).await?,
             }
         }
     }
 
-    /// Gives back the turn if this writer took it; call once the compare-and-swap has ended either way.
+    /// Hands the turn on if this writer holds it, or leaves its queue; call once the compare-and-swap has
+    /// ended either way (won, failed or given up).
     pub async fn finish(self, store: &dyn Store, bucket: &str) {
         if self.holds_turn {
             turn::note_contended(bucket, &self.key);
-            turn::release(store, bucket, &self.key).await;
+        }
+        if self.touched_turn {
+            turn::leave(store, bucket, &self.key, self.ticket).await;
         }
     }
 
@@ -265,12 +281,13 @@ mod tests {
         assert_eq!(out, Err(StoreError::Contention("k".into())));
     }
 
-    /// While another writer holds the object's turn, a loser does not retry; it takes the turn once it is
-    /// given back, and gives it back itself when done.
+    /// While another writer holds the object's turn, a loser does not retry; it gets the turn once the holder
+    /// is done, and gives it back itself when done.
     #[tokio::test]
     async fn a_loser_waits_for_the_turn_and_gives_it_back() {
         let store = std::sync::Arc::new(crate::store::MemoryStore::new());
-        assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Mine);
+        let (holder, other) = (Ticket::new(), Ticket::new());
+        assert_eq!(turn::take(store.as_ref(), "b", "k1", holder).await, Turn::Mine);
         let waiter = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -282,12 +299,12 @@ mod tests {
         };
         tokio::time::sleep(NEWCOMER_CEILING * 2).await;
         assert!(!waiter.is_finished(), "the loser retried while another writer held the turn");
-        turn::release(store.as_ref(), "b", "k1").await;
+        turn::leave(store.as_ref(), "b", "k1", holder).await;
         let retry = waiter.await.unwrap();
         assert!(retry.holds_turn);
-        assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Theirs);
+        assert_eq!(turn::take(store.as_ref(), "b", "k1", other).await, Turn::Theirs { next: true });
         retry.finish(store.as_ref(), "b").await;
-        assert_eq!(turn::take(store.as_ref(), "b", "k1").await, Turn::Mine);
+        assert_eq!(turn::take(store.as_ref(), "b", "k1", other).await, Turn::Mine, "handed on to the next in line");
     }
 
     /// A writer waiting for a live turn looks again no sooner than [`TURN_POLL_FLOOR`], however long it has
@@ -313,14 +330,15 @@ mod tests {
         let mut quiet = CasRetry::new("k2").taking_turns();
         quiet.begin_attempt(store.as_ref(), "b").await.unwrap(); // never contended: goes at once
         turn::note_contended("b", "k2");
-        assert_eq!(turn::take(store.as_ref(), "b", "k2").await, Turn::Mine);
+        let holder = Ticket::new();
+        assert_eq!(turn::take(store.as_ref(), "b", "k2", holder).await, Turn::Mine);
         let first = {
             let store = store.clone();
             tokio::spawn(async move { CasRetry::new("k2").taking_turns().begin_attempt(store.as_ref(), "b").await })
         };
         tokio::time::sleep(YIELD + NEWCOMER_CEILING * 2).await;
         assert!(!first.is_finished(), "a first attempt ignored the turn of a recently contended object");
-        turn::release(store.as_ref(), "b", "k2").await;
+        turn::leave(store.as_ref(), "b", "k2", holder).await;
         first.await.unwrap().unwrap();
     }
 }

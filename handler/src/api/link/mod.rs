@@ -215,7 +215,7 @@ async fn put_group_links(
     links: &BTreeMap<String, Value>,
     replace: bool,
 ) -> ApiResult<bool> {
-    update_json(ctx.store(), &ctx.bucket, &gid.s3_key(), |g: &mut Value| {
+    ctx.update_object(gid, |g: &mut Value| {
         let stored = links_mut(g)?;
         let mut changed = false;
         for (title, link) in links {
@@ -254,7 +254,7 @@ async fn parse_links(ctx: &Ctx<'_>, dom: &DomainDoc, v: &Value, ts: f64) -> ApiR
 /// group; a dict: `{group_id: {"links": {...}}}`). 201 when anything was created, 200 when everything
 /// already existed identically, 409 (nothing written) when a title holds a different link.
 pub async fn put_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
-    let (dom, _) = group_for(ctx, id, Action::Create).await?;
+    let dom = ctx.authorize_existing(Action::Create, id).await?;
     // Any body but an object is a 400 here, a bare number included (which most routes answer 500, as HSDS).
     let body = match ctx.body_json()? {
         Value::Object(m) => m,
@@ -296,6 +296,11 @@ pub async fn put_links(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
             "replace is not supported when the links are for one group (HSDS 1.0.2 answers 500); name several \
              groups in grp_ids, or DELETE the link and PUT it again",
         ));
+    }
+    if let [(gid, links)] = per_group.as_slice() {
+        // One group: its compare-and-swap checks the same things and writes nothing on a conflict.
+        let changed = put_group_links(ctx, gid, links, replace).await?;
+        return Ok(Response::json(if changed { 201 } else { 200 }, &json!({})));
     }
     // Check every group first so that a conflict or a missing group writes nothing.
     let dom = &dom;
@@ -405,7 +410,7 @@ pub async fn get_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Respo
 /// `PUT /groups/{id}/links/{title}`: body `{"id"}`, `{"h5path"}` or `{"h5path","h5domain"|"file"}`.
 /// 201 new, 200 identical, 409 different (unless `replace`).
 pub async fn put_link(ctx: &Ctx<'_>, id: &ObjId, title: &str) -> ApiResult<Response> {
-    let (dom, _) = group_for(ctx, id, Action::Create).await?;
+    let dom = ctx.authorize_existing(Action::Create, id).await?;
     let body = ctx.body_json()?;
     let link = checked_link(ctx, &dom, title, &body, ctx.now).await?;
     let links = BTreeMap::from([(title.to_string(), link)]);
