@@ -6,7 +6,8 @@ use super::ChunkedDataset;
 use crate::chunk::{ChunkError, ChunkResult};
 use crate::model::selection::Selection;
 
-/// Bytes of raw chunk data the engine keeps in flight at once (fetching, decoding or encoding).
+/// Bytes of raw chunk data the engine keeps in flight at once (fetching, decoding or encoding), at most: a
+/// function with less than 512 MB gets a sixteenth of its memory ([`in_flight_bytes_for_memory`]).
 pub const IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 /// Most chunks in flight at once, whatever their size.
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 16;
@@ -66,6 +67,15 @@ pub fn function_memory_mb() -> Option<u64> {
     *MB.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.trim().parse().ok()))
 }
 
+/// Bytes of raw chunk data in flight for a function with `memory_mb`: [`IN_FLIGHT_BYTES`], or a sixteenth of
+/// the memory when that is less. A chunk in flight costs about twice its raw size (the bytes fetched and the
+/// bytes decoded), so at 128 MB the full 32 MB kept ~60 MB of a streamed read's peak in chunks of one band
+/// (eight 3.2 MB chunks fetched at once). Below 512 MB a function has under 0.3 vCPU, so fetching fewer
+/// chunks at once costs it little time.
+pub fn in_flight_bytes_for_memory(memory_mb: Option<u64>) -> u64 {
+    memory_mb.map_or(IN_FLIGHT_BYTES, |mb| IN_FLIGHT_BYTES.min((mb << 20) / 16))
+}
+
 /// [`largest_chunk_for_memory`] of this process.
 fn largest_chunk() -> Option<u64> {
     largest_chunk_for_memory(function_memory_mb())
@@ -93,9 +103,10 @@ pub(super) fn check_limits(sel: &Selection, ds: &ChunkedDataset) -> ChunkResult<
 }
 
 impl ChunkedDataset {
-    /// How many chunks may be in flight at once (by [`IN_FLIGHT_BYTES`], at least 1).
+    /// How many chunks may be in flight at once (by [`in_flight_bytes_for_memory`], at least 1).
     pub fn max_in_flight(&self) -> usize {
         let guess = if self.is_vlen() { self.grid.chunk_elements() as usize * 64 } else { self.chunk_bytes() };
-        ((IN_FLIGHT_BYTES / (guess.max(1) as u64)) as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT)
+        let budget = in_flight_bytes_for_memory(function_memory_mb());
+        ((budget / (guess.max(1) as u64)) as usize).clamp(1, MAX_CHUNKS_IN_FLIGHT)
     }
 }

@@ -56,8 +56,8 @@ mod tests;
 pub use cas::write_chunk;
 pub use extent::{chunk_index_of_key, list_chunks, trim_to_extent};
 pub use limits::{
-    chunks_touched, function_memory_mb, largest_chunk_for_memory, IN_FLIGHT_BYTES, MAX_CHUNKS_IN_FLIGHT,
-    MAX_CHUNKS_PER_REQUEST, MAX_VLEN_CHUNK_BYTES, PREFIX_MAX_PERCENT, PREFIX_MAX_PERCENT_CACHED,
+    chunks_touched, function_memory_mb, in_flight_bytes_for_memory, largest_chunk_for_memory, IN_FLIGHT_BYTES,
+    MAX_CHUNKS_IN_FLIGHT, MAX_CHUNKS_PER_REQUEST, MAX_VLEN_CHUNK_BYTES, PREFIX_MAX_PERCENT, PREFIX_MAX_PERCENT_CACHED,
 };
 pub use read::{read, read_indirect};
 pub use write::{write, write_merged, Merge, WriteStats};

@@ -72,6 +72,17 @@ async fn too_many_chunks_are_refused_before_any_work() {
     assert!(store.list("b", crate::store::ListOptions::default()).await.unwrap().objects.is_empty(), "nothing written");
 }
 
+/// A small function keeps fewer chunk bytes in flight (a streamed read at 128 MB peaked at ~75 MB with 32 MB);
+/// from 512 MB on, the full budget.
+#[test]
+fn small_functions_keep_fewer_chunks_in_flight() {
+    assert_eq!(in_flight_bytes_for_memory(Some(128)), 8 << 20);
+    assert_eq!(in_flight_bytes_for_memory(Some(256)), 16 << 20);
+    assert_eq!(in_flight_bytes_for_memory(Some(512)), IN_FLIGHT_BYTES);
+    assert_eq!(in_flight_bytes_for_memory(Some(10240)), IN_FLIGHT_BYTES);
+    assert_eq!(in_flight_bytes_for_memory(None), IN_FLIGHT_BYTES);
+}
+
 #[test]
 fn largest_chunk_is_a_quarter_of_the_memory() {
     assert_eq!(largest_chunk_for_memory(Some(128)), Some(32 << 20));
