@@ -10,7 +10,8 @@ use super::{Ctx, DomainDoc};
 use crate::auth::{Action, ACL_KEYS};
 use crate::error::{ApiError, ApiResult};
 use crate::request::Response;
-use crate::store::cas::{update_json, Change};
+use crate::store::cas::{update_entries, Change};
+use crate::store::entries::Entries;
 
 /// `hrefs` of the ACL routes: self, root (domains only), home, owner.
 fn acl_hrefs(ctx: &Ctx<'_>, dom: &DomainDoc) -> Value {
@@ -91,19 +92,18 @@ pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
     }
     let dom = ctx.authorize(Action::UpdateAcl).await?;
     let domain_tag = format!("{}{}", ctx.bucket, dom.path);
-    update_json(ctx.store(), &ctx.bucket, &dom.path.key(), |d: &mut Value| {
-        if !d["acls"].is_object() {
-            d["acls"] = json!({});
-        }
-        let acls = d["acls"].as_object_mut().expect("just ensured");
-        let entry = acls
-            .entry(user.to_string())
-            .or_insert_with(|| Value::Object(ACL_KEYS.iter().map(|k| (k.to_string(), json!(false))).collect()));
+    update_entries(ctx.store(), &ctx.bucket, &dom.path.key(), "acls", |d: &mut Entries| {
+        d.make_object();
+        let mut entry = d
+            .get(user)
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(ACL_KEYS.iter().map(|k| (k.to_string(), json!(false))).collect()));
         for (k, v) in &flags {
             entry[k.as_str()] = v.clone();
         }
         entry["domain"] = json!(domain_tag);
-        d["lastModified"] = json!(ctx.now);
+        d.insert(user, &entry);
+        d.set_top("lastModified", &json!(ctx.now));
         Ok::<_, ApiError>(Change::Write(()))
     })
     .await?;

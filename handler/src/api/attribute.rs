@@ -19,7 +19,8 @@ use crate::model::types::Datatype;
 use crate::model::value::{bytes_to_json_with, decode_base64, encode_base64, json_to_bytes, validate_bytes, JsonOpts};
 use crate::model::ObjId;
 use crate::request::Response;
-use crate::store::cas::{update_json, Change};
+use crate::store::cas::{update_entries, update_json, Change};
+use crate::store::entries::{Entries, Member};
 
 /// A client-supplied `created` is kept when at most this many seconds old (HSDS `predate_max_time`).
 const PREDATE_MAX_TIME: f64 = 10.0;
@@ -36,6 +37,14 @@ fn attrs_of(obj: &Value) -> ApiResult<&Map<String, Value>> {
     obj.get("attributes")
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::internal("stored object has no attributes map"))
+}
+
+/// Checks that an object read as [`Entries`] of `attributes` has an attributes map (500 otherwise).
+fn attrs_in(obj: &Entries) -> ApiResult<()> {
+    match obj.member() {
+        Member::Object => Ok(()),
+        _ => Err(ApiError::internal("stored object has no attributes map")),
+    }
 }
 
 fn attrs_of_mut(obj: &mut Value) -> ApiResult<&mut Map<String, Value>> {
@@ -252,13 +261,13 @@ fn same_attr(a: &Value, b: &Value) -> bool {
 
 /// Applies attribute puts to one object JSON: 201 when something was added or replaced, 200 when all
 /// were identical, 409 for a different existing attribute without `replace`.
-fn apply_puts(obj: &mut Value, items: &[(String, Value)], replace: bool, now: f64) -> ApiResult<Change<u16>> {
-    let attrs = attrs_of_mut(obj)?;
+fn apply_puts(obj: &mut Entries, items: &[(String, Value)], replace: bool, now: f64) -> ApiResult<Change<u16>> {
+    attrs_in(obj)?;
     let mut changed = false;
     for (name, item) in items {
         let mut item = item.clone();
-        if let Some(old) = attrs.get(name) {
-            if same_attr(old, &item) {
+        if let Some(old) = obj.get(name) {
+            if same_attr(&old, &item) {
                 continue;
             }
             if !replace {
@@ -268,11 +277,11 @@ fn apply_puts(obj: &mut Value, items: &[(String, Value)], replace: bool, now: f6
             }
             item["created"] = old.get("created").cloned().unwrap_or(json!(now));
         }
-        attrs.insert(name.clone(), item);
+        obj.insert(name, &item);
         changed = true;
     }
     if changed {
-        obj["lastModified"] = json!(now);
+        obj.set_top("lastModified", &json!(now));
         Ok(Change::Write(201))
     } else {
         Ok(Change::Keep(200))
@@ -315,18 +324,20 @@ async fn put_into(
     let now = ctx.now;
     if let [(id, items)] = targets.as_slice() {
         // One object: its compare-and-swap checks the same things and writes nothing on a conflict.
-        return ctx.update_object(id, |obj: &mut Value| apply_puts(obj, items, replace, now)).await;
+        return ctx.update_object(id, "attributes", |obj: &mut Entries| apply_puts(obj, items, replace, now)).await;
     }
     // dry run on the current state of every object, so a conflict or a missing object writes nothing
     for (id, items) in &targets {
-        let (mut obj, _) = ctx.load_object(dom, id).await?;
+        let (obj, _) = ctx.load_object(dom, id).await?;
+        let mut obj = Entries::from_value(obj, "attributes").map_err(ApiError::internal)?;
         apply_puts(&mut obj, items, replace, now)?;
     }
     let mut status = 200;
     for (id, items) in &targets {
-        let s =
-            update_json(ctx.store(), &ctx.bucket, &id.s3_key(), |obj: &mut Value| apply_puts(obj, items, replace, now))
-                .await?;
+        let s = update_entries(ctx.store(), &ctx.bucket, &id.s3_key(), "attributes", |obj: &mut Entries| {
+            apply_puts(obj, items, replace, now)
+        })
+        .await?;
         status = status.max(s);
     }
     Ok(status)
@@ -570,11 +581,11 @@ async fn remove_attrs(ctx: &Ctx<'_>, id: &ObjId, names: &[String]) -> ApiResult<
     let present: Vec<&String> = names.iter().take_while(|n| attrs_of(&obj).is_ok_and(|a| a.contains_key(*n))).collect();
     run_all(present.into_iter().map(|n| ctx.mark_gone(Tombstone::Attribute(id, n))).collect::<Vec<_>>()).await?;
     let key = id.s3_key();
-    update_json(ctx.store(), &ctx.bucket, &key, |obj: &mut Value| {
-        let attrs = attrs_of_mut(obj)?;
+    update_entries(ctx.store(), &ctx.bucket, &key, "attributes", |obj: &mut Entries| {
+        attrs_in(obj)?;
         let mut removed = false;
         for n in names {
-            if attrs.shift_remove(n.as_str()).is_none() {
+            if !obj.remove(n) {
                 break;
             }
             removed = true;
@@ -582,7 +593,7 @@ async fn remove_attrs(ctx: &Ctx<'_>, id: &ObjId, names: &[String]) -> ApiResult<
         if !removed {
             return Ok(Change::Keep(()));
         }
-        obj["lastModified"] = json!(ctx.now);
+        obj.set_top("lastModified", &json!(ctx.now));
         Ok(Change::Write(()))
     })
     .await

@@ -8,7 +8,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{DomainPath, ObjId};
 use crate::request::Request;
 use crate::service::Service;
-use crate::store::cas::{update_json, Change};
+use crate::store::cas::{update_entries, Change};
+use crate::store::entries::Entries;
 use crate::store::{validate_bucket, ETag, Object, Store, StoreError, StoreResult};
 
 /// Per-request context handed to every route function.
@@ -281,14 +282,15 @@ impl<'a> Ctx<'a> {
         Ok(dom)
     }
 
-    /// Updates object `id` with a compare-and-swap ([`update_json`]); when the object is missing,
-    /// answers what reading it answers (404, or 410 when it was deleted), so the route needs no read first.
-    pub async fn update_object<T, F>(&self, id: &ObjId, apply: F) -> ApiResult<T>
+    /// Updates member map `member` of object `id` with a compare-and-swap ([`update_entries`]); when the
+    /// object is missing, answers what reading it answers (404, or 410 when it was deleted), so the route needs
+    /// no read first.
+    pub async fn update_object<T, F>(&self, id: &ObjId, member: &str, apply: F) -> ApiResult<T>
     where
-        F: FnMut(&mut Value) -> ApiResult<Change<T>>,
+        F: FnMut(&mut Entries) -> ApiResult<Change<T>>,
     {
         let key = id.s3_key();
-        match update_json(self.store(), &self.bucket, &key, apply).await {
+        match update_entries(self.store(), &self.bucket, &key, member, apply).await {
             Err(e) if e.status == 404 && self.store().get_range(&self.bucket, &key, 0, 1).await.is_err() => {
                 Err(self.missing_object(id).await)
             }

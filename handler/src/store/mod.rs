@@ -5,6 +5,7 @@
 //! the conditional operations here as a compare-and-swap on the object's ETag.
 
 pub mod cas;
+pub mod entries;
 pub mod json;
 mod last_writer_wins;
 mod memory;

@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use self::stored::{
-    hard_target, link_change, link_file, link_out, links_mut, normalize_link, stored_class, LinkChange,
-};
+use self::stored::{hard_target, link_change, link_file, link_out, links_in, normalize_link, stored_class, LinkChange};
 use super::concurrency::run_all;
 use super::context::Tombstone;
 use super::graph::crawl_groups;
@@ -22,7 +20,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::glob::Glob;
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
-use crate::store::cas::{update_json, Change};
+use crate::store::cas::{update_entries, Change};
+use crate::store::entries::Entries;
 
 /// Normalises and checks a link body for group `dom` (hard-link targets must be in the domain).
 pub async fn checked_link(ctx: &Ctx<'_>, dom: &DomainDoc, title: &str, body: &Value, ts: f64) -> ApiResult<Value> {
@@ -215,23 +214,23 @@ async fn put_group_links(
     links: &BTreeMap<String, Value>,
     replace: bool,
 ) -> ApiResult<bool> {
-    ctx.update_object(gid, |g: &mut Value| {
-        let stored = links_mut(g)?;
+    ctx.update_object(gid, "links", |g: &mut Entries| {
+        links_in(g)?;
         let mut changed = false;
         for (title, link) in links {
-            match link_change(stored.get(title), link) {
+            match link_change(g.get(title).as_ref(), link) {
                 LinkChange::Same => {}
                 LinkChange::Different if !replace => {
                     return Err(ApiError::conflict(format!("a different link {title} already exists in group {gid}")))
                 }
                 _ => {
-                    stored.insert(title.clone(), link.clone());
+                    g.insert(title, link);
                     changed = true;
                 }
             }
         }
         if changed {
-            g["lastModified"] = json!(ctx.now);
+            g.set_top("lastModified", &json!(ctx.now));
             Ok(Change::Write(true))
         } else {
             Ok(Change::Keep(false))
@@ -345,16 +344,16 @@ fn titles_param(ctx: &Ctx<'_>) -> ApiResult<Vec<String>> {
 
 /// Removes `titles` from group `gid` in one compare-and-swap; missing titles are ignored (as HSDS).
 async fn remove_links(ctx: &Ctx<'_>, gid: &ObjId, titles: &[String]) -> ApiResult<()> {
-    update_json(ctx.store(), &ctx.bucket, &gid.s3_key(), |g: &mut Value| {
-        let links = links_mut(g)?;
-        let before = links.len();
+    update_entries(ctx.store(), &ctx.bucket, &gid.s3_key(), "links", |g: &mut Entries| {
+        links_in(g)?;
+        let before = g.len();
         for t in titles {
-            links.remove(t);
+            g.remove(t);
         }
-        if links.len() == before {
+        if g.len() == before {
             return Ok(Change::Keep(()));
         }
-        g["lastModified"] = json!(ctx.now);
+        g.set_top("lastModified", &json!(ctx.now));
         Ok(Change::Write(()))
     })
     .await

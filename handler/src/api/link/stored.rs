@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::ObjId;
+use crate::store::entries::{Entries, Member};
 
 /// How far in the past a client-supplied `created` may be and still be kept (HSDS `predate_max_time`).
 pub const PREDATE_MAX_TIME: f64 = 10.0;
@@ -135,6 +136,16 @@ pub fn links_mut(group: &mut Value) -> ApiResult<&mut Map<String, Value>> {
         group["links"] = json!({});
     }
     group["links"].as_object_mut().ok_or_else(|| ApiError::internal("stored group has a non-object 'links'"))
+}
+
+/// [`links_mut`] for a group read as [`Entries`] of `links`: an absent map becomes an empty one; 500 when the
+/// stored group has something else there.
+pub fn links_in(group: &mut Entries) -> ApiResult<()> {
+    if group.member() == Member::Other {
+        return Err(ApiError::internal("stored group has a non-object 'links'"));
+    }
+    group.make_object();
+    Ok(())
 }
 
 /// The target of a hard link, if `link` is one.
