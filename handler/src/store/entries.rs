@@ -13,6 +13,7 @@
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -33,6 +34,8 @@ pub enum Member {
 /// One stored object, its member `name` split into entries.
 #[derive(Debug)]
 pub struct Entries {
+    /// The top-level members in stored order; while the member is an object, its place here holds `null`
+    /// (its text lives on only as `map`'s entries) and [`Entries::to_bytes`] writes `map` there.
     top: RawMap,
     name: String,
     kind: Member,
@@ -61,11 +64,14 @@ impl Entries {
         }
     }
 
-    fn from_top(top: RawMap, name: &str) -> Result<Entries, String> {
-        let (kind, map) = match top.get(name) {
+    fn from_top(mut top: RawMap, name: &str) -> Result<Entries, String> {
+        let (kind, map) = match top.get_mut(name) {
             None => (Member::Absent, RawMap::new()),
             Some(v) => match serde_json::from_str::<RawMap>(v.get()) {
-                Ok(map) => (Member::Object, map),
+                Ok(map) => {
+                    *v = raw(&Value::Null);
+                    (Member::Object, map)
+                }
                 Err(_) => (Member::Other, RawMap::new()),
             },
         };
@@ -82,6 +88,8 @@ impl Entries {
         if self.kind != Member::Object {
             self.kind = Member::Object;
             self.map.clear();
+            // In its place when it was there (not an object), else last.
+            self.top.insert(self.name.clone(), raw(&Value::Null));
         }
     }
 
@@ -119,12 +127,22 @@ impl Entries {
 
     /// The object's JSON, the member written back from its entries (appended when it was absent).
     pub fn to_bytes(&self) -> Bytes {
-        let mut top = self.top.clone();
-        if self.kind == Member::Object {
-            let member = serde_json::value::to_raw_value(&self.map).expect("raw JSON always serialises");
-            top.insert(self.name.clone(), member);
+        Bytes::from(serde_json::to_vec(self).expect("raw JSON always serialises"))
+    }
+}
+
+impl Serialize for Entries {
+    /// The top-level members in order, the member's entries in its place: nothing is copied first.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(self.top.len()))?;
+        for (k, v) in &self.top {
+            if self.kind == Member::Object && *k == self.name {
+                out.serialize_entry(k, &self.map)?;
+            } else {
+                out.serialize_entry(k, v)?;
+            }
         }
-        Bytes::from(serde_json::to_vec(&top).expect("raw JSON always serialises"))
+        out.end()
     }
 }
 
