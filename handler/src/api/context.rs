@@ -232,7 +232,7 @@ impl<'a> Ctx<'a> {
 
     /// `read` (the result of reading `id`) if `id` belongs to `dom`; else, as HSDS, the read's error (404
     /// when it names nothing) or 400 when it names an object of another domain.
-    fn member_read(&self, dom: &DomainDoc, id: &ObjId, read: ApiResult<(Value, ETag)>) -> ApiResult<(Value, ETag)> {
+    fn member_read<T>(&self, dom: &DomainDoc, id: &ObjId, read: ApiResult<T>) -> ApiResult<T> {
         if self.is_member(dom, id)? {
             return read;
         }
@@ -270,14 +270,8 @@ impl<'a> Ctx<'a> {
     /// goes on to update the object with a compare-and-swap, which reads it anyway ([`Ctx::update_object`]).
     /// A group of 3200 attributes is ~0.5 MB of JSON, and parsing it is most of such a request's CPU.
     pub async fn authorize_existing(&self, action: Action, id: &ObjId) -> ApiResult<DomainDoc> {
-        let key = id.s3_key();
-        let (dom, first_byte) = tokio::join!(self.authorize(action), self.store().get_range(&self.bucket, &key, 0, 1));
+        let (dom, present) = tokio::join!(self.authorize(action), self.require_present(id));
         let dom = dom?;
-        let present = match first_byte {
-            Ok(_) => Ok((Value::Null, ETag::new())),
-            Err(StoreError::NotFound(_)) => Err(self.missing_object(id).await),
-            Err(e) => Err(e.into()),
-        };
         self.member_read(&dom, id, present)?;
         Ok(dom)
     }
@@ -289,12 +283,22 @@ impl<'a> Ctx<'a> {
     where
         F: FnMut(&mut Entries) -> ApiResult<Change<T>>,
     {
-        let key = id.s3_key();
-        match update_entries(self.store(), &self.bucket, &key, member, apply).await {
-            Err(e) if e.status == 404 && self.store().get_range(&self.bucket, &key, 0, 1).await.is_err() => {
-                Err(self.missing_object(id).await)
+        match update_entries(self.store(), &self.bucket, &id.s3_key(), member, apply).await {
+            Err(e) if e.status == 404 => {
+                self.require_present(id).await?;
+                Err(e)
             }
             out => out,
+        }
+    }
+
+    /// `Ok` when object `id` is in the store, read with a 1-byte ranged GET instead of whole; else the error a
+    /// read of it gets ([`Ctx::missing_object`]).
+    async fn require_present(&self, id: &ObjId) -> ApiResult<()> {
+        match self.store().get_range(&self.bucket, &id.s3_key(), 0, 1).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(_)) => Err(self.missing_object(id).await),
+            Err(e) => Err(e.into()),
         }
     }
 
