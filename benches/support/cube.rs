@@ -51,6 +51,7 @@ pub(crate) fn gzip_dataset(extent: &[u64]) -> ChunkedDataset {
         pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
         cas: true,
         cache: None,
+        listed: None,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Page {
 /// ([`crate::s3_keys::prefix_problem`]).
 pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<(String, DirEntry)>> {
     let mut start = bucket_root.to_path_buf();
+    // The key of `start` followed by `/` ("" for the bucket root): keys below are built from it and the
+    // entries' names, without turning every path back into a key.
+    let mut start_key = String::new();
     if let Some(i) = prefix.rfind('/') {
         // Down the prefix's directories, never through a symbolic link.
         for seg in prefix[..i].split('/') {
@@ -48,10 +51,11 @@ pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<(Stri
                 Err(e) => return Err(e),
             }
         }
+        start_key = format!("{}/", &prefix[..i]);
     }
     let mut found = Vec::new();
-    let mut dirs = vec![start];
-    while let Some(dir) = dirs.pop() {
+    let mut dirs = vec![(start, start_key)];
+    while let Some((dir, dir_key)) = dirs.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             // Not there (or a file where the prefix expects a directory), or removed while we walk.
@@ -60,30 +64,23 @@ pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<(Stri
         };
         for entry in entries {
             let entry = entry?;
-            let path = entry.path();
-            let Some(key) = key_of(bucket_root, &path) else { continue };
+            // Names that are not UTF-8 are no keys.
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let key = format!("{dir_key}{name}");
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 // Descend only where keys can still start with the prefix.
-                let dir_key = format!("{key}/");
-                if dir_key.starts_with(prefix) || prefix.starts_with(&dir_key) {
-                    dirs.push(path);
+                let sub_key = format!("{key}/");
+                if sub_key.starts_with(prefix) || prefix.starts_with(&sub_key) {
+                    dirs.push((entry.path(), sub_key));
                 }
             } else if kind.is_file() && key.starts_with(prefix) {
                 found.push((key, entry));
             }
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
-}
-
-/// The key of the file at `path` in the bucket at `bucket_root` (`/`-separated), `None` when the path is not
-/// valid UTF-8.
-fn key_of(bucket_root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(bucket_root).ok()?;
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    Some(parts?.join("/"))
 }
 
 /// One ListObjectsV2 page of `prefix` after `after` (exclusive), at most `max_keys` long: [`keys_under`], then

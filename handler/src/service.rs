@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::Users;
 use crate::chunk::cache::WarmCache;
+use crate::chunk::layouts::Layouts;
 use crate::config::Config;
 #[cfg(feature = "aws")]
 use crate::config::WriteMode;
@@ -27,6 +28,9 @@ pub struct Service {
     /// Raw JSON of domains and objects kept across invocations, validated by ETag on every use
     /// (`Ctx::get_json_cached`): a warm metadata read is a conditional GET answered "not modified".
     pub meta_cache: Arc<WarmCache>,
+    /// Chunk layouts of datasets this instance has read: a warm read revalidates its cached chunks while it
+    /// reads the domain and the dataset ([`crate::chunk::layouts`]).
+    pub layouts: Layouts,
 }
 
 /// Why a [`Service`] could not be built: a users file that cannot be read or parsed.
@@ -92,6 +96,7 @@ impl Service {
             start_time: now(),
             chunk_cache: Arc::new(WarmCache::from_env()),
             meta_cache: Arc::new(WarmCache::new(META_CACHE_BYTES)),
+            layouts: Layouts::default(),
         })
     }
 

@@ -97,6 +97,7 @@ fn dataset_doc(ctx: &Ctx<'_>, id: &ObjId, json: Value) -> ApiResult<DatasetDoc> 
         pipeline,
         cas: ctx.svc.config.write_mode == WriteMode::Cas,
         cache: Some(ctx.svc.chunk_cache.clone()),
+        listed: None,
     };
     Ok(DatasetDoc { id: id.clone(), json, shape, dtype, extent, chunks })
 }

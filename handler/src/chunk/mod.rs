@@ -7,6 +7,7 @@ pub mod cache;
 pub mod codec;
 pub mod engine;
 pub mod error;
+pub mod layouts;
 pub mod partial_decode;
 
 pub use error::{ChunkError, ChunkResult};

@@ -24,6 +24,7 @@ use crate::model::value::{
 use crate::model::{ObjId, ObjKind};
 use crate::request::Response;
 
+mod early;
 mod params;
 pub mod query;
 mod regionref;
@@ -42,11 +43,15 @@ pub const MAX_JSON_RESPONSE_RAW: u64 = 1_000_000;
 /// `GET /datasets/{id}/value`: `select`, `fields=a:b`, `query` (+`Limit`), `reduce_dim`, `ignore_nan`;
 /// binary with `Accept: application/octet-stream`. JSON answers carry `"status": 200`, as HSDS's do.
 pub async fn get_value(ctx: &Ctx<'_>, id: &ObjId) -> ApiResult<Response> {
-    let (dom, ds) = authorize_dataset(ctx, Action::Read, id).await?;
+    let p = Params::query_string(ctx.req);
+    // A warm instance asks about the chunks it has cached while it reads the domain and the dataset.
+    let (authorized, listed) = tokio::join!(authorize_dataset(ctx, Action::Read, id), early::revalidate(ctx, id, &p));
+    let (dom, mut ds) = authorized?;
+    ctx.svc.layouts.remember(&ds.chunks);
+    ds.chunks.listed = listed;
     if ds.shape.is_null() {
         return Err(ApiError::bad_request("Null space datasets can not be used as target for GET value"));
     }
-    let p = Params::query_string(ctx.req);
     let sel = match regionref_param(&p) {
         Some(path) => {
             if p.query()?.is_some() {

@@ -45,6 +45,33 @@ pub fn same_etag(a: &str, b: &str) -> bool {
 }
 
 impl ChunkedDataset {
+    /// What the store says now about the cached chunks among `indices`, for a read that has not started yet
+    /// (the API revalidates a warm read's chunks while it reads the domain and the dataset): one LIST page
+    /// when at least [`MIN_CACHED_FOR_LIST`] are cached ([`ChunkedDataset::list_chunks_of_read`]); for a read
+    /// of one cached chunk, its conditional GET (a chunk changed since it was cached is fetched and cached again
+    /// on the way); else nothing. Store errors are returned; the caller may ignore them and read as usual.
+    pub async fn revalidate_cached(
+        &self,
+        store: &dyn Store,
+        bucket: &str,
+        indices: &[Vec<u64>],
+    ) -> ChunkResult<ChunkListing> {
+        let Some(cache) = self.live_cache() else { return Ok(ChunkListing::new()) };
+        if !matches!(self.grid.source, ChunkSource::Hsds) {
+            return Ok(ChunkListing::new());
+        }
+        let mut cached = indices.iter().map(|i| self.chunk_key(i)).filter(|k| cache.contains(bucket, k));
+        match (cached.next(), cached.next()) {
+            (Some(_), Some(_)) => self.list_chunks_of_read(store, bucket, indices).await,
+            (Some(key), None) if indices.len() == 1 => {
+                let found = self.load(store, bucket, &key, None, None).await?;
+                let listed = found.map_or(Listed::Absent, |(_, etag)| Listed::Present(etag));
+                Ok(ChunkListing::from([(key, listed)]))
+            }
+            _ => Ok(ChunkListing::new()),
+        }
+    }
+
     /// One LIST page covering the chunks `indices` of a read, when at least [`MIN_CACHED_FOR_LIST`] of them
     /// are cached (else an empty listing: every chunk is fetched or revalidated alone).
     pub(super) async fn list_chunks_of_read(

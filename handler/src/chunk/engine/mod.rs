@@ -39,6 +39,7 @@ use crate::model::elements::{split_elements, zero_element};
 use crate::model::layout::{ChunkGrid, ChunkInit};
 use crate::model::types::Datatype;
 use crate::model::ObjId;
+use listing::ChunkListing;
 
 mod cas;
 mod extent;
@@ -85,6 +86,10 @@ pub struct ChunkedDataset {
     pub cas: bool,
     /// Decoded chunks shared across requests (validated by ETag on every use).
     pub cache: Option<Arc<WarmCache>>,
+    /// What the store said about chunk keys at the start of this request, when the request revalidated its
+    /// cached chunks early ([`ChunkedDataset::revalidate_cached`]): a read whose keys it all covers trusts it as
+    /// its own LIST page instead of listing again.
+    pub listed: Option<Arc<ChunkListing>>,
 }
 
 impl ChunkedDataset {

@@ -1,6 +1,7 @@
 //! The read path: a selection read chunk by chunk into one C-order output buffer, at most
 //! [`ChunkedDataset::max_in_flight`] chunks at a time, each copied out as soon as it arrives.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -32,7 +33,10 @@ pub async fn read(store: &dyn Store, bucket: &str, ds: &ChunkedDataset, sel: &Se
     check_limits(sel, ds)?;
     let parts = sel.chunks(&ds.grid.chunk_dims);
     let indices: Vec<Vec<u64>> = parts.iter().map(|p| p.index.clone()).collect();
-    let listing = &ds.list_chunks_of_read(store, bucket, &indices).await?;
+    let listing = &match ds.listed.as_deref() {
+        Some(early) if indices.iter().all(|i| early.contains_key(&ds.chunk_key(i))) => Cow::Borrowed(early),
+        _ => Cow::Owned(ds.list_chunks_of_read(store, bucket, &indices).await?),
+    };
     assemble(ds, sel, parts, |index, need| {
         async move { ds.fetch_listed(store, bucket, &index, need, listing).await }.boxed()
     })
@@ -102,6 +106,7 @@ pub async fn read_indirect(
         extent: hyper.clone(),
         grid: ChunkGrid { chunk_dims: hyper, source: ChunkSource::Hsds },
         cache: None,
+        listed: None,
         init: None,
         ..ds.clone()
     };

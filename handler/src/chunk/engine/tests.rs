@@ -25,6 +25,7 @@ fn dataset(extent: &[u64], chunks: &[u64], filters: serde_json::Value, fill: i32
         pipeline: Pipeline::from_filters(&filters, 4).unwrap(),
         cas: true,
         cache: None,
+        listed: None,
     }
 }
 
