@@ -51,6 +51,14 @@ def test_peak_rss_stack(tmp_path):
     assert all(r["max_memory_used"] and r["bytes"] > 0 for r in reads), out
 
 
+def test_client_floor():
+    for mode in ([], ["--chunked"]):
+        rows = json_lines(run("client_floor.py", "--reps", 1, *mode))
+        assert [r["pattern"] for r in rows] == ["timeseries_point", "timeslice_plane", "block_1chunk",
+                                                 "block_64chunks", "strided"], rows
+        assert rows[3]["bytes"] == 40_000_000 and all(r["floor_median_ms"] > 0 for r in rows), rows
+
+
 def test_hsds_lambda_flow(tmp_path):
     (tmp_path / "hsdstest").mkdir()
     (r,) = json_lines(run("hsds_lambda_flow.py", tmp_path, "/about", "--reps", 1))
