@@ -36,6 +36,10 @@ pub struct Page {
 /// entry. A missing directory lists nothing. `prefix` must already be checked
 /// ([`crate::s3_keys::prefix_problem`]).
 pub fn keys_under(bucket_root: &Path, prefix: &str) -> std::io::Result<Vec<(String, DirEntry)>> {
+    // No stored key starts with `/` (`crate::s3_keys` refuses empty segments).
+    if prefix.starts_with('/') {
+        return Ok(Vec::new());
+    }
     let mut start = bucket_root.to_path_buf();
     // The key of `start` followed by `/` ("" for the bucket root): keys below are built from it and the
     // entries' names, without turning every path back into a key.
@@ -130,6 +134,7 @@ mod tests {
         assert_eq!(keys(&p), ["db/a/d/x/0_1", "db/a/d/x/0_10"]);
         assert!(p.truncated);
         assert!(list_page(root, "db/missing/", None, 1000).unwrap().objects.is_empty());
+        assert!(list_page(root, "/db/", None, 1000).unwrap().objects.is_empty(), "no key starts with '/'");
         // Never through a symbolic link, at the start or below it.
         std::os::unix::fs::symlink(root.join("db/a"), root.join("db/link")).unwrap();
         assert!(list_page(root, "db/link/d/x/", None, 1000).unwrap().objects.is_empty());

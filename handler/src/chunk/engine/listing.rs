@@ -45,6 +45,12 @@ pub fn same_etag(a: &str, b: &str) -> bool {
 }
 
 impl ChunkedDataset {
+    /// The chunk cache whose entries a read revalidates by listing: a live cache of HSDS chunk objects (chunks
+    /// in linked HDF5 files are not listed).
+    fn revalidated_cache(&self) -> Option<&crate::chunk::cache::WarmCache> {
+        self.live_cache().filter(|_| matches!(self.grid.source, ChunkSource::Hsds))
+    }
+
     /// What the store says now about the cached chunks among `indices`, for a read that has not started yet
     /// (the API revalidates a warm read's chunks while it reads the domain and the dataset): one LIST page
     /// when at least [`MIN_CACHED_FOR_LIST`] are cached ([`ChunkedDataset::list_chunks_of_read`]); for a read
@@ -56,10 +62,7 @@ impl ChunkedDataset {
         bucket: &str,
         indices: &[Vec<u64>],
     ) -> ChunkResult<ChunkListing> {
-        let Some(cache) = self.live_cache() else { return Ok(ChunkListing::new()) };
-        if !matches!(self.grid.source, ChunkSource::Hsds) {
-            return Ok(ChunkListing::new());
-        }
+        let Some(cache) = self.revalidated_cache() else { return Ok(ChunkListing::new()) };
         let mut cached = indices.iter().map(|i| self.chunk_key(i)).filter(|k| cache.contains(bucket, k));
         match (cached.next(), cached.next()) {
             (Some(_), Some(_)) => self.list_chunks_of_read(store, bucket, indices).await,
@@ -80,10 +83,7 @@ impl ChunkedDataset {
         bucket: &str,
         indices: &[Vec<u64>],
     ) -> ChunkResult<ChunkListing> {
-        let Some(cache) = self.live_cache() else { return Ok(ChunkListing::new()) };
-        if !matches!(self.grid.source, ChunkSource::Hsds) {
-            return Ok(ChunkListing::new());
-        }
+        let Some(cache) = self.revalidated_cache() else { return Ok(ChunkListing::new()) };
         let mut keys: Vec<String> = indices.iter().map(|i| self.chunk_key(i)).collect();
         if keys.iter().filter(|k| cache.contains(bucket, k)).count() < MIN_CACHED_FOR_LIST {
             return Ok(ChunkListing::new());
