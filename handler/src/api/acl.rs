@@ -93,7 +93,6 @@ pub async fn put_acl(ctx: &Ctx<'_>, user: &str) -> ApiResult<Response> {
     let dom = ctx.authorize(Action::UpdateAcl).await?;
     let domain_tag = format!("{}{}", ctx.bucket, dom.path);
     update_entries(ctx.store(), &ctx.bucket, &dom.path.key(), "acls", |d: &mut Entries| {
-        d.make_object();
         let mut entry = d
             .get(user)
             .filter(Value::is_object)

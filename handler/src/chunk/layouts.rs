@@ -41,25 +41,11 @@ impl Layouts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::codec::Pipeline;
-    use crate::model::layout::{ChunkGrid, ChunkSource};
-    use crate::model::types::Datatype;
     use crate::model::ObjKind;
 
     fn dataset(id: &ObjId) -> ChunkedDataset {
-        ChunkedDataset {
-            id: id.clone(),
-            extent: vec![10],
-            grid: ChunkGrid { chunk_dims: vec![5], source: ChunkSource::Hsds },
-            item_size: 4,
-            dtype: Datatype::from_json(&serde_json::json!("H5T_STD_I32LE")).unwrap(),
-            fill: vec![0; 4],
-            init: None,
-            pipeline: Pipeline::from_filters(&serde_json::Value::Null, 4).unwrap(),
-            cas: true,
-            cache: None,
-            listed: Some(Default::default()),
-        }
+        let base = crate::chunk::engine::tests::dataset(&[10], &[5], serde_json::Value::Null, 0);
+        ChunkedDataset { id: id.clone(), listed: Some(Default::default()), ..base }
     }
 
     #[test]

@@ -45,28 +45,30 @@ pub fn same_etag(a: &str, b: &str) -> bool {
 }
 
 impl ChunkedDataset {
-    /// The chunk cache whose entries a read revalidates by listing: a live cache of HSDS chunk objects (chunks
-    /// in linked HDF5 files are not listed).
-    fn revalidated_cache(&self) -> Option<&crate::chunk::cache::WarmCache> {
-        self.live_cache().filter(|_| matches!(self.grid.source, ChunkSource::Hsds))
+    /// The keys of chunks `indices` and how many of them are cached, when this dataset's cached chunks are
+    /// revalidated by listing (a live cache of HSDS chunk objects; chunks in linked HDF5 files are not listed).
+    fn keys_and_cached(&self, bucket: &str, indices: &[Vec<u64>]) -> Option<(Vec<String>, usize)> {
+        let cache = self.live_cache().filter(|_| matches!(self.grid.source, ChunkSource::Hsds))?;
+        let keys: Vec<String> = indices.iter().map(|i| self.chunk_key(i)).collect();
+        let cached = keys.iter().filter(|k| cache.contains(bucket, k)).count();
+        Some((keys, cached))
     }
 
     /// What the store says now about the cached chunks among `indices`, for a read that has not started yet
     /// (the API revalidates a warm read's chunks while it reads the domain and the dataset): one LIST page
-    /// when at least [`MIN_CACHED_FOR_LIST`] are cached ([`ChunkedDataset::list_chunks_of_read`]); for a read
-    /// of one cached chunk, its conditional GET (a chunk changed since it was cached is fetched and cached again
-    /// on the way); else nothing. Store errors are returned; the caller may ignore them and read as usual.
+    /// when at least [`MIN_CACHED_FOR_LIST`] are cached (as [`ChunkedDataset::list_chunks_of_read`]); for a
+    /// read of one cached chunk, its conditional GET (a chunk changed since it was cached is fetched and cached
+    /// again on the way); else nothing. Store errors are returned; the caller may ignore them and read as usual.
     pub async fn revalidate_cached(
         &self,
         store: &dyn Store,
         bucket: &str,
         indices: &[Vec<u64>],
     ) -> ChunkResult<ChunkListing> {
-        let Some(cache) = self.revalidated_cache() else { return Ok(ChunkListing::new()) };
-        let mut cached = indices.iter().map(|i| self.chunk_key(i)).filter(|k| cache.contains(bucket, k));
-        match (cached.next(), cached.next()) {
-            (Some(_), Some(_)) => self.list_chunks_of_read(store, bucket, indices).await,
-            (Some(key), None) if indices.len() == 1 => {
+        match self.keys_and_cached(bucket, indices) {
+            Some((keys, cached)) if cached >= MIN_CACHED_FOR_LIST => self.list_keys(store, bucket, keys).await,
+            Some((mut keys, 1)) if keys.len() == 1 => {
+                let key = keys.remove(0);
                 let found = self.load(store, bucket, &key, None, None).await?;
                 let listed = found.map_or(Listed::Absent, |(_, etag)| Listed::Present(etag));
                 Ok(ChunkListing::from([(key, listed)]))
@@ -83,11 +85,15 @@ impl ChunkedDataset {
         bucket: &str,
         indices: &[Vec<u64>],
     ) -> ChunkResult<ChunkListing> {
-        let Some(cache) = self.revalidated_cache() else { return Ok(ChunkListing::new()) };
-        let mut keys: Vec<String> = indices.iter().map(|i| self.chunk_key(i)).collect();
-        if keys.iter().filter(|k| cache.contains(bucket, k)).count() < MIN_CACHED_FOR_LIST {
-            return Ok(ChunkListing::new());
+        match self.keys_and_cached(bucket, indices) {
+            Some((keys, cached)) if cached >= MIN_CACHED_FOR_LIST => self.list_keys(store, bucket, keys).await,
+            _ => Ok(ChunkListing::new()),
         }
+    }
+
+    /// One LIST page of this dataset's directory starting at the smallest of `keys`, and what it says about
+    /// each of them it covers.
+    async fn list_keys(&self, store: &dyn Store, bucket: &str, mut keys: Vec<String>) -> ChunkResult<ChunkListing> {
         keys.sort_unstable();
         let Some(first) = keys.first() else { return Ok(ChunkListing::new()) };
         // A proper prefix of the smallest key sorts before it and after every key that sorts before it

@@ -52,7 +52,7 @@ mod undo;
 mod write;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use cas::write_chunk;
 pub use extent::{chunk_index_of_key, list_chunks, trim_to_extent};

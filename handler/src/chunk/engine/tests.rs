@@ -12,7 +12,8 @@ use crate::model::layout::ChunkSource;
 use crate::model::selection::Selection;
 use crate::store::{MemoryStore, Store};
 
-fn dataset(extent: &[u64], chunks: &[u64], filters: serde_json::Value, fill: i32) -> ChunkedDataset {
+/// An int32 dataset of `extent` in `chunks` with `filters` and fill value `fill`, no cache.
+pub(crate) fn dataset(extent: &[u64], chunks: &[u64], filters: serde_json::Value, fill: i32) -> ChunkedDataset {
     let id = ObjId::parse("d-f9aaa28e-d42e10e5-0123-456789-abcdef").unwrap();
     ChunkedDataset {
         id,
